@@ -1,0 +1,108 @@
+"""The one config loader: defaults, then an optional YAML file, then ``SOLACE_*`` environment
+variables (highest precedence). Every process reads its settings through ``load_settings``.
+
+A field ``grpc_port`` is set by ``SOLACE_GRPC_PORT`` or by ``grpc_port:`` in the file named by
+``SOLACE_CONFIG_FILE``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from services.common.errors import InvalidArgument
+
+ENV_PREFIX = "SOLACE_"
+CONFIG_FILE_ENV = "SOLACE_CONFIG_FILE"
+
+
+def _default_models_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return str(Path(base) / "solace" / "models")
+
+
+def _default_data_dir() -> str:
+    # The shared datasets sit beside the checkout; training reads them from a path only.
+    return str(Path(__file__).resolve().parents[2].parent / "shared" / "data")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the platform, with its embedded default."""
+
+    # Network: the router's public port and each standalone service's port.
+    host: str = "0.0.0.0"
+    grpc_port: int = 50051
+    risk_port: int = 50052
+    defense_port: int = 50053
+    strategy_port: int = 50054
+    generator_port: int = 50055
+    # Where the built encoder and caches live, and where training data is read from.
+    models_dir: str = dataclasses.field(default_factory=_default_models_dir)
+    data_dir: str = dataclasses.field(default_factory=_default_data_dir)
+    # Request limits enforced by every RPC.
+    max_turns: int = 64
+    max_text_chars: int = 4000
+    max_situation_chars: int = 4000
+    # Per-stage timeouts of the router, in milliseconds.
+    risk_timeout_ms: int = 2000
+    classify_timeout_ms: int = 2000
+    generation_timeout_ms: int = 15000
+    # Classifier runtime.
+    onnx_threads: int = 1
+    max_seq_len: int = 256
+    # Generation defaults.
+    default_engine: str = "composer"
+    default_locale: str = "en-US"
+    # Ray Serve.
+    ray_address: str = ""
+    replicas: int = 1
+    # Graceful stop: how long in-flight RPCs get after SIGTERM.
+    shutdown_grace_s: float = 5.0
+    log_level: str = "INFO"
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(name: str, raw: Any, target: Any) -> Any:
+    kind = type(target)
+    try:
+        if kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            return str(raw).strip().lower() in {"1", "true", "yes", "on"}
+        return kind(raw)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(name, f"cannot read {raw!r} as {kind.__name__}") from exc
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from defaults < ``SOLACE_CONFIG_FILE`` (YAML) < ``SOLACE_*`` env < overrides."""
+    env = os.environ if environ is None else environ
+    defaults = Settings()
+    values: dict[str, Any] = {}
+    known = {f.name for f in fields(Settings)}
+
+    config_file = env.get(CONFIG_FILE_ENV)
+    if config_file:
+        loaded = yaml.safe_load(Path(config_file).read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise InvalidArgument(CONFIG_FILE_ENV, "the config file must hold a mapping")
+        for key, raw in loaded.items():
+            if key not in known:
+                raise InvalidArgument(f"{config_file}:{key}", "unknown setting")
+            values[key] = _coerce(key, raw, getattr(defaults, key))
+
+    for name in known:
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = _coerce(ENV_PREFIX + name.upper(), raw, getattr(defaults, name))
+
+    values.update(overrides)
+    return dataclasses.replace(defaults, **values)
