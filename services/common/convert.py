@@ -1,0 +1,103 @@
+"""Proto ⇄ domain translation shared by every servicer, with the input validation every RPC
+applies: bad input becomes ``InvalidArgument`` naming the field path
+(``conversation.turns[2].role``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from services.common.config import Settings
+from services.common.domain import SEEKER, SUPPORTER, Conversation, Turn
+from services.common.errors import InvalidArgument
+from solace.v1 import common_pb2
+
+_ROLES = {common_pb2.ROLE_SEEKER: SEEKER, common_pb2.ROLE_SUPPORTER: SUPPORTER}
+_ROLE_VALUES = {v: k for k, v in _ROLES.items()}
+
+
+def conversation_from_proto(
+    message: common_pb2.Conversation,
+    settings: Settings,
+    field: str = "conversation",
+    require_seeker_last: bool = True,
+) -> Conversation:
+    """Validate a request's conversation and turn it into the domain type."""
+    turns = message.turns
+    if not turns:
+        raise InvalidArgument(f"{field}.turns", "at least one turn is required")
+    if len(turns) > settings.max_turns:
+        raise InvalidArgument(
+            f"{field}.turns", f"{len(turns)} turns is over the limit of {settings.max_turns}"
+        )
+    out: list[Turn] = []
+    for i, turn in enumerate(turns):
+        role = _ROLES.get(turn.role)
+        if role is None:
+            raise InvalidArgument(
+                f"{field}.turns[{i}].role", "must be ROLE_SEEKER or ROLE_SUPPORTER"
+            )
+        text = turn.text
+        if not text.strip():
+            raise InvalidArgument(f"{field}.turns[{i}].text", "must not be blank")
+        if len(text) > settings.max_text_chars:
+            raise InvalidArgument(
+                f"{field}.turns[{i}].text",
+                f"{len(text)} characters is over the limit of {settings.max_text_chars}",
+            )
+        out.append(Turn(role=role, text=text))
+    if require_seeker_last and out[-1].role != SEEKER:
+        raise InvalidArgument(
+            f"{field}.turns[{len(out) - 1}].role", "the last turn must be the seeker's"
+        )
+    if len(message.situation) > settings.max_situation_chars:
+        raise InvalidArgument(
+            f"{field}.situation",
+            f"{len(message.situation)} characters is over the limit of "
+            f"{settings.max_situation_chars}",
+        )
+    locale = message.locale.strip()
+    if len(locale) > 35 or any(not (c.isalnum() or c in "-_") for c in locale):
+        raise InvalidArgument(f"{field}.locale", "must be a BCP-47 tag such as en-US")
+    return Conversation(
+        turns=tuple(out),
+        situation=message.situation.strip(),
+        locale=locale or settings.default_locale,
+    )
+
+
+def conversation_to_proto(conversation: Conversation) -> common_pb2.Conversation:
+    return common_pb2.Conversation(
+        turns=[common_pb2.Turn(role=_ROLE_VALUES[t.role], text=t.text) for t in conversation.turns],
+        situation=conversation.situation,
+        locale=conversation.locale,
+    )
+
+
+def label_scores(
+    probabilities: Sequence[float], enum_names: Sequence[str]
+) -> list[common_pb2.LabelScore]:
+    """Per-label scores; index ``i`` is enum value ``i + 1``."""
+    return [
+        common_pb2.LabelScore(value=i + 1, label=name, probability=float(p))
+        for i, (name, p) in enumerate(zip(enum_names, probabilities, strict=True))
+    ]
+
+
+def probabilities_from_scores(
+    scores: Iterable[common_pb2.LabelScore], size: int, field: str
+) -> tuple[float, ...] | None:
+    """Read a label-score list back into a probability vector (None when empty)."""
+    values = [0.0] * size
+    seen = False
+    for i, score in enumerate(scores):
+        if not 1 <= score.value <= size:
+            raise InvalidArgument(f"{field}[{i}].value", f"must be between 1 and {size}")
+        if not 0.0 <= score.probability <= 1.0:
+            raise InvalidArgument(f"{field}[{i}].probability", "must be in [0, 1]")
+        values[score.value - 1] = score.probability
+        seen = True
+    return tuple(values) if seen else None
+
+
+def timings(pairs: Iterable[tuple[str, float]]) -> list[common_pb2.StageTiming]:
+    return [common_pb2.StageTiming(stage=s, milliseconds=ms) for s, ms in pairs]
