@@ -1,0 +1,40 @@
+"""DefenseClassifier servicer: translates proto ⇄ domain around ``DefenseModel``; no logic."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from services.common.config import Settings
+from services.common.convert import conversation_from_proto, label_scores, timings
+from services.common.labels import DEFENSE_ENUM_NAMES
+from services.defense.model import DefenseModel
+from solace.v1 import common_pb2, defense_pb2, defense_pb2_grpc
+
+SERVICE_NAME = defense_pb2.DESCRIPTOR.services_by_name["DefenseClassifier"].full_name
+
+
+class DefenseServicer(defense_pb2_grpc.DefenseClassifierServicer):
+    def __init__(self, model: DefenseModel, settings: Settings) -> None:
+        self._model = model
+        self._settings = settings
+
+    async def classify(self, request: defense_pb2.ClassifyRequest) -> defense_pb2.ClassifyResponse:
+        conversation = conversation_from_proto(request.conversation, self._settings)
+        start = time.perf_counter()
+        scored = await asyncio.to_thread(self._model.classify, conversation)
+        elapsed = (time.perf_counter() - start) * 1000
+        evidence = [
+            defense_pb2.EvidenceSpan(turn_index=t, start=s, end=e, weight=float(w))
+            for t, s, e, w in scored.extras.get("evidence", ())
+        ]
+        return defense_pb2.ClassifyResponse(
+            level=scored.index + 1,
+            probabilities=label_scores(scored.probabilities, DEFENSE_ENUM_NAMES),
+            evidence=evidence,
+            model=common_pb2.ModelInfo(name=scored.model_name, version=scored.model_version),
+            timings=timings([("defense.model", elapsed)]),
+        )
+
+    async def Classify(self, request, context):
+        return await self.classify(request)

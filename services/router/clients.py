@@ -1,0 +1,212 @@
+"""The router's view of the four services: one ``ServiceClients`` interface and its transports.
+
+- ``HandleClients``: Ray Serve ``DeploymentHandle``s (the default platform);
+- ``GrpcClients``: plain gRPC channels to standalone services;
+- ``LocalClients``: the servicers in this process (tests, single-process tools).
+
+Every call takes a timeout in seconds; a transport error surfaces as ``Unavailable`` or
+``DeadlineExceeded`` so the pipeline can apply the safety policy without knowing the transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+import grpc
+
+from services.common.errors import DeadlineExceeded, SolaceError, Unavailable
+from solace.v1 import (
+    defense_pb2,
+    defense_pb2_grpc,
+    generation_pb2,
+    generation_pb2_grpc,
+    risk_pb2,
+    risk_pb2_grpc,
+    strategy_pb2,
+    strategy_pb2_grpc,
+)
+
+
+class ServiceClients(Protocol):
+    """What the Support pipeline needs from the services."""
+
+    async def screen(
+        self, request: risk_pb2.ScreenRequest, timeout: float
+    ) -> risk_pb2.ScreenResponse: ...
+
+    async def classify(
+        self, request: defense_pb2.ClassifyRequest, timeout: float
+    ) -> defense_pb2.ClassifyResponse: ...
+
+    async def predict(
+        self, request: strategy_pb2.PredictRequest, timeout: float
+    ) -> strategy_pb2.PredictResponse: ...
+
+    async def generate(
+        self, request: generation_pb2.GenerateRequest, timeout: float
+    ) -> generation_pb2.GenerateResponse: ...
+
+    def generate_stream(
+        self, request: generation_pb2.GenerateRequest, timeout: float
+    ) -> AsyncIterator[generation_pb2.GenerateChunk]: ...
+
+    async def ping(self, timeout: float) -> bool: ...
+
+
+async def _bounded(call: Any, timeout: float, what: str) -> Any:
+    try:
+        return await asyncio.wait_for(call, timeout=timeout)
+    except TimeoutError as exc:
+        raise DeadlineExceeded(f"{what} did not answer within {timeout * 1000:.0f} ms") from exc
+    except SolaceError:
+        raise
+    except grpc.aio.AioRpcError as exc:
+        raise _from_rpc_error(exc, what) from exc
+    except Exception as exc:
+        # A replica crash, a Ray actor error, a refused connection: the dependency is down.
+        raise Unavailable(f"{what} is unavailable ({type(exc).__name__})") from exc
+
+
+def _from_rpc_error(exc: grpc.aio.AioRpcError, what: str) -> SolaceError:
+    from services.common.errors import InvalidArgument
+
+    if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+        field, _, message = (exc.details() or "").partition(": ")
+        return InvalidArgument(field, message)
+    if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return DeadlineExceeded(f"{what} did not answer in time")
+    return Unavailable(f"{what} is unavailable ({exc.code().name})")
+
+
+class HandleClients:
+    """Calls the services' Ray Serve deployments through their handles."""
+
+    def __init__(self, risk: Any, defense: Any, strategy: Any, generator: Any) -> None:
+        self._risk, self._defense, self._strategy, self._generator = (
+            risk,
+            defense,
+            strategy,
+            generator,
+        )
+
+    async def screen(self, request, timeout):
+        return await _bounded(self._risk.screen.remote(request), timeout, "risk screening")
+
+    async def classify(self, request, timeout):
+        return await _bounded(self._defense.classify.remote(request), timeout, "defense")
+
+    async def predict(self, request, timeout):
+        return await _bounded(self._strategy.predict.remote(request), timeout, "strategy")
+
+    async def generate(self, request, timeout):
+        return await _bounded(self._generator.generate.remote(request), timeout, "generation")
+
+    async def generate_stream(self, request, timeout):
+        stream = self._generator.options(stream=True).generate_stream.remote(request)
+        try:
+            async with asyncio.timeout(timeout):
+                async for chunk in stream:
+                    yield chunk
+        except TimeoutError as exc:
+            stream.cancel()
+            raise DeadlineExceeded("generation did not finish in time") from exc
+        except SolaceError:
+            raise
+        except Exception as exc:
+            raise Unavailable(f"generation is unavailable ({type(exc).__name__})") from exc
+
+    async def ping(self, timeout):
+        calls = [
+            h.ping.remote() for h in (self._risk, self._defense, self._strategy, self._generator)
+        ]
+        try:
+            results = await asyncio.wait_for(asyncio.gather(*calls), timeout=timeout)
+        except Exception:
+            return False
+        return all(results)
+
+
+class GrpcClients:
+    """Calls standalone services over gRPC channels (one per service address)."""
+
+    def __init__(self, risk: str, defense: str, strategy: str, generator: str) -> None:
+        self._channels = [
+            grpc.aio.insecure_channel(a) for a in (risk, defense, strategy, generator)
+        ]
+        self._risk = risk_pb2_grpc.RiskScreeningStub(self._channels[0])
+        self._defense = defense_pb2_grpc.DefenseClassifierStub(self._channels[1])
+        self._strategy = strategy_pb2_grpc.StrategyPredictorStub(self._channels[2])
+        self._generator = generation_pb2_grpc.GeneratorStub(self._channels[3])
+
+    async def screen(self, request, timeout):
+        return await _bounded(
+            self._risk.Screen(request, timeout=timeout), timeout, "risk screening"
+        )
+
+    async def classify(self, request, timeout):
+        return await _bounded(self._defense.Classify(request, timeout=timeout), timeout, "defense")
+
+    async def predict(self, request, timeout):
+        return await _bounded(self._strategy.Predict(request, timeout=timeout), timeout, "strategy")
+
+    async def generate(self, request, timeout):
+        return await _bounded(
+            self._generator.Generate(request, timeout=timeout), timeout, "generation"
+        )
+
+    async def generate_stream(self, request, timeout):
+        call = self._generator.GenerateStream(request, timeout=timeout)
+        try:
+            async for chunk in call:
+                yield chunk
+        except grpc.aio.AioRpcError as exc:
+            raise _from_rpc_error(exc, "generation") from exc
+        finally:
+            call.cancel()
+
+    async def ping(self, timeout):
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        async def one(channel):
+            reply = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=timeout
+            )
+            return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+        try:
+            return all(await asyncio.gather(*(one(c) for c in self._channels)))
+        except Exception:
+            return False
+
+    async def close(self) -> None:
+        for channel in self._channels:
+            await channel.close()
+
+
+class LocalClients:
+    """Calls servicers living in this process (no network), for tests and tools."""
+
+    def __init__(self, risk: Any, defense: Any, strategy: Any, generator: Any) -> None:
+        self.risk, self.defense, self.strategy, self.generator = risk, defense, strategy, generator
+
+    async def screen(self, request, timeout):
+        return await _bounded(self.risk.screen(request), timeout, "risk screening")
+
+    async def classify(self, request, timeout):
+        return await _bounded(self.defense.classify(request), timeout, "defense")
+
+    async def predict(self, request, timeout):
+        return await _bounded(self.strategy.predict(request), timeout, "strategy")
+
+    async def generate(self, request, timeout):
+        return await _bounded(self.generator.generate(request), timeout, "generation")
+
+    async def generate_stream(self, request, timeout):
+        async with asyncio.timeout(timeout):
+            async for chunk in self.generator.generate_stream(request):
+                yield chunk
+
+    async def ping(self, timeout):
+        return True

@@ -1,0 +1,300 @@
+"""The Support pipeline as a plain async function over ``ServiceClients``: validate, screen
+risk (fail closed), classify defense and predict strategy concurrently, generate under the
+predicted strategy, screen the output, and report per-stage timings.
+
+No gRPC server and no Ray here: the Ray Serve ingress and the standalone router both call
+``SupportPipeline``, and tests call it with in-process clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from services.common.config import Settings
+from services.common.convert import conversation_from_proto, timings
+from services.common.domain import Conversation
+from services.common.errors import InvalidArgument, SolaceError
+from services.common.labels import RISK_LEVELS
+from services.router.clients import ServiceClients
+from solace.v1 import (
+    common_pb2,
+    defense_pb2,
+    generation_pb2,
+    risk_pb2,
+    strategy_pb2,
+    support_pb2,
+)
+
+_ESCALATE = {common_pb2.RISK_LEVEL_HIGH, common_pb2.RISK_LEVEL_IMMINENT}
+# Released text lags the decoded text by this many characters, so the output screen sees a
+# phrase before the seeker does (see docs/api.md, "Streaming and output screening").
+STREAM_HOLDBACK_CHARS = 48
+
+
+class SafetyLayer(Protocol):
+    """The safety policy the pipeline applies (crisis protocol, audit, output screen)."""
+
+    supportive_strategies: frozenset[int]
+
+    def crisis(self, locale: str) -> tuple[str, list[common_pb2.CrisisResource]]: ...
+
+    def holding(self, locale: str) -> tuple[str, list[common_pb2.CrisisResource]]: ...
+
+    def resources(self, locale: str) -> list[common_pb2.CrisisResource]: ...
+
+    async def record(
+        self,
+        kind: str,
+        request_id: str,
+        conversation: Conversation,
+        screen: risk_pb2.ScreenResponse | None,
+        key_name: str,
+    ) -> str: ...
+
+    def screen_output(
+        self, conversation: Conversation, reply: str, risk_level: str
+    ) -> tuple[bool, list[str]]: ...
+
+    def safe_reply(self, conversation: Conversation) -> str: ...
+
+
+class _Clock:
+    """Collects (stage, milliseconds) in pipeline order."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.stages: list[tuple[str, float]] = []
+
+    def since(self, stage: str, t0: float) -> None:
+        self.stages.append((stage, (time.perf_counter() - t0) * 1000))
+
+    def total(self) -> list[common_pb2.StageTiming]:
+        return timings([*self.stages, ("total", (time.perf_counter() - self.start) * 1000)])
+
+
+def _validate_options(options: support_pb2.RespondOptions) -> None:
+    if options.method not in common_pb2.GenerationMethod.values():
+        raise InvalidArgument("options.method", f"unknown generation method {options.method}")
+    if options.strategy not in common_pb2.Strategy.values():
+        raise InvalidArgument("options.strategy", f"unknown strategy {options.strategy}")
+    if options.generation.temperature < 0:
+        raise InvalidArgument("options.generation.temperature", "must not be negative")
+    if len(options.generation.engine) > 64:
+        raise InvalidArgument("options.generation.engine", "is too long")
+
+
+class SupportPipeline:
+    def __init__(self, clients: ServiceClients, safety: SafetyLayer, settings: Settings) -> None:
+        self._clients = clients
+        self._safety = safety
+        self._settings = settings
+
+    # -- the shared front half: validation, screening, annotation -------------------------
+
+    async def _prepare(
+        self, request: support_pb2.RespondRequest, key_name: str, clock: _Clock
+    ) -> tuple[support_pb2.RespondResponse, Conversation, generation_pb2.GenerateRequest | None]:
+        """Everything up to generation. Returns the response so far, the conversation and the
+        generation request, or ``None`` when the safety layer has already answered."""
+        t0 = time.perf_counter()
+        conversation = conversation_from_proto(request.conversation, self._settings)
+        _validate_options(request.options)
+        if len(request.request_id) > 128:
+            raise InvalidArgument("request_id", "must be at most 128 characters")
+        response = support_pb2.RespondResponse(request_id=request.request_id or uuid.uuid4().hex)
+        clock.since("validation", t0)
+
+        # Risk first. No verdict means no generated text: fail closed with a holding reply.
+        t0 = time.perf_counter()
+        try:
+            screen = await self._clients.screen(
+                risk_pb2.ScreenRequest(conversation=request.conversation),
+                self._settings.risk_timeout_ms / 1000,
+            )
+        except InvalidArgument:
+            raise
+        except SolaceError:
+            screen = None
+        clock.since("risk", t0)
+        if screen is None or screen.level == common_pb2.RISK_LEVEL_UNSPECIFIED:
+            response.safety_hold = True
+            response.reply, resources = self._safety.holding(conversation.locale)
+            response.resources.extend(resources)
+            t0 = time.perf_counter()
+            await self._safety.record(
+                "screening_unavailable", response.request_id, conversation, None, key_name
+            )
+            clock.since("audit", t0)
+            return response, conversation, None
+        response.risk.CopyFrom(screen)
+        if screen.level in _ESCALATE:
+            response.escalated = True
+            response.reply, resources = self._safety.crisis(conversation.locale)
+            response.resources.extend(resources)
+            # The escalation is durable before the seeker sees the crisis reply.
+            t0 = time.perf_counter()
+            response.escalation_id = await self._safety.record(
+                "escalation", response.request_id, conversation, screen, key_name
+            )
+            clock.since("audit", t0)
+            return response, conversation, None
+        if screen.level == common_pb2.RISK_LEVEL_MODERATE or screen.third_party_concern:
+            response.resources.extend(self._safety.resources(conversation.locale))
+
+        # Defense and strategy are independent: ask both at once.
+        t0 = time.perf_counter()
+        timeout = self._settings.classify_timeout_ms / 1000
+        defense, strategy = await asyncio.gather(
+            self._clients.classify(
+                defense_pb2.ClassifyRequest(conversation=request.conversation), timeout
+            ),
+            self._clients.predict(
+                strategy_pb2.PredictRequest(conversation=request.conversation), timeout
+            ),
+            return_exceptions=True,
+        )
+        clock.since("annotate", t0)
+        for result in (defense, strategy):
+            if isinstance(result, InvalidArgument):
+                raise result
+        if isinstance(defense, defense_pb2.ClassifyResponse):
+            response.defense.CopyFrom(defense)
+            clock.stages.append(("defense", _service_ms(defense.timings)))
+        if isinstance(strategy, strategy_pb2.PredictResponse):
+            response.strategy.CopyFrom(strategy)
+            clock.stages.append(("strategy", _service_ms(strategy.timings)))
+
+        chosen = request.options.strategy or (
+            strategy.strategy
+            if isinstance(strategy, strategy_pb2.PredictResponse)
+            else common_pb2.STRATEGY_REFLECTION_OF_FEELINGS  # the predictor is down: stay gentle
+        )
+        if (
+            screen.level == common_pb2.RISK_LEVEL_MODERATE
+            and chosen not in self._safety.supportive_strategies
+        ):
+            chosen = common_pb2.STRATEGY_REFLECTION_OF_FEELINGS
+        generate = generation_pb2.GenerateRequest(
+            conversation=request.conversation,
+            method=request.options.method,
+            strategy=chosen,
+            defense_level=response.defense.level,
+            risk_level=screen.level,
+            options=request.options.generation,
+        )
+        if isinstance(strategy, strategy_pb2.PredictResponse) and not request.options.strategy:
+            generate.strategy_probabilities.extend(strategy.probabilities)
+        return response, conversation, generate
+
+    def _finish(
+        self,
+        response: support_pb2.RespondResponse,
+        conversation: Conversation,
+        generated: generation_pb2.GenerateResponse | None,
+        include_trace: bool,
+        clock: _Clock,
+    ) -> support_pb2.RespondResponse:
+        if generated is None:
+            # The generator is down: the safe reply, never an error the seeker has to read.
+            response.reply = self._safety.safe_reply(conversation)
+            response.generation.fell_back = True
+            response.generation.fallback_reason = "generator unavailable"
+            response.generation.engine = "composer"
+            response.timings.extend(clock.total())
+            return response
+        t0 = time.perf_counter()
+        ok, reasons = self._safety.screen_output(
+            conversation, generated.text, RISK_LEVELS[max(response.risk.level, 1) - 1]
+        )
+        clock.since("output_screening", t0)
+        response.generation.CopyFrom(generated)
+        if not include_trace:
+            del response.generation.trace[:]
+        if ok:
+            response.reply = generated.text
+        else:
+            response.reply = self._safety.safe_reply(conversation)
+            response.generation.text = response.reply
+            response.generation.fell_back = True
+            response.generation.fallback_reason = "output screen: " + "; ".join(reasons)
+        response.timings.extend(clock.total())
+        return response
+
+    # -- public entry points ------------------------------------------------------------
+
+    async def respond(
+        self, request: support_pb2.RespondRequest, key_name: str = ""
+    ) -> support_pb2.RespondResponse:
+        clock = _Clock()
+        response, conversation, generate = await self._prepare(request, key_name, clock)
+        if generate is None:
+            response.timings.extend(clock.total())
+            return response
+        t0 = time.perf_counter()
+        try:
+            generated = await self._clients.generate(
+                generate, self._settings.generation_timeout_ms / 1000
+            )
+        except InvalidArgument:
+            raise
+        except SolaceError:
+            generated = None
+        clock.since("generation", t0)
+        return self._finish(response, conversation, generated, request.options.include_trace, clock)
+
+    async def respond_stream(
+        self, request: support_pb2.RespondRequest, key_name: str = ""
+    ) -> AsyncIterator[support_pb2.RespondChunk]:
+        """Streams the reply with a hold-back window: text is released only once the output
+        screen has passed it; if the screen fails at the end, the final message withdraws the
+        streamed text and carries the safe reply (clients show ``final.reply``)."""
+        clock = _Clock()
+        response, conversation, generate = await self._prepare(request, key_name, clock)
+        if generate is None:
+            yield support_pb2.RespondChunk(text_delta=response.reply)
+            response.timings.extend(clock.total())
+            yield support_pb2.RespondChunk(final=response)
+            return
+        t0 = time.perf_counter()
+        risk_name = RISK_LEVELS[max(response.risk.level, 1) - 1]
+        decoded, released = "", 0
+        generated: generation_pb2.GenerateResponse | None = None
+        withheld = False
+        try:
+            async for chunk in self._clients.generate_stream(
+                generate, self._settings.generation_timeout_ms / 1000
+            ):
+                if chunk.HasField("final"):
+                    generated = chunk.final
+                    break
+                decoded += chunk.text_delta
+                safe_upto = len(decoded) - STREAM_HOLDBACK_CHARS
+                if withheld or safe_upto <= released:
+                    continue
+                ok, _ = self._safety.screen_output(conversation, decoded, risk_name)
+                if not ok:
+                    withheld = True  # stop releasing; the final message carries the safe reply
+                    continue
+                yield support_pb2.RespondChunk(text_delta=decoded[released:safe_upto])
+                released = safe_upto
+        except InvalidArgument:
+            raise
+        except SolaceError:
+            generated = None
+        clock.since("generation", t0)
+        final = self._finish(
+            response, conversation, generated, request.options.include_trace, clock
+        )
+        if not final.generation.fell_back and final.reply.startswith(decoded[:released]):
+            rest = final.reply[released:]
+            if rest:
+                yield support_pb2.RespondChunk(text_delta=rest)
+        yield support_pb2.RespondChunk(final=final)
+
+
+def _service_ms(stage_timings) -> float:
+    return sum(t.milliseconds for t in stage_timings)
