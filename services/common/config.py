@@ -62,12 +62,26 @@ class Settings:
     # Ray Serve.
     ray_address: str = ""
     replicas: int = 1
+    # CPU share Ray reserves per replica: five deployments must fit on a 2-core machine.
+    replica_num_cpus: float = 0.2
+    # Ray Serve's HTTP proxy (unused by Solace's API, but Serve always starts it).
+    http_port: int = 8000
+    # Where the standalone Support router finds the standalone services ("" = localhost:port).
+    risk_target: str = ""
+    defense_target: str = ""
+    strategy_target: str = ""
+    generator_target: str = ""
     # Graceful stop: how long in-flight RPCs get after SIGTERM.
     shutdown_grace_s: float = 5.0
     log_level: str = "INFO"
 
     def with_overrides(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+    def target(self, service: str) -> str:
+        """host:port of a standalone service, for clients."""
+        explicit = getattr(self, f"{service}_target")
+        return explicit or f"localhost:{getattr(self, f'{service}_port')}"
 
 
 def _coerce(name: str, raw: Any, target: Any) -> Any:

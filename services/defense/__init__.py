@@ -1,0 +1,1 @@
+"""The defense service room."""

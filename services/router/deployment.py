@@ -1,0 +1,106 @@
+"""The Support ingress as a Ray Serve deployment behind Serve's gRPC proxy.
+
+The proxy hands every RPC of the registered services to this class by method name: Support's
+``Respond``/``RespondStream``, and also ``grpc.health.v1.Health/Check``/``Watch`` and server
+reflection, so stock tools (grpcurl, Kubernetes gRPC probes) work against the Serve port.
+Status codes are set on the Serve gRPC context from the one error table (``status_for``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from grpc_health.v1 import health_pb2
+from grpc_reflection.v1alpha._async import ReflectionServicer
+from ray import serve
+
+from services.common.access import AccessControl
+from services.common.config import Settings
+from services.common.interceptor import status_for
+from services.router.clients import HandleClients
+from services.router.pipeline import SupportPipeline
+from services.router.safety import build_safety_layer
+from services.router.service_names import PUBLIC_SERVICES
+from solace.v1 import support_pb2
+
+log = logging.getLogger("solace.router")
+_HEALTH_TTL_S = 1.0
+
+
+@serve.deployment(name="SupportIngress")
+class SupportIngress:
+    def __init__(self, risk: Any, defense: Any, strategy: Any, generator: Any, settings: Settings):
+        self._clients = HandleClients(risk, defense, strategy, generator)
+        self._safety = build_safety_layer(settings)
+        self._pipeline = SupportPipeline(self._clients, self._safety, settings)
+        self._access = AccessControl(settings)
+        self._reflection = ReflectionServicer(PUBLIC_SERVICES)
+        self._healthy: tuple[float, bool] = (0.0, False)
+
+    async def Respond(self, request: support_pb2.RespondRequest, grpc_context=None):
+        try:
+            key = await self._access.admit(_metadata(grpc_context))
+            return await self._pipeline.respond(request, key_name=key)
+        except Exception as exc:
+            _set_status(grpc_context, exc)
+            return support_pb2.RespondResponse()
+
+    async def RespondStream(
+        self, request: support_pb2.RespondRequest, grpc_context=None
+    ) -> AsyncIterator[support_pb2.RespondChunk]:
+        try:
+            key = await self._access.admit(_metadata(grpc_context))
+            async for chunk in self._pipeline.respond_stream(request, key_name=key):
+                yield chunk
+        except Exception as exc:
+            _set_status(grpc_context, exc)
+
+    async def _serving(self) -> bool:
+        checked_at, healthy = self._healthy
+        if time.monotonic() - checked_at > _HEALTH_TTL_S:
+            healthy = await self._clients.ping(timeout=1.0)
+            self._healthy = (time.monotonic(), healthy)
+        return healthy
+
+    async def Check(self, request: health_pb2.HealthCheckRequest, grpc_context=None):
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if await self._serving()
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        return health_pb2.HealthCheckResponse(status=status)
+
+    async def Watch(self, request: health_pb2.HealthCheckRequest, grpc_context=None):
+        last = None
+        while True:
+            status = (await self.Check(request)).status
+            if status != last:
+                yield health_pb2.HealthCheckResponse(status=status)
+                last = status
+            await asyncio.sleep(_HEALTH_TTL_S)
+
+    async def ServerReflectionInfo(self, request_iterator, grpc_context=None):
+        async for reply in self._reflection.ServerReflectionInfo(request_iterator, None):
+            yield reply
+
+    async def ping(self) -> bool:
+        return await self._serving()
+
+
+def _metadata(grpc_context: Any) -> list[tuple[str, str]]:
+    if grpc_context is None:
+        return []
+    return list(grpc_context.invocation_metadata())
+
+
+def _set_status(grpc_context: Any, exc: BaseException) -> None:
+    code, message = status_for(exc)
+    if code.name == "INTERNAL":
+        log.exception("unhandled error in the Support ingress", exc_info=exc)
+    if grpc_context is not None:
+        grpc_context.set_code(code)
+        grpc_context.set_details(message)

@@ -1,0 +1,276 @@
+"""The ``solace`` command: serve the platform or one service, chat with it, check health,
+build and train the models, evaluate and benchmark them.
+
+Heavy imports (Ray, torch, the models) happen inside the subcommand that needs them, so
+``solace health`` and ``solace chat`` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+from services.common.config import load_settings
+
+STANDALONE = ("risk", "defense", "strategy", "generator", "support")
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    overrides = {}
+    if getattr(args, "port", None):
+        overrides["grpc_port"] = args.port
+    return load_settings(**overrides)
+
+
+# -- serve -----------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
+    if args.address:
+        settings = settings.with_overrides(ray_address=args.address)
+    if args.service:
+        from solace.standalone import serve_standalone
+
+        port = args.port or getattr(settings, f"{args.service}_port", settings.grpc_port)
+        if args.service == "support":
+            port = args.port or settings.grpc_port
+        return asyncio.run(serve_standalone(args.service, settings, port))
+    if args.port:
+        settings = settings.with_overrides(grpc_port=args.port)
+    from solace.platform import serve_platform
+
+    return serve_platform(settings)
+
+
+# -- chat --------------------------------------------------------------------------------------
+
+
+def _print_response(response: Any, as_json: bool) -> None:
+    from google.protobuf.json_format import MessageToDict
+
+    from solace.v1 import common_pb2
+
+    if as_json:
+        print(json.dumps(MessageToDict(response), indent=2, ensure_ascii=False))
+        return
+    print(response.reply)
+    print()
+    risk = common_pb2.RiskLevel.Name(response.risk.level) if response.HasField("risk") else "-"
+    print(
+        f"  risk      {risk}{'  (escalated)' if response.escalated else ''}"
+        f"{'  (safety hold)' if response.safety_hold else ''}"
+    )
+    if response.HasField("defense"):
+        print(f"  defense   {common_pb2.DefenseLevel.Name(response.defense.level)}")
+    if response.HasField("strategy"):
+        print(f"  strategy  {common_pb2.Strategy.Name(response.strategy.strategy)}")
+    if response.HasField("generation"):
+        gen = response.generation
+        method = common_pb2.GenerationMethod.Name(gen.method)
+        print(
+            f"  reply by  {method} on {gen.engine}"
+            f"{'  (fell back: ' + gen.fallback_reason + ')' if gen.fell_back else ''}"
+        )
+    for resource in response.resources:
+        print(f"  resource  {resource.name}: {resource.contact}")
+    print(
+        "  timings   " + ", ".join(f"{t.stage} {t.milliseconds:.1f} ms" for t in response.timings)
+    )
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    import grpc
+
+    from solace.v1 import common_pb2, support_pb2, support_pb2_grpc
+
+    settings = _settings(args)
+    target = args.target or f"localhost:{settings.grpc_port}"
+    metadata = [("x-api-key", args.api_key)] if args.api_key else None
+    turns: list[common_pb2.Turn] = []
+    with grpc.insecure_channel(target) as channel:
+        stub = support_pb2_grpc.SupportStub(channel)
+
+        def ask(text: str) -> int:
+            turns.append(common_pb2.Turn(role=common_pb2.ROLE_SEEKER, text=text))
+            request = support_pb2.RespondRequest(
+                conversation=common_pb2.Conversation(
+                    turns=turns, situation=args.situation or "", locale=args.locale or ""
+                ),
+                options=support_pb2.RespondOptions(
+                    method=common_pb2.GenerationMethod.Value(
+                        f"GENERATION_METHOD_{args.method.upper()}"
+                    ),
+                    include_trace=args.trace,
+                ),
+            )
+            try:
+                response = stub.Respond(request, timeout=args.timeout, metadata=metadata)
+            except grpc.RpcError as exc:
+                print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
+                turns.pop()
+                return 1
+            _print_response(response, args.json)
+            turns.append(common_pb2.Turn(role=common_pb2.ROLE_SUPPORTER, text=response.reply))
+            return 0
+
+        if args.message:
+            return ask(" ".join(args.message))
+        print(f"Talking to Solace at {target}. An empty line ends the conversation.")
+        while True:
+            try:
+                line = input("you> ").strip()
+            except EOFError:
+                return 0
+            if not line:
+                return 0
+            ask(line)
+            print()
+
+
+# -- health ------------------------------------------------------------------------------------
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    settings = _settings(args)
+    target = args.target or f"localhost:{args.port or settings.grpc_port}"
+    try:
+        with grpc.insecure_channel(target) as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=args.service or ""), timeout=args.timeout
+            )
+    except grpc.RpcError as exc:
+        print(f"{target}: {exc.code().name}", file=sys.stderr)
+        return 1
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    print(f"{target}: {status}")
+    return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
+
+
+# -- models, training, evaluation, benchmarks ------------------------------------------------
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from solace.modelbuild import build_models
+
+    result = build_models(load_settings(), force=args.force)
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from solace.training import train
+
+    train(args.task, load_settings())
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if args.what == "risk":
+        from solace.evaluation.risk import run
+    elif args.what == "classifiers":
+        from solace.evaluation.classifiers import run
+    else:
+        from solace.evaluation.generate import run
+    print(run(settings))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if args.what in ("classifiers", "all"):
+        from solace.benchmarks.classifiers import run as run_classifiers
+
+        print(run_classifiers(settings))
+    if args.what in ("support", "all"):
+        from solace.benchmarks.support import run as run_support
+
+        print(run_support(settings, calls=args.calls))
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from services.common.auth import hash_key
+
+    print(hash_key(args.key))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="solace", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the whole platform, or one service standalone")
+    serve.add_argument("service", nargs="?", choices=STANDALONE, help="one standalone service")
+    serve.add_argument("--port", type=int, help="port (default: from SOLACE_*_PORT)")
+    serve.add_argument("--address", help="Ray cluster address to deploy onto (default: local)")
+    serve.set_defaults(func=cmd_serve)
+
+    chat = sub.add_parser("chat", help="talk to a running Solace (one-shot or interactive)")
+    chat.add_argument("message", nargs="*", help="the seeker's message; none for interactive")
+    chat.add_argument("--json", action="store_true", help="print the whole response as JSON")
+    chat.add_argument("--target", help="host:port (default: localhost:$SOLACE_GRPC_PORT)")
+    chat.add_argument("--port", type=int)
+    chat.add_argument("--situation", help="the seeker's situation, if known")
+    chat.add_argument("--locale", help="BCP-47 locale for crisis resources")
+    chat.add_argument("--method", default="auto", help="auto|direct|madp|empathy_r1|kemi|...")
+    chat.add_argument("--trace", action="store_true", help="include the method's reasoning")
+    chat.add_argument("--api-key", default=os.environ.get("SOLACE_API_KEY"))
+    chat.add_argument("--timeout", type=float, default=30.0)
+    chat.set_defaults(func=cmd_chat)
+
+    health = sub.add_parser("health", help="exit 0 only when the server reports SERVING")
+    health.add_argument("--target", help="host:port (default: localhost:$SOLACE_GRPC_PORT)")
+    health.add_argument("--port", type=int)
+    health.add_argument("--service", help="a service name (default: the whole server)")
+    health.add_argument("--timeout", type=float, default=5.0)
+    health.set_defaults(func=cmd_health)
+
+    models = sub.add_parser("models", help="build the serving models")
+    models_sub = models.add_subparsers(dest="action", required=True)
+    build = models_sub.add_parser("build", help="export and quantise the ONNX encoder")
+    build.add_argument("--force", action="store_true")
+    build.set_defaults(func=cmd_models)
+
+    train = sub.add_parser("train", help="train the classifier heads from ../shared/data")
+    train.add_argument(
+        "task", nargs="?", default="all", choices=["strategy", "defense", "risk", "all"]
+    )
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("eval", help="evaluate models on the labelled data")
+    evaluate.add_argument("what", choices=["risk", "classifiers", "generate"])
+    evaluate.set_defaults(func=cmd_eval)
+
+    bench = sub.add_parser("bench", help="print latency figures (not a test)")
+    bench.add_argument("what", nargs="?", default="all", choices=["classifiers", "support", "all"])
+    bench.add_argument("--calls", type=int, default=300)
+    bench.set_defaults(func=cmd_bench)
+
+    keys = sub.add_parser("keys", help="API key helpers")
+    keys_sub = keys.add_subparsers(dest="action", required=True)
+    hash_cmd = keys_sub.add_parser("hash", help="print the sha256 to store for a key")
+    hash_cmd.add_argument("key")
+    hash_cmd.set_defaults(func=cmd_keys)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

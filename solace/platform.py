@@ -1,0 +1,62 @@
+"""``solace serve``: the whole platform on Ray Serve (a local Ray, or a cluster by address),
+with Serve's gRPC proxy answering Support, health and reflection on ``SOLACE_GRPC_PORT``."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+from services.common.config import Settings
+from services.router.service_names import GRPC_SERVICER_FUNCTIONS
+
+
+def start_platform(settings: Settings, blocking: bool = False) -> None:
+    """Start Ray (or join ``settings.ray_address``), Serve's proxies and the Solace app."""
+    import ray
+    from ray import serve
+    from ray.serve.config import HTTPOptions, gRPCOptions
+
+    from services.router.app import APP_NAME, build_app
+
+    if not ray.is_initialized():
+        ray.init(
+            address=settings.ray_address or None,
+            include_dashboard=False,
+            logging_level="WARNING",
+            log_to_driver=False,
+        )
+    serve.start(
+        http_options=HTTPOptions(host=settings.host, port=settings.http_port),
+        grpc_options=gRPCOptions(
+            port=settings.grpc_port, grpc_servicer_functions=list(GRPC_SERVICER_FUNCTIONS)
+        ),
+    )
+    # route_prefix "/" makes this the proxy's only app, so clients need no Ray metadata.
+    serve.run(build_app(settings), name=APP_NAME, route_prefix="/", blocking=blocking)
+
+
+def stop_platform() -> None:
+    import ray
+    from ray import serve
+
+    serve.shutdown()
+    ray.shutdown()
+
+
+def serve_platform(settings: Settings) -> int:
+    from services.common.access import AccessControl
+
+    start_platform(settings)
+    access = "OPEN: no API keys configured" if AccessControl(settings).is_open else "API keys"
+    print(
+        f"Solace serving Support on {settings.host}:{settings.grpc_port} (gRPC; health and "
+        f"reflection on the same port; access: {access}). Ctrl-C or SIGTERM stops it.",
+        flush=True,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    print("Stopping Solace ...", flush=True)
+    stop_platform()
+    return 0

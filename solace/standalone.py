@@ -1,0 +1,91 @@
+"""``solace serve <service>``: one service as a plain grpc.aio server on its own port, with
+health, reflection, the error interceptor, access control and optional TLS."""
+
+from __future__ import annotations
+
+import logging
+
+from services.common.access import AccessControl
+from services.common.config import Settings
+from services.common.server import ServiceSpec, serve_until_signalled, start_server
+
+log = logging.getLogger("solace.standalone")
+
+
+def service_spec(name: str, settings: Settings) -> ServiceSpec:
+    """The servicer of one service, built with its models."""
+    if name == "risk":
+        from services.risk.servicer import SERVICE_NAME, build_risk_servicer
+        from solace.v1 import risk_pb2_grpc
+
+        return ServiceSpec(
+            SERVICE_NAME,
+            risk_pb2_grpc.add_RiskScreeningServicer_to_server,
+            build_risk_servicer(settings),
+        )
+    if name == "defense":
+        from services.defense.model import DefenseModel
+        from services.defense.servicer import SERVICE_NAME, DefenseServicer
+        from solace.v1 import defense_pb2_grpc
+
+        return ServiceSpec(
+            SERVICE_NAME,
+            defense_pb2_grpc.add_DefenseClassifierServicer_to_server,
+            DefenseServicer(DefenseModel(settings), settings),
+        )
+    if name == "strategy":
+        from services.strategy.model import StrategyModel
+        from services.strategy.servicer import SERVICE_NAME, StrategyServicer
+        from solace.v1 import strategy_pb2_grpc
+
+        return ServiceSpec(
+            SERVICE_NAME,
+            strategy_pb2_grpc.add_StrategyPredictorServicer_to_server,
+            StrategyServicer(StrategyModel(settings), settings),
+        )
+    if name == "generator":
+        from services.generator.servicer import SERVICE_NAME, build_generator_servicer
+        from solace.v1 import generation_pb2_grpc
+
+        return ServiceSpec(
+            SERVICE_NAME,
+            generation_pb2_grpc.add_GeneratorServicer_to_server,
+            build_generator_servicer(settings),
+        )
+    if name == "support":
+        from services.router.clients import GrpcClients
+        from services.router.pipeline import SupportPipeline
+        from services.router.safety import build_safety_layer
+        from services.router.service_names import SUPPORT_SERVICE
+        from services.router.servicer import SupportServicer
+        from solace.v1 import support_pb2_grpc
+
+        clients = GrpcClients(
+            *(settings.target(s) for s in ("risk", "defense", "strategy", "generator"))
+        )
+        pipeline = SupportPipeline(clients, build_safety_layer(settings), settings)
+        return ServiceSpec(
+            SUPPORT_SERVICE,
+            support_pb2_grpc.add_SupportServicer_to_server,
+            SupportServicer(pipeline),
+        )
+    raise ValueError(f"unknown service {name!r}")
+
+
+async def serve_standalone(name: str, settings: Settings, port: int) -> int:
+    from services.common.tls import server_credentials_from_env
+
+    spec = service_spec(name, settings)
+    access = AccessControl(settings)
+    credentials = server_credentials_from_env()
+    running = await start_server(
+        [spec], port, host=settings.host, credentials=credentials, guard=access.guard
+    )
+    print(
+        f"Solace {name} ({spec.name}) serving on {settings.host}:{running.port} "
+        f"({'TLS' if credentials else 'plaintext'}; access: "
+        f"{'OPEN: no API keys configured' if access.is_open else 'API keys'}).",
+        flush=True,
+    )
+    await serve_until_signalled(running, settings.shutdown_grace_s)
+    return 0
