@@ -1,0 +1,18 @@
+"""Test-wide settings: Ray without token auth, no hub access, and the shared settings fixture."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pytest
+
+from services.common.config import Settings, load_settings
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    """The embedded defaults (models from ``solace models build``), read like a real process."""
+    return load_settings()
