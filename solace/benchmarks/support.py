@@ -1,0 +1,78 @@
+"""End-to-end ``Support/Respond`` latency through Ray Serve: starts the platform on free ports,
+makes sequential calls over a real gRPC channel and prints p50/p99 plus per-stage p50s.
+
+Run with ``solace bench support`` (or ``make bench``). Figures, not assertions: the machines are
+shared and noisy, so compare numbers measured side by side in one run.
+"""
+
+from __future__ import annotations
+
+import platform
+import socket
+import statistics
+import time
+from collections import defaultdict
+
+from services.common.config import Settings
+
+MESSAGES = (
+    "I lost my job and I can't sleep",
+    "My girlfriend broke up with me last week and I feel so lonely",
+    "I'm stressed about my exams, I keep procrastinating",
+    "My best friend stopped talking to me and I don't know why",
+    "I feel like I'm failing at everything at work",
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def run(settings: Settings, calls: int = 300, warmup: int = 20) -> str:
+    import grpc
+
+    from solace.platform import start_platform, stop_platform
+    from solace.v1 import common_pb2, support_pb2, support_pb2_grpc
+
+    settings = settings.with_overrides(grpc_port=_free_port(), http_port=_free_port())
+    start_platform(settings)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{settings.grpc_port}") as channel:
+            grpc.channel_ready_future(channel).result(timeout=60)
+            stub = support_pb2_grpc.SupportStub(channel)
+            requests = [
+                support_pb2.RespondRequest(
+                    conversation=common_pb2.Conversation(
+                        turns=[common_pb2.Turn(role=common_pb2.ROLE_SEEKER, text=m)]
+                    )
+                )
+                for m in MESSAGES
+            ]
+            for i in range(warmup):
+                stub.Respond(requests[i % len(requests)], timeout=30)
+            latencies: list[float] = []
+            stages: dict[str, list[float]] = defaultdict(list)
+            for i in range(calls):
+                start = time.perf_counter()
+                response = stub.Respond(requests[i % len(requests)], timeout=30)
+                latencies.append((time.perf_counter() - start) * 1000)
+                for timing in response.timings:
+                    stages[timing.stage].append(timing.milliseconds)
+    finally:
+        stop_platform()
+    lines = [
+        f"Support/Respond through Ray Serve, {calls} sequential calls after {warmup} warm-up "
+        f"(composer engine; {platform.node()}, {time.strftime('%Y-%m-%d')})",
+        f"  client-observed  p50 {_percentile(latencies, 0.5):7.2f} ms   "
+        f"p99 {_percentile(latencies, 0.99):7.2f} ms   mean {statistics.fmean(latencies):7.2f} ms",
+        "  server stages (p50 ms): "
+        + ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in stages.items()),
+    ]
+    return "\n".join(lines)
