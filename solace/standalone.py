@@ -73,13 +73,18 @@ def service_spec(name: str, settings: Settings) -> ServiceSpec:
 
 
 async def serve_standalone(name: str, settings: Settings, port: int) -> int:
-    from services.common.tls import server_credentials_from_env
+    from services.common.tls import server_credentials
 
     spec = service_spec(name, settings)
     access = AccessControl(settings)
-    credentials = server_credentials_from_env()
+    credentials = server_credentials(settings)
     running = await start_server(
-        [spec], port, host=settings.host, credentials=credentials, guard=access.guard
+        [spec],
+        port,
+        host=settings.host,
+        credentials=credentials,
+        guard=access.guard,
+        max_message_bytes=settings.max_request_bytes,
     )
     print(
         f"Solace {name} ({spec.name}) serving on {settings.host}:{running.port} "

@@ -71,6 +71,21 @@ class Settings:
     defense_target: str = ""
     strategy_target: str = ""
     generator_target: str = ""
+    # Access limits: per-API-key token buckets (in-process, or shared through Redis when
+    # redis_url is set; 0 turns them off) and the largest request message accepted.
+    redis_url: str = ""
+    rate_limit_per_s: float = 200.0
+    rate_limit_burst: int = 400
+    rate_limit_prefix: str = "solace:ratelimit"
+    max_request_bytes: int = 1024 * 1024
+    # TLS for standalone servers (cert + key: TLS; plus client CA: mutual TLS) and for the
+    # channels that call them.
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_client_ca_file: str = ""
+    tls_ca_file: str = ""
+    tls_client_cert_file: str = ""
+    tls_client_key_file: str = ""
     # Graceful stop: how long in-flight RPCs get after SIGTERM.
     shutdown_grace_s: float = 5.0
     log_level: str = "INFO"

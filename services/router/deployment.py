@@ -43,7 +43,7 @@ class SupportIngress:
 
     async def Respond(self, request: support_pb2.RespondRequest, grpc_context=None):
         try:
-            key = await self._access.admit(_metadata(grpc_context))
+            key = await self._access.admit(_metadata(grpc_context), request.ByteSize())
             return await self._pipeline.respond(request, key_name=key)
         except Exception as exc:
             _set_status(grpc_context, exc)
@@ -53,7 +53,7 @@ class SupportIngress:
         self, request: support_pb2.RespondRequest, grpc_context=None
     ) -> AsyncIterator[support_pb2.RespondChunk]:
         try:
-            key = await self._access.admit(_metadata(grpc_context))
+            key = await self._access.admit(_metadata(grpc_context), request.ByteSize())
             async for chunk in self._pipeline.respond_stream(request, key_name=key):
                 yield chunk
         except Exception as exc:
