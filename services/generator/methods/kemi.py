@@ -1,0 +1,74 @@
+"""KEMI: knowledge-enhanced mixed initiative.
+
+Retrieve the knowledge most relevant to the seeker's situation, decide who takes the initiative
+(ask / suggest / inform, or follow the seeker's lead), then write the reply conditioned on both
+and on the strategy. Retrieval goes through a ``KnowledgeRetriever``: today keyword overlap over
+the built-in knowledge, later encoder embeddings over the HEAL graph.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from services.generator.engines.base import Prompt
+from services.generator.knowledge import GENERAL, KeywordRetriever, KnowledgeRetriever
+from services.generator.methods.base import Method, StepRunner, UnusableOutput
+
+INITIATIVES: tuple[str, ...] = ("ask", "suggest", "inform", "follow")
+INITIATIVE_INSTRUCTION = (
+    "Decide who should lead the next turn. Answer with one word, ask, suggest, inform or "
+    "follow, then a colon and a short reason."
+)
+REPLY_INSTRUCTION = (
+    "Write the supporter's next reply. Take the decided initiative and use the knowledge where "
+    "it fits the strategy."
+)
+_INITIATIVE = re.compile(r"\b(" + "|".join(INITIATIVES) + r")\b", re.IGNORECASE)
+
+
+def parse_initiative(answer: str) -> str:
+    """The initiative an answer names first; ``UnusableOutput`` when it names none."""
+    match = _INITIATIVE.search(answer)
+    if match is None:
+        raise UnusableOutput("kemi.initiative named none of ask/suggest/inform/follow")
+    return match.group(1).lower()
+
+
+class KemiMethod(Method):
+    name = "KEMI"
+
+    def __init__(self, retriever: KnowledgeRetriever | None = None) -> None:
+        self.retriever: KnowledgeRetriever = retriever or KeywordRetriever()
+
+    async def prepare(self, run: StepRunner) -> Prompt:
+        conversation = run.task.conversation
+        seeker = [text for _, text in reversed(conversation.seeker_turns())]
+        started = time.perf_counter()
+        # The situation and the newest turn first; the whole history only if they match nothing.
+        found = await self.retriever.retrieve(" ".join([conversation.situation, *seeker[:1]]))
+        if not found:
+            found = await self.retriever.retrieve(" ".join([conversation.situation, *seeker]))
+        run.time("kemi.retrieve", started)
+        if found:
+            entry = found[0].entry
+            run.note(
+                "kemi.retrieve",
+                f"{entry.stressor} via {self.retriever.name} "
+                f"(matched {', '.join(found[0].matched)}): {entry.suggestion}",
+            )
+        else:
+            entry = GENERAL
+            run.note("kemi.retrieve", "no specific knowledge matched; using general support")
+        knowledge = {"topic": entry.topic, "knowledge": entry.suggestion, "fact": entry.information}
+        answer = await run.step(
+            run.prompt(
+                "kemi.initiative",
+                INITIATIVE_INSTRUCTION,
+                {"strategy": run.task.strategy_name, **knowledge},
+            )
+        )
+        initiative = parse_initiative(answer)
+        return run.prompt(
+            "kemi.reply", REPLY_INSTRUCTION, {**knowledge, "initiative": initiative}, reply=True
+        )
