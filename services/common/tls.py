@@ -1,0 +1,109 @@
+"""TLS and mutual TLS for standalone gRPC servers and the channels that call them.
+
+A server serves TLS when ``SOLACE_TLS_CERT_FILE`` and ``SOLACE_TLS_KEY_FILE`` are set, and
+requires client certificates signed by ``SOLACE_TLS_CLIENT_CA_FILE`` (mutual TLS) when that is
+set too. With none of them it serves plaintext (local and in-cluster behind a mesh). A client
+trusts ``SOLACE_TLS_CA_FILE`` (the system roots when empty) and presents
+``SOLACE_TLS_CLIENT_CERT_FILE``/``SOLACE_TLS_CLIENT_KEY_FILE`` when a server asks for mTLS.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import grpc
+
+from services.common.config import ENV_PREFIX, _coerce
+from services.common.errors import InvalidArgument
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """Certificate files, from ``SOLACE_TLS_*`` (kept here until folded into ``Settings``)."""
+
+    # Server side.
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_client_ca_file: str = ""
+    # Client side.
+    tls_ca_file: str = ""
+    tls_client_cert_file: str = ""
+    tls_client_key_file: str = ""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> TlsSettings:
+        env = os.environ if environ is None else environ
+        defaults = cls()
+        values = {}
+        for f in fields(cls):
+            name = ENV_PREFIX + f.name.upper()
+            if name in env:
+                values[f.name] = _coerce(name, env[name], getattr(defaults, f.name))
+        return cls(**values)
+
+    @property
+    def server_mode(self) -> str:
+        """``"plaintext"``, ``"tls"`` or ``"mtls"``: what the server will say at start."""
+        if not self.tls_cert_file:
+            return "plaintext"
+        return "mtls" if self.tls_client_ca_file else "tls"
+
+
+def _read(setting: str, path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidArgument(ENV_PREFIX + setting.upper(), f"cannot read {path}: {exc}") from exc
+
+
+def server_credentials(settings: object) -> grpc.ServerCredentials | None:
+    """Credentials for ``server.add_secure_port``; None means serve plaintext.
+
+    ``settings``: ``TlsSettings`` or any object with its ``tls_*`` field names.
+    """
+    cert = getattr(settings, "tls_cert_file", "")
+    key = getattr(settings, "tls_key_file", "")
+    client_ca = getattr(settings, "tls_client_ca_file", "")
+    if not cert and not key:
+        if client_ca:
+            raise InvalidArgument(
+                "SOLACE_TLS_CLIENT_CA_FILE", "mutual TLS needs the server's cert and key too"
+            )
+        return None
+    if not (cert and key):
+        raise InvalidArgument("SOLACE_TLS_CERT_FILE", "set both the cert and the key file")
+    pair = (_read("tls_key_file", key), _read("tls_cert_file", cert))
+    if client_ca:
+        return grpc.ssl_server_credentials(
+            [pair],
+            root_certificates=_read("tls_client_ca_file", client_ca),
+            require_client_auth=True,
+        )
+    return grpc.ssl_server_credentials([pair])
+
+
+def channel_credentials(
+    ca_file: str = "", cert_file: str = "", key_file: str = ""
+) -> grpc.ChannelCredentials:
+    """Credentials for ``grpc.aio.secure_channel``: trust ``ca_file`` (system roots if empty),
+    and present ``cert_file``/``key_file`` to servers that require mutual TLS."""
+    if bool(cert_file) != bool(key_file):
+        raise InvalidArgument("SOLACE_TLS_CLIENT_CERT_FILE", "set both the cert and the key")
+    return grpc.ssl_channel_credentials(
+        root_certificates=_read("tls_ca_file", ca_file) if ca_file else None,
+        private_key=_read("tls_client_key_file", key_file) if key_file else None,
+        certificate_chain=_read("tls_client_cert_file", cert_file) if cert_file else None,
+    )
+
+
+def client_channel_credentials(settings: object) -> grpc.ChannelCredentials | None:
+    """Channel credentials from settings; None when no client TLS setting is given."""
+    ca = getattr(settings, "tls_ca_file", "")
+    cert = getattr(settings, "tls_client_cert_file", "")
+    key = getattr(settings, "tls_client_key_file", "")
+    if not (ca or cert or key):
+        return None
+    return channel_credentials(ca, cert, key)

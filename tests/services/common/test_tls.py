@@ -1,0 +1,176 @@
+"""TLS and mutual TLS on a real grpc.aio server, with a throwaway CA made at test time."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from services.common.errors import InvalidArgument
+from services.common.tls import (
+    TlsSettings,
+    channel_credentials,
+    client_channel_credentials,
+    server_credentials,
+)
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _write(path: Path, key: ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> None:
+    path.with_suffix(".key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    path.with_suffix(".pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ca.pem, server.{pem,key} (localhost, 127.0.0.1), client.{pem,key}; never committed."""
+    root = tmp_path_factory.mktemp("pki")
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(_name("solace test CA"))
+        .issuer_name(_name("solace test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    _write(root / "ca", ca_key, ca)
+
+    def leaf(name: str, usage: x509.ObjectIdentifier, san: list[x509.GeneralName]) -> None:
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(_name(name))
+            .issuer_name(ca.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        )
+        if san:
+            builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+        _write(root / name, key, builder.sign(ca_key, hashes.SHA256()))
+
+    leaf(
+        "server",
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+    )
+    leaf("client", ExtendedKeyUsageOID.CLIENT_AUTH, [])
+    return root
+
+
+async def _serve(settings: TlsSettings) -> tuple[grpc.aio.Server, int]:
+    server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
+    creds = server_credentials(settings)
+    assert creds is not None
+    port = server.add_secure_port("127.0.0.1:0", creds)
+    await server.start()
+    return server, port
+
+
+async def _check(channel: grpc.aio.Channel) -> int:
+    async with channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=3)
+        return reply.status
+
+
+def _secure(port: int, creds: grpc.ChannelCredentials) -> grpc.aio.Channel:
+    return grpc.aio.secure_channel(f"localhost:{port}", creds)
+
+
+@pytest.fixture
+async def tls_server(pki: Path) -> AsyncIterator[int]:
+    settings = TlsSettings(
+        tls_cert_file=str(pki / "server.pem"), tls_key_file=str(pki / "server.key")
+    )
+    assert settings.server_mode == "tls"
+    server, port = await _serve(settings)
+    yield port
+    await server.stop(None)
+
+
+@pytest.fixture
+async def mtls_server(pki: Path) -> AsyncIterator[int]:
+    settings = TlsSettings.from_env(
+        {
+            "SOLACE_TLS_CERT_FILE": str(pki / "server.pem"),
+            "SOLACE_TLS_KEY_FILE": str(pki / "server.key"),
+            "SOLACE_TLS_CLIENT_CA_FILE": str(pki / "ca.pem"),
+        }
+    )
+    assert settings.server_mode == "mtls"
+    server, port = await _serve(settings)
+    yield port
+    await server.stop(None)
+
+
+async def test_tls_client_connects_and_plaintext_fails(tls_server: int, pki: Path) -> None:
+    creds = channel_credentials(ca_file=str(pki / "ca.pem"))
+    assert await _check(_secure(tls_server, creds)) == health_pb2.HealthCheckResponse.SERVING
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _check(grpc.aio.insecure_channel(f"127.0.0.1:{tls_server}"))
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_client_that_does_not_trust_the_ca_fails(tls_server: int) -> None:
+    # System roots only: the throwaway CA is not among them.
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _check(_secure(tls_server, channel_credentials()))
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_mtls_requires_a_client_certificate(mtls_server: int, pki: Path) -> None:
+    without_cert = channel_credentials(ca_file=str(pki / "ca.pem"))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _check(_secure(mtls_server, without_cert))
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+
+    with_cert = client_channel_credentials(
+        TlsSettings(
+            tls_ca_file=str(pki / "ca.pem"),
+            tls_client_cert_file=str(pki / "client.pem"),
+            tls_client_key_file=str(pki / "client.key"),
+        )
+    )
+    assert with_cert is not None
+    status = await _check(_secure(mtls_server, with_cert))
+    assert status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_incomplete_settings_are_rejected(pki: Path) -> None:
+    assert server_credentials(TlsSettings()) is None
+    assert client_channel_credentials(TlsSettings()) is None
+    with pytest.raises(InvalidArgument):
+        server_credentials(TlsSettings(tls_cert_file=str(pki / "server.pem")))
+    with pytest.raises(InvalidArgument):
+        server_credentials(TlsSettings(tls_client_ca_file=str(pki / "ca.pem")))
+    with pytest.raises(InvalidArgument, match="cannot read"):
+        server_credentials(TlsSettings(tls_cert_file="/nope.pem", tls_key_file="/nope.key"))
