@@ -284,12 +284,17 @@ def find_cues(text: str, cues: tuple[str, ...]) -> list[str]:
 
 
 def _best(text: str, lexicon: dict[str, tuple[str, ...]]) -> tuple[str, str] | None:
-    """(label, first cue) of the label with the most cue hits; ties go to lexicon order."""
+    """(label, first cue) of the label whose cues match most words; ties go to lexicon order.
+
+    Counting words, not cues, lets a specific phrase ("will never") outweigh a bare word
+    ("never") that another label shares.
+    """
     best: tuple[int, str, str] | None = None
     for label, cues in lexicon.items():
         hits = find_cues(text, cues)
-        if hits and (best is None or len(hits) > best[0]):
-            best = (len(hits), label, hits[0])
+        score = sum(len(cue.split()) for cue in hits)
+        if hits and (best is None or score > best[0]):
+            best = (score, label, max(hits, key=lambda cue: len(cue.split())))
     return None if best is None else (best[1], best[2])
 
 

@@ -1,0 +1,205 @@
+"""GeneratorCore: validation names the field, the risk policy constrains or withholds, a failing
+engine falls back to the composer (one answer and streamed), and streams end with the result."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from generator_fakes import (
+    BreakingStreamEngine,
+    RecordingEngine,
+    ScriptedEngine,
+    SlowEngine,
+    conversation,
+)
+
+from services.common.config import Settings
+from services.common.domain import SEEKER, SUPPORTER, Conversation, Turn
+from services.common.errors import InvalidArgument
+from services.common.labels import STRATEGIES, strategy_index
+from services.generator.engines.composer import safe_reply
+from services.generator.methods.base import Generation
+from services.generator.methods.policy import SUPPORTIVE_STRATEGIES
+from services.generator.model import GenerationOptions, GenerationRequest, GeneratorCore
+
+QUESTION = strategy_index("Question")
+REFLECTION = strategy_index("Reflection of feelings")
+SUGGESTIONS = strategy_index("Providing Suggestions")
+INFORMATION = strategy_index("Information")
+
+JOB = conversation("I lost my job and I'm so worried about rent.")
+
+
+def on(engine_name: str, strategy: int = QUESTION, method: str = "DIRECT", **fields):
+    return GenerationRequest(
+        JOB, strategy, method, options=GenerationOptions(engine=engine_name), **fields
+    )
+
+
+async def collect(stream) -> tuple[list[str], Generation]:
+    items = [item async for item in stream]
+    assert isinstance(items[-1], Generation)
+    assert all(isinstance(i, str) for i in items[:-1])
+    return items[:-1], items[-1]
+
+
+async def test_an_engine_that_raises_falls_back_to_the_composer() -> None:
+    broken = ScriptedEngine("openai", lambda prompt: RuntimeError("connection refused: <text>"))
+    core = GeneratorCore(Settings(), {"openai": broken})
+    result = await core.generate(on("openai", method="MADP"))
+    expected = await GeneratorCore(Settings()).generate(on("composer", method="MADP"))
+    assert broken.calls == 1
+    assert result.fell_back and result.engine == "composer"
+    assert result.fallback_reason == "engine 'openai' failed with RuntimeError"
+    assert result.text == expected.text and result.text.endswith("?")
+
+
+async def test_an_empty_answer_falls_back() -> None:
+    core = GeneratorCore(Settings(), {"vllm": ScriptedEngine("vllm", lambda prompt: "  ")})
+    result = await core.generate(on("vllm"))
+    assert result.fell_back and "no text" in result.fallback_reason
+
+
+async def test_a_slow_engine_times_out_and_falls_back() -> None:
+    core = GeneratorCore(Settings(generation_timeout_ms=50), {"slow": SlowEngine()})
+    result = await core.generate(on("slow"))
+    assert result.fell_back and "timed out" in result.fallback_reason
+    assert result.text.endswith("?")
+
+
+async def test_a_known_engine_this_server_does_not_run_is_answered_by_the_composer() -> None:
+    result = await GeneratorCore(Settings()).generate(on("vllm"))
+    assert result.fell_back and result.engine == "composer"
+    assert "not configured" in result.fallback_reason
+
+
+async def test_healthy_engine_is_used_and_reported() -> None:
+    engine = RecordingEngine()
+    result = await GeneratorCore(Settings(), {"recording": engine}).generate(on("recording"))
+    assert not result.fell_back and result.fallback_reason == ""
+    assert (result.engine, result.engine_version) == ("recording", "test")
+    assert engine.calls[0][0].options.max_tokens > 0  # zero means the default, resolved here
+
+
+async def test_moderate_risk_constrains_the_strategy() -> None:
+    engine = RecordingEngine()
+    core = GeneratorCore(Settings(), {"recording": engine})
+    mixture = (0.1, 0.0, 0.2, 0.0, 0.0, 0.6, 0.1, 0.0)
+    result = await core.generate(
+        on("recording", SUGGESTIONS, strategy_probabilities=mixture, risk_level="MODERATE")
+    )
+    assert result.strategy == REFLECTION
+    assert result.trace[0].name == "policy.risk"
+    assert "Providing Suggestions" in result.trace[0].content
+    assert "anxious" in result.text
+    reply_prompt = engine.calls[-1][0]
+    assert reply_prompt.strategy == REFLECTION and reply_prompt.risk == "MODERATE"
+    probabilities = reply_prompt.strategy_probabilities
+    assert probabilities is not None and sum(probabilities) == pytest.approx(1.0)
+    assert all(p == 0 for i, p in enumerate(probabilities) if i not in SUPPORTIVE_STRATEGIES)
+
+
+@pytest.mark.parametrize("strategy", sorted(SUPPORTIVE_STRATEGIES))
+async def test_moderate_risk_keeps_supportive_strategies(strategy: int) -> None:
+    result = await GeneratorCore(Settings()).generate(
+        GenerationRequest(JOB, strategy, "DIRECT", risk_level="MODERATE")
+    )
+    assert result.strategy == strategy
+    assert not any(step.name == "policy.risk" for step in result.trace)
+
+
+@pytest.mark.parametrize("risk", ["HIGH", "IMMINENT", "RISK_LEVEL_HIGH"])
+async def test_crisis_risk_withholds_generated_text(risk: str) -> None:
+    engine = RecordingEngine()
+    core = GeneratorCore(Settings(), {"recording": engine})
+    result = await core.generate(on("recording", INFORMATION, method="MADP", risk_level=risk))
+    assert engine.calls == []
+    assert result.text == safe_reply(JOB, "en-US")
+    assert result.fell_back and "no generated text" in result.fallback_reason
+
+
+async def test_stream_sends_deltas_then_the_final_generation() -> None:
+    core = GeneratorCore(Settings())
+    request = on("composer", REFLECTION, method="EMPATHY_R1")
+    deltas, final = await collect(core.generate_stream(request))
+    assert len(deltas) > 3 and "".join(deltas) == final.text
+    whole = await core.generate(request)
+    assert dataclasses.replace(final, timings=()) == dataclasses.replace(whole, timings=())
+    assert [t.stage for t in final.timings] == [t.stage for t in whole.timings]
+
+
+async def test_stream_falls_back_before_any_delta() -> None:
+    broken = ScriptedEngine("openai", lambda prompt: ConnectionError("down"))
+    core = GeneratorCore(Settings(), {"openai": broken})
+    deltas, final = await collect(core.generate_stream(on("openai", SUGGESTIONS, "KEMI")))
+    assert final.fell_back and final.engine == "composer"
+    assert "".join(deltas) == final.text
+
+
+async def test_stream_that_breaks_midway_ends_with_the_composers_whole_reply() -> None:
+    core = GeneratorCore(Settings(), {"breaking": BreakingStreamEngine()})
+    deltas, final = await collect(core.generate_stream(on("breaking")))
+    assert deltas == ["Partial ", "answer "]
+    assert final.fell_back and "ConnectionError" in final.fallback_reason
+    assert final.text.endswith("?") and final.engine == "composer"
+
+
+async def test_stream_at_crisis_risk_sends_only_the_safe_reply() -> None:
+    deltas, final = await collect(
+        GeneratorCore(Settings()).generate_stream(on("composer", risk_level="IMMINENT"))
+    )
+    assert deltas == [final.text] and final.text == safe_reply(JOB, "en-US")
+
+
+async def test_same_request_same_reply_and_seed_is_honoured() -> None:
+    core = GeneratorCore(Settings())
+    replies = set()
+    for seed in range(8):
+        request = dataclasses.replace(
+            on("composer", REFLECTION), options=GenerationOptions(seed=seed)
+        )
+        first, second = await core.generate(request), await core.generate(request)
+        assert first.text == second.text
+        replies.add(first.text)
+    assert len(replies) > 1
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"options": GenerationOptions(engine="gpt-17")}, "options.engine"),
+        ({"strategy": None}, "strategy"),
+        ({"strategy": len(STRATEGIES)}, "strategy"),
+        ({"method": "MAGIC"}, "method"),
+        ({"strategy_probabilities": (0.5, 0.5)}, "strategy_probabilities"),
+        ({"strategy_probabilities": (0.0,) * 8}, "strategy_probabilities"),
+        ({"defense": 9}, "defense_level"),
+        ({"risk_level": "SEVERE"}, "risk_level"),
+        ({"options": GenerationOptions(temperature=-1.0)}, "options.temperature"),
+        ({"conversation": Conversation(())}, "conversation.turns"),
+        (
+            {"conversation": Conversation((Turn(SEEKER, "hi"), Turn(SUPPORTER, "hello")))},
+            "conversation.turns[1].role",
+        ),
+        ({"conversation": Conversation((Turn(SEEKER, "   "),))}, "conversation.turns[0].text"),
+    ],
+)
+async def test_invalid_argument_names_the_field(change: dict, field: str) -> None:
+    core = GeneratorCore(Settings())
+    request = dataclasses.replace(GenerationRequest(JOB, QUESTION), **change)
+    with pytest.raises(InvalidArgument) as caught:
+        await core.generate(request)
+    assert caught.value.field == field
+    with pytest.raises(InvalidArgument):
+        async for _ in core.generate_stream(request):
+            pass
+
+
+async def test_enum_style_names_are_accepted() -> None:
+    result = await GeneratorCore(Settings()).generate(
+        GenerationRequest(
+            JOB, QUESTION, "GENERATION_METHOD_UNSPECIFIED", risk_level="RISK_LEVEL_UNSPECIFIED"
+        )
+    )
+    assert result.method == "DIRECT"  # AUTO picked DIRECT for a Question without a situation
