@@ -242,9 +242,10 @@ KNOWLEDGE: tuple[KnowledgeEntry, ...] = (
             "awake",
             "can't sleep",
             "nightmares",
-            "tired",
-            "bed",
-            "night",
+            # Not bare "night", "bed" or "tired": they come up in many stories about other things.
+            "asleep",
+            "sleepless",
+            "at night",
         ),
         topic="your trouble sleeping",
         experience="when worry kept me awake most nights for a few weeks",

@@ -416,17 +416,36 @@ def key_phrase(text: str, topic_cues: tuple[str, ...] = ()) -> str:
     return _trim(phrase)
 
 
+# Openers that carry no content and read oddly in "It sounds like you're saying ...".
+_OPENER = re.compile(
+    r"^(?:(?:well|so|actually|honestly|basically|like|um+|uh+|also|and|but|for example|"
+    r"you know|i mean|ok|okay|yeah|yes|no)\b[,.]?\s*)+",
+    re.IGNORECASE,
+)
+# Words a hard cut must not end on ("... cooked us for").
+_DANGLING_WORDS = (
+    "a an the and or but so to for of with in on at by from about that which who my your "
+    "our their his her its is are was were be been am i you we they he she it as if than "
+    "because when while just really very before after until"
+)
+_DANGLING = frozenset(_DANGLING_WORDS.split())
+
+
 def _trim(phrase: str) -> str:
-    phrase = phrase.strip().rstrip(".!?;:,").strip()
+    phrase = _OPENER.sub("", phrase.strip()).rstrip(".!?;:,").strip() or phrase.strip()
     words = phrase.split()
     if len(words) > _MAX_WORDS:
-        # Cut at the first clause boundary that leaves a meaningful clause, else hard-cut.
+        # Cut at the first clause boundary that leaves a meaningful clause, else hard-cut
+        # and drop the function words a cut leaves dangling.
         for match in _CLAUSE_BREAK.finditer(phrase):
             if 4 <= len(phrase[: match.start()].split()) <= _MAX_WORDS:
                 phrase = phrase[: match.start()]
                 break
         else:
-            phrase = " ".join(words[:_MAX_WORDS])
+            kept = words[:_MAX_WORDS]
+            while len(kept) > 4 and kept[-1].lower().strip(",;:") in _DANGLING:
+                kept.pop()
+            phrase = " ".join(kept).rstrip(",;:")
     if phrase and not re.match(r"I\b|I'", phrase):
         phrase = phrase[0].lower() + phrase[1:]
     return phrase

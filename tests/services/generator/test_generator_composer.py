@@ -210,3 +210,20 @@ def test_safe_reply_is_neutral_and_localised() -> None:
     assert safe_reply(JOB, "es-MX") != english
     assert safe_reply(None, "xx-YY") == english
     assert safe_reply(conversation("hola", locale="es-ES")).startswith("Gracias")
+
+
+def test_prompt_renders_chat_messages_for_llm_engines() -> None:
+    prompt = Prompt(
+        "kemi.reply",
+        BREAKUP,
+        instruction="Write the reply.",
+        strategy=SUGGESTIONS,
+        risk="LOW",
+        context={"knowledge": "spend time with a friend"},
+    )
+    messages = prompt.messages()
+    system = messages[0]["content"]
+    assert messages[0]["role"] == "system" and "Write the reply." in system
+    assert "Providing Suggestions" in system and "spend time with a friend" in system
+    assert [m["role"] for m in messages[1:]] == ["user"]
+    assert messages[1]["content"] == BREAKUP.turns[0].text
