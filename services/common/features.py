@@ -1,0 +1,187 @@
+"""Turns conversations into classifier features: shared by serving and training, so the model
+sees exactly the same columns in both places.
+
+Every feature is built from sentence embeddings of a few texts of the conversation plus a
+handful of cheap numeric columns. ``embed`` is any function ``texts -> [N, 384]`` (the serving
+encoder, or the training cache in front of it); each batch embeds every distinct text once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from services.common.domain import SEEKER, SUPPORTER, Conversation
+from services.common.encoder import EMBEDDING_DIM
+
+Embed = Callable[[Sequence[str]], np.ndarray]
+
+# How many recent turns the "recent context" block averages over.
+CONTEXT_TURNS = 4
+
+
+def embed_unique(texts: Sequence[str], embed: Embed) -> dict[str, np.ndarray]:
+    """Embeddings of the distinct non-empty texts; the empty text maps to the zero vector."""
+    unique = sorted({t for t in texts if t.strip()})
+    table = {"": np.zeros(EMBEDDING_DIM, np.float32)}
+    if unique:
+        vectors = embed(unique)
+        table.update(zip(unique, vectors, strict=True))
+    return table
+
+
+def _lookup(table: dict[str, np.ndarray], text: str) -> np.ndarray:
+    return table[text] if text.strip() else table[""]
+
+
+def _last(conv: Conversation, role: str) -> str:
+    for turn in reversed(conv.turns):
+        if turn.role == role:
+            return turn.text
+    return ""
+
+
+def _recent(conv: Conversation) -> list[str]:
+    return [t.text for t in conv.turns[-CONTEXT_TURNS:]]
+
+
+def _mean(table: dict[str, np.ndarray], texts: Sequence[str]) -> np.ndarray:
+    rows = [_lookup(table, t) for t in texts if t.strip()]
+    if not rows:
+        return table[""]
+    mean = np.mean(rows, axis=0)
+    norm = float(np.linalg.norm(mean))
+    return mean / norm if norm > 0 else mean
+
+
+STRATEGY_FEATURES = {
+    "blocks": [
+        "situation embedding",
+        "last seeker turn embedding",
+        "last supporter turn embedding (zero if none)",
+        f"normalised mean embedding of the last {CONTEXT_TURNS} turns",
+    ],
+    "numeric": [
+        "turns so far / 20",
+        "1 if a supporter turn exists",
+        "1 if the last seeker turn has a '?'",
+        "1 if the last turn is the supporter's",
+        "supporter turns since the last seeker turn / 3",
+    ],
+}
+
+
+def strategy_features(convs: Sequence[Conversation], embed: Embed) -> np.ndarray:
+    """[N, 4*384 + 5] features predicting the next supporter strategy."""
+    texts: list[str] = []
+    for conv in convs:
+        texts += [conv.situation, _last(conv, SEEKER), _last(conv, SUPPORTER), *_recent(conv)]
+    table = embed_unique(texts, embed)
+    rows = []
+    for conv in convs:
+        seeker, supporter = _last(conv, SEEKER), _last(conv, SUPPORTER)
+        trailing = 0
+        for turn in reversed(conv.turns):
+            if turn.role != SUPPORTER:
+                break
+            trailing += 1
+        numeric = np.array(
+            [
+                len(conv.turns) / 20.0,
+                float(bool(supporter)),
+                float("?" in seeker),
+                float(bool(conv.turns) and conv.turns[-1].role == SUPPORTER),
+                trailing / 3.0,
+            ],
+            np.float32,
+        )
+        rows.append(
+            np.concatenate(
+                [
+                    _lookup(table, conv.situation),
+                    _lookup(table, seeker),
+                    _lookup(table, supporter),
+                    _mean(table, _recent(conv)),
+                    numeric,
+                ]
+            )
+        )
+    return np.asarray(rows, np.float32)
+
+
+DEFENSE_FEATURES = {
+    "blocks": [
+        "target (last seeker) turn embedding",
+        "previous supporter turn embedding (zero if none)",
+        f"normalised mean embedding of the last {CONTEXT_TURNS} turns before the target",
+    ],
+    "numeric": ["log1p(characters of the target) / 6", "seeker turns so far / 10"],
+}
+
+
+def defense_target_index(conv: Conversation) -> int:
+    """Index of the turn the defense level is about: the last seeker turn (-1 if none)."""
+    for i in range(len(conv.turns) - 1, -1, -1):
+        if conv.turns[i].role == SEEKER:
+            return i
+    return -1
+
+
+def defense_features(
+    convs: Sequence[Conversation],
+    embed: Embed,
+    target_texts: Sequence[str] | None = None,
+) -> np.ndarray:
+    """[N, 3*384 + 2] features for the defense level of each conversation's last seeker turn.
+
+    ``target_texts`` replaces the target turn's text (used to score occluded variants).
+    """
+    parts: list[tuple[str, str, list[str], int]] = []
+    for i, conv in enumerate(convs):
+        target = defense_target_index(conv)
+        text = conv.turns[target].text if target >= 0 else ""
+        if target_texts is not None:
+            text = target_texts[i]
+        before = conv.turns[:target] if target >= 0 else conv.turns
+        supporter = next((t.text for t in reversed(before) if t.role == SUPPORTER), "")
+        recent = [t.text for t in before[-CONTEXT_TURNS:]]
+        seekers = sum(1 for t in conv.turns if t.role == SEEKER)
+        parts.append((text, supporter, recent, seekers))
+    texts = [t for text, sup, recent, _ in parts for t in (text, sup, *recent)]
+    table = embed_unique(texts, embed)
+    rows = []
+    for text, supporter, recent, seekers in parts:
+        numeric = np.array([np.log1p(len(text)) / 6.0, seekers / 10.0], np.float32)
+        rows.append(
+            np.concatenate(
+                [_lookup(table, text), _lookup(table, supporter), _mean(table, recent), numeric]
+            )
+        )
+    return np.asarray(rows, np.float32)
+
+
+class MemoEmbed:
+    """``embed`` with a bounded memo of recent texts.
+
+    Successive requests of one conversation repeat its situation and earlier turns, and
+    defense evidence re-scores the same context once per occluded clause: those texts are
+    encoded once. Safe because the encoder is batch-invariant (same text, same vector).
+    """
+
+    def __init__(self, embed: Embed, capacity: int = 4096) -> None:
+        self._embed = embed
+        self._capacity = capacity
+        self._memo: dict[str, np.ndarray] = {}
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._memo]
+        if missing:
+            for text, vector in zip(missing, self._embed(missing), strict=True):
+                if len(self._memo) >= self._capacity:
+                    # Oldest first: dicts keep insertion order.
+                    self._memo.pop(next(iter(self._memo)))
+                self._memo[text] = vector
+        if not texts:
+            return np.zeros((0, EMBEDDING_DIM), np.float32)
+        return np.stack([self._memo[t] for t in texts])

@@ -1,0 +1,111 @@
+"""Defense-level core (no gRPC): the DMRS level of the seeker's last turn, with evidence.
+
+The last seeker turn, the supporter turn before it and the recent context are embedded by the
+shared int8 encoder; a committed ONNX head gives a probability per PsyDefConv level
+(``labels.DEFENSE_LEVELS``). Evidence is found by occlusion: each clause of the target turn is
+dropped in turn and the text re-scored; the clauses whose removal lowers the predicted level's
+probability most are the spans that support it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from services.common.config import Settings
+from services.common.domain import Conversation, Scored
+from services.common.encoder import get_encoder
+from services.common.features import MemoEmbed, defense_features, defense_target_index
+from services.common.heads import ClassifierHead
+from services.common.labels import DEFENSE_LEVELS
+
+HEAD_PATH = Path(__file__).resolve().parent / "weights" / "head.onnx"
+# Clauses end at sentence punctuation, a semicolon or a comma, or before "but"/"because".
+_CLAUSE_END = re.compile(r"[.!?;,]+\s*|\s+(?=(?:but|because|although|though)\b)", re.IGNORECASE)
+MAX_CLAUSES = 8  # occlusion cost grows with clauses; a long turn keeps its longest ones
+MAX_SPANS = 3
+
+
+def clause_spans(text: str) -> list[tuple[int, int]]:
+    """[start, end) code-point offsets of the non-blank clauses of ``text``."""
+    spans, start = [], 0
+    for match in _CLAUSE_END.finditer(text):
+        spans.append((start, match.end()))
+        start = match.end()
+    spans.append((start, len(text)))
+    trimmed = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if any(ch.isalnum() for ch in text[s:e]):
+            trimmed.append((s, e))
+    return trimmed
+
+
+class DefenseModel:
+    """``classify(conversation) -> Scored`` with ``extras["evidence"]`` spans."""
+
+    def __init__(self, settings: Settings, head_path: Path = HEAD_PATH) -> None:
+        self.encoder = get_encoder(settings)
+        self.head = ClassifierHead(head_path, threads=settings.onnx_threads)
+        if self.head.labels and self.head.labels != DEFENSE_LEVELS:
+            raise ValueError(f"{head_path} was trained for labels {self.head.labels}")
+        self.name = self.head.name
+        self._embed = MemoEmbed(self.encoder.embed)
+        self.version = f"{self.head.version}+enc.{self.encoder.version}"
+
+    def _evidence(
+        self, conv: Conversation, level: int, full_prob: float
+    ) -> list[tuple[int, int, int, float]]:
+        target = defense_target_index(conv)
+        if target < 0:
+            return []
+        text = conv.turns[target].text
+        spans = clause_spans(text)
+        if len(spans) <= 1:
+            # Nothing to compare against: the whole turn is the evidence.
+            return [(target, spans[0][0], spans[0][1], 1.0)] if spans else []
+        if len(spans) > MAX_CLAUSES:
+            spans = sorted(sorted(spans, key=lambda s: s[0] - s[1])[:MAX_CLAUSES])
+        variants = [(text[:s] + text[e:]).strip() for s, e in spans]
+        # One feature call for every variant: the context texts are embedded once.
+        feats = defense_features([conv] * len(variants), self._embed, variants)
+        drops = full_prob - self.head.probabilities(feats)[:, level]
+        top = float(drops.max())
+        if top <= 0:
+            return []
+        ranked = sorted(zip(drops.tolist(), spans, strict=True), key=lambda d: -d[0])
+        return [
+            (target, s, e, round(drop / top, 4)) for drop, (s, e) in ranked[:MAX_SPANS] if drop > 0
+        ]
+
+    def predict_batch(
+        self, conversations: Sequence[Conversation], evidence: bool = True
+    ) -> list[Scored]:
+        if not conversations:
+            return []
+        probs = self.head.probabilities(defense_features(conversations, self._embed))
+        results = []
+        for conv, row in zip(conversations, probs, strict=True):
+            level = int(np.argmax(row))
+            extras = (
+                {"evidence": self._evidence(conv, level, float(row[level]))} if evidence else {}
+            )
+            results.append(
+                Scored(
+                    index=level,
+                    probabilities=tuple(float(p) for p in row),
+                    model_name=self.name,
+                    model_version=self.version,
+                    extras=extras,
+                )
+            )
+        return results
+
+    def classify(self, conversation: Conversation) -> Scored:
+        return self.predict_batch([conversation])[0]

@@ -1,0 +1,36 @@
+"""The risk model (no gRPC): calibrated probabilities over ``labels.RISK_LEVELS`` for texts.
+
+One input of the risk screen: the rules in this service decide the level; this model adds a
+learned, temperature-calibrated estimate per text (shared int8 encoder + committed ONNX head).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from services.common.config import Settings
+from services.common.encoder import get_encoder
+from services.common.heads import ClassifierHead
+from services.common.labels import RISK_LEVELS
+
+HEAD_PATH = Path(__file__).resolve().parent / "weights" / "head.onnx"
+
+
+class RiskClassifier:
+    """``probabilities(texts) -> [N, 5]`` in NONE, LOW, MODERATE, HIGH, IMMINENT order."""
+
+    def __init__(self, settings: Settings, head_path: Path = HEAD_PATH) -> None:
+        self.encoder = get_encoder(settings)
+        self.head = ClassifierHead(head_path, threads=settings.onnx_threads)
+        if self.head.labels and self.head.labels != RISK_LEVELS:
+            raise ValueError(f"{head_path} was trained for labels {self.head.labels}")
+        self.name = self.head.name
+        self.version = f"{self.head.version}+enc.{self.encoder.version}"
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        if len(texts) == 0:
+            return np.zeros((0, len(RISK_LEVELS)), np.float32)
+        return self.head.probabilities(self.encoder.embed(texts))

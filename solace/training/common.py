@@ -1,0 +1,88 @@
+"""Helpers every trainer shares: fitting and exporting a head, metrics, writing the results."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from services.common.config import Settings
+from services.common.encoder import file_version, get_encoder
+from solace.training.onnx_head import fold_scaler, write_head
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def weights_dir(task: str) -> Path:
+    return REPO_ROOT / "services" / task / "weights"
+
+
+def fit_logreg(x: np.ndarray, y: np.ndarray, c: float, class_weight: str | None, seed: int = 0):
+    """Standardised multinomial logistic regression; returns (scaler, model)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(x)
+    model = LogisticRegression(C=c, max_iter=2000, class_weight=class_weight, random_state=seed)
+    model.fit(scaler.transform(x), y)
+    return scaler, model
+
+
+def predict_logreg(fitted, x: np.ndarray) -> np.ndarray:
+    scaler, model = fitted
+    return model.predict_proba(scaler.transform(x))
+
+
+def export_logreg(
+    fitted, path: Path, labels: Sequence[str], name: str, features: dict, temperature: float = 1.0
+) -> None:
+    """Write the fitted model as an ONNX head over all ``labels`` (absent classes get -inf-ish)."""
+    scaler, model = fitted
+    weight = np.zeros((model.coef_.shape[1], len(labels)), np.float64)
+    bias = np.full(len(labels), -30.0)  # a class never seen in training keeps ~0 probability
+    for column, cls in enumerate(model.classes_):
+        weight[:, int(cls)] = model.coef_[column]
+        bias[int(cls)] = model.intercept_[column]
+    w, b = fold_scaler(weight, bias, scaler.mean_, scaler.scale_)
+    # Temperature scaling (calibration) folds into the logits: softmax(z / T).
+    write_head(path, [(w / temperature, b / temperature)], labels, name, features)
+
+
+def classification_metrics(y: np.ndarray, probs: np.ndarray, labels: Sequence[str]) -> dict:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    pred = probs.argmax(axis=1)
+    ids = list(range(len(labels)))
+    per_class = f1_score(y, pred, labels=ids, average=None, zero_division=0)
+    return {
+        "n": len(y),
+        "accuracy": round(float(accuracy_score(y, pred)), 4),
+        "macro_f1": round(
+            float(f1_score(y, pred, labels=ids, average="macro", zero_division=0)), 4
+        ),
+        "per_class_f1": {
+            label: round(float(v), 4) for label, v in zip(labels, per_class, strict=True)
+        },
+    }
+
+
+def write_metrics(task: str, settings: Settings, head: Path, metrics: dict[str, Any]) -> dict:
+    """Add provenance to ``metrics`` and write it beside the head."""
+    metrics = {
+        "task": task,
+        "head": head.name,
+        "head_version": file_version(head),
+        "head_bytes": head.stat().st_size,
+        "encoder_version": get_encoder(settings).version,
+        "command": f"solace train {task}",
+        "python": platform.python_version(),
+        "trained_at": time.strftime("%Y-%m-%d"),
+        **metrics,
+    }
+    (head.parent / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics

@@ -1,0 +1,65 @@
+"""DefenseModel: a probability per PsyDefConv level and evidence spans inside the target turn."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.common.config import Settings
+from services.common.domain import Conversation, Turn
+from services.common.labels import DEFENSE_LEVELS
+from services.defense.model import DefenseModel, clause_spans
+
+TARGET = (
+    "It's fine, it's not a big deal, everyone has problems. "
+    "But honestly I just keep busy so I don't have to think about it."
+)
+CONV = Conversation(
+    turns=(
+        Turn("seeker", "My dad passed away last month."),
+        Turn("supporter", "I'm so sorry. How have you been coping?"),
+        Turn("seeker", TARGET),
+    )
+)
+
+
+@pytest.fixture(scope="module")
+def model(model_settings: Settings) -> DefenseModel:
+    return DefenseModel(model_settings)
+
+
+def test_probabilities_cover_every_level(model: DefenseModel) -> None:
+    scored = model.classify(CONV)
+    assert len(scored.probabilities) == len(DEFENSE_LEVELS)
+    assert sum(scored.probabilities) == pytest.approx(1.0, abs=1e-5)
+    assert scored.index == max(range(len(DEFENSE_LEVELS)), key=scored.probabilities.__getitem__)
+
+
+def test_evidence_spans_point_inside_the_target_turn(model: DefenseModel) -> None:
+    evidence = model.classify(CONV).extras["evidence"]
+    assert evidence, "a multi-clause turn should yield evidence"
+    weights = [w for *_, w in evidence]
+    assert weights == sorted(weights, reverse=True)
+    assert weights[0] == pytest.approx(1.0)
+    for turn_index, start, end, weight in evidence:
+        assert turn_index == 2
+        assert 0 <= start < end <= len(TARGET)
+        assert TARGET[start:end].strip() == TARGET[start:end]
+        assert 0 < weight <= 1
+
+
+def test_one_clause_turn_is_its_own_evidence(model: DefenseModel) -> None:
+    conv = Conversation(turns=(Turn("seeker", "I don't want to talk about it"),))
+    assert model.classify(conv).extras["evidence"] == [(0, 0, len(conv.turns[0].text), 1.0)]
+
+
+def test_clause_offsets_are_code_points() -> None:
+    text = "Ça va 😊, mais je suis fatigué."
+    spans = clause_spans(text)
+    assert [text[s:e] for s, e in spans] == ["Ça va 😊,", "mais je suis fatigué."]
+
+
+def test_deterministic_and_batch_consistent(model: DefenseModel) -> None:
+    single = model.classify(CONV)
+    batch = model.predict_batch([Conversation(turns=(Turn("seeker", "Hi"),)), CONV])
+    assert batch[1].probabilities == single.probabilities
+    assert batch[1].extras == single.extras

@@ -1,0 +1,36 @@
+"""RiskClassifier: calibrated probabilities over NONE..IMMINENT for each text."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from services.common.config import Settings
+from services.common.labels import RISK_LEVELS
+from services.risk.classifier import RiskClassifier
+
+
+@pytest.fixture(scope="module")
+def model(model_settings: Settings) -> RiskClassifier:
+    return RiskClassifier(model_settings)
+
+
+def test_rows_are_distributions_over_risk_levels(model: RiskClassifier) -> None:
+    probs = model.probabilities(["I had a nice walk today.", "I want to end my life tonight."])
+    assert probs.shape == (2, len(RISK_LEVELS))
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert model.head.labels == RISK_LEVELS
+    assert model.probabilities([]).shape == (0, len(RISK_LEVELS))
+
+
+def test_explicit_intent_scores_higher_than_small_talk(model: RiskClassifier) -> None:
+    calm, crisis = model.probabilities(
+        ["Thanks, the new job is going well.", "I have the pills ready and I will kill myself."]
+    )
+    severe = RISK_LEVELS.index("HIGH")
+    assert crisis[severe:].sum() > calm[severe:].sum()
+
+
+def test_deterministic(model: RiskClassifier) -> None:
+    texts = ["Nothing matters anymore."]
+    np.testing.assert_array_equal(model.probabilities(texts), model.probabilities(texts))

@@ -1,0 +1,60 @@
+"""StrategyModel: a probability for each of the 8 ESConv strategies, fast and deterministic."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from services.common.config import Settings
+from services.common.domain import Conversation, Turn
+from services.common.labels import STRATEGIES
+from services.strategy.model import StrategyModel
+
+CONV = Conversation(
+    situation="I lost my job and I am worried about paying rent.",
+    turns=(
+        Turn("seeker", "Hi, I'm having a really hard week."),
+        Turn("supporter", "I'm sorry to hear that. What happened?"),
+        Turn("seeker", "I got laid off on Monday and I don't know what to do next."),
+    ),
+)
+
+
+@pytest.fixture(scope="module")
+def model(model_settings: Settings) -> StrategyModel:
+    return StrategyModel(model_settings)
+
+
+def test_probabilities_cover_every_strategy(model: StrategyModel) -> None:
+    scored = model.predict(CONV)
+    assert len(scored.probabilities) == len(STRATEGIES)
+    assert sum(scored.probabilities) == pytest.approx(1.0, abs=1e-5)
+    assert all(p >= 0 for p in scored.probabilities)
+    assert scored.index == max(range(len(STRATEGIES)), key=scored.probabilities.__getitem__)
+    assert scored.model_name == "solace-strategy"
+
+
+def test_deterministic_and_batch_consistent(model: StrategyModel) -> None:
+    other = Conversation(turns=(Turn("seeker", "Hello"),))
+    single = model.predict(CONV)
+    batch = model.predict_batch([other, CONV, CONV])
+    assert batch[1].probabilities == single.probabilities
+    assert batch[2].probabilities == single.probabilities
+    assert model.predict_batch([]) == []
+
+
+def test_version_names_head_and_encoder(model: StrategyModel, model_settings: Settings) -> None:
+    assert model.predict(CONV).model_version == StrategyModel(model_settings).version
+    assert "+enc." in model.version
+
+
+def test_answers_in_a_few_milliseconds(model: StrategyModel) -> None:
+    model.predict(CONV)  # warm-up
+    timings = []
+    for _ in range(20):
+        start = time.perf_counter()
+        model.predict(CONV)
+        timings.append(time.perf_counter() - start)
+    # Generous bound for a shared 2-core CI machine; typically about 5 ms.
+    assert sorted(timings)[10] < 0.05
