@@ -1,0 +1,167 @@
+"""The risk screen over whole conversations: the probe set (tests/fixtures/risk_probes.yaml),
+rules alone and with a fake classifier, and how the classifier may and may not move a verdict."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from services.common.config import Settings
+from services.common.domain import Conversation, Turn
+from services.common.errors import Unavailable
+from services.risk.model import RiskScreen, RiskVerdict
+from services.risk.policy import RiskPolicy, load_policy
+from services.risk.rules import level_index
+
+PROBES = yaml.safe_load(
+    (Path(__file__).resolve().parents[2] / "fixtures" / "risk_probes.yaml").read_text("utf-8")
+)
+NEVER_ESCALATE = {"distress", "idiom", "negation", "fiction", "third_party", "history"}
+
+
+class FakeClassifier:
+    """Returns the same probability row for every text; counts calls."""
+
+    name = "fake-risk"
+    version = "test"
+
+    def __init__(self, row: Sequence[float]) -> None:
+        self.row = np.asarray(row, dtype=np.float64)
+        self.calls = 0
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls += 1
+        return np.tile(self.row, (len(texts), 1))
+
+
+class DownClassifier:
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        raise Unavailable("risk model not built")
+
+
+def conversation(*seeker_turns: str) -> Conversation:
+    turns: list[Turn] = []
+    for i, text in enumerate(seeker_turns):
+        if i:
+            turns.append(Turn("supporter", "I hear you. Tell me more."))
+        turns.append(Turn("seeker", text))
+    return Conversation(tuple(turns), locale="en-US")
+
+
+def screen(turns: Sequence[str], classifier: object | None = None) -> RiskVerdict:
+    return RiskScreen(Settings(), classifier, RiskPolicy()).screen(conversation(*turns))
+
+
+@pytest.mark.parametrize("probe", PROBES, ids=[p["id"] for p in PROBES])
+def test_probe_level_range_rules_only(probe: dict) -> None:
+    verdict = screen(probe["turns"])
+    assert level_index(probe["min"]) <= level_index(verdict.level) <= level_index(probe["max"])
+    assert verdict.third_party_concern == probe.get("third_party", False)
+    sources = {r.source for r in verdict.reasons}
+    lines = {r.line for r in verdict.reasons}
+    assert set(probe.get("rules", [])) <= sources
+    if probe.get("lines"):
+        assert set(probe["lines"]) & lines
+    assert verdict.source == "rules-only"
+
+
+@pytest.mark.parametrize(
+    "probe",
+    [p for p in PROBES if p["tags"][0] == "crisis"],
+    ids=[p["id"] for p in PROBES if p["tags"][0] == "crisis"],
+)
+def test_every_crisis_probe_escalates(probe: dict) -> None:
+    verdict = screen(probe["turns"])
+    assert verdict.escalate and level_index(verdict.level) >= level_index("HIGH")
+    assert any(
+        r.source.startswith("rule:") and r.level in ("HIGH", "IMMINENT") for r in verdict.reasons
+    )
+
+
+# Plain distress carries no guard, so only the rules-only test covers it.
+GUARDED = [
+    p for p in PROBES if p["tags"][0] in NEVER_ESCALATE - {"distress"} and "crisis" not in p["tags"]
+]
+
+
+@pytest.mark.parametrize("probe", GUARDED, ids=[p["id"] for p in GUARDED])
+def test_guarded_probes_stay_below_high_even_with_an_overconfident_model(probe: dict) -> None:
+    # A model that calls everything HIGH may escalate only what no guard explained away;
+    # idioms, fiction, negations and third-party talk keep their guard's cap.
+    verdict = screen(probe["turns"], FakeClassifier([0.0, 0.0, 0.05, 0.9, 0.05]))
+    assert level_index(verdict.level) < level_index("HIGH"), verdict.reasons
+
+
+def test_confident_model_escalates_what_rules_miss() -> None:
+    verdict = screen(
+        ["everything is grey and I have made my peace"], FakeClassifier([0, 0, 0.1, 0.3, 0.6])
+    )
+    assert verdict.level == "IMMINENT"
+    assert verdict.source == "rules+model"
+    assert verdict.model_name == "fake-risk"
+    assert verdict.reasons[0].source == "model:fake-risk"
+    assert verdict.probabilities == pytest.approx((0, 0, 0.1, 0.3, 0.6))
+
+
+def test_model_never_lowers_a_rule_floor() -> None:
+    verdict = screen(
+        ["I'm going to kill myself tonight"], FakeClassifier([0.97, 0.01, 0.01, 0.005, 0.005])
+    )
+    assert verdict.level == "IMMINENT"
+
+
+def test_classifier_scores_recent_turns_in_one_batch() -> None:
+    fake = FakeClassifier([1, 0, 0, 0, 0])
+    screen(["a", "b", "c", "d", "e", "f"], fake)
+    assert fake.calls == 1
+
+
+def test_unavailable_classifier_falls_back_to_rules_and_says_so() -> None:
+    verdict = screen(["I want to kill myself"], DownClassifier())
+    assert verdict.level == "HIGH"
+    assert verdict.source == "rules-only"
+    assert any(r.source == "rules-only" and "unavailable" in r.detail for r in verdict.reasons)
+
+
+def test_rules_only_probabilities_are_one_hot_on_the_rules_level() -> None:
+    verdict = screen(["I wish I was dead"])
+    assert verdict.probabilities == (0.0, 0.0, 1.0, 0.0, 0.0)
+    assert verdict.attach_resources and not verdict.escalate
+
+
+def test_third_party_concern_attaches_resources_without_escalating() -> None:
+    verdict = screen(["My friend wants to end her life"], FakeClassifier([0, 0, 0, 0.5, 0.5]))
+    assert verdict.third_party_concern and verdict.attach_resources and not verdict.escalate
+
+
+def test_trend_reason_is_conversation_wide() -> None:
+    verdict = screen(["work is stressful", "I feel hopeless", "I don't want to live anymore"])
+    trend = [r for r in verdict.reasons if r.source == "rule:trend"]
+    assert verdict.level == "HIGH" and trend and trend[0].turn_index == -1
+
+
+def test_turn_indices_point_into_the_conversation() -> None:
+    verdict = screen(["hello", "I want to kill myself"])
+    rule_reasons = [r for r in verdict.reasons if r.source == "rule:active_thoughts"]
+    assert rule_reasons[0].turn_index == 2  # seeker, supporter, seeker
+
+
+def test_no_seeker_turn_is_none() -> None:
+    verdict = RiskScreen(Settings()).screen(Conversation((Turn("supporter", "hi"),)))
+    assert verdict.level == "NONE"
+
+
+def test_policy_file_overrides_and_rejects_unknown_keys(tmp_path: Path) -> None:
+    good = tmp_path / "safety.yaml"
+    good.write_text("model_high: 0.7\nguard_model_caps: {idiom: NONE}\n")
+    policy = load_policy(environ={"SOLACE_SAFETY_CONFIG": str(good)})
+    assert policy.model_high == 0.7 and policy.guard_model_caps["idiom"] == "NONE"
+    assert policy.guard_model_caps["negation"] == "MODERATE"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model_hihg: 0.7\n")
+    with pytest.raises(Exception, match="unknown safety setting"):
+        load_policy(environ={"SOLACE_SAFETY_CONFIG": str(bad)})

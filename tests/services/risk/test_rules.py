@@ -1,0 +1,130 @@
+"""The explicit risk rules: normalisation of slang and misspellings, each guard, and the
+rule ids and C-SSRS lines the reasons name. Rules only, no classifier."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.risk.policy import RiskPolicy
+from services.risk.rules import analyse_text, normalise, rising_trend, strip_idioms
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("i wanna kms", "i want to kill myself"),
+        ("im gonna kil myslef", "i am going to kill myself"),
+        ("thinking about unaliving myself", "thinking about killing myself"),
+        ("i feel sucidal", "i feel suicidal"),
+        ("commit suicde", "commit suicide"),
+        ("KIIIILL MYSELF", "kill myself"),
+        ("k1ll mys3lf", "kill myself"),
+        ("I can't go on", "i can not go on"),
+    ],
+)
+def test_normalise_maps_slang_and_misspellings_to_one_spelling(raw: str, expected: str) -> None:
+    assert normalise(raw) == expected
+
+
+def test_idioms_are_cut_out_before_rules_see_the_text() -> None:
+    text, count = strip_idioms(normalise("This exam is killing me and I'm dead tired"))
+    assert count == 2
+    assert "killing" not in text and "dead" not in text
+
+
+@pytest.mark.parametrize(
+    ("text", "rule_id", "line", "level"),
+    [
+        ("I'm going to kill myself", "rule:intent", "INTENT", "HIGH"),
+        ("I have a plan to end my life", "rule:plan", "PLAN", "HIGH"),
+        ("how many pills would it take to die", "rule:method", "METHOD", "HIGH"),
+        ("I tried to kill myself yesterday", "rule:attempt", "BEHAVIOR", "HIGH"),
+        ("I just swallowed all my pills", "rule:attempt_in_progress", "BEHAVIOR", "IMMINENT"),
+        ("I wish I was dead", "rule:wish_dead", "WISH_TO_BE_DEAD", "MODERATE"),
+        ("I want to go to sleep and never wake up", "rule:passive_wish", "WISH_TO_BE_DEAD", "LOW"),
+        (
+            "I keep thinking about suicide",
+            "rule:suicidal_thoughts",
+            "SUICIDAL_THOUGHTS",
+            "MODERATE",
+        ),
+    ],
+)
+def test_each_cssrs_line_has_a_named_rule(text: str, rule_id: str, line: str, level: str) -> None:
+    analysis = analyse_text(text, turn_index=3)
+    matching = [r for r in analysis.reasons if r.source == rule_id]
+    assert matching, [r.source for r in analysis.reasons]
+    assert matching[0].line == line
+    assert matching[0].level == level
+    assert matching[0].turn_index == 3
+
+
+def test_reasons_never_carry_the_seekers_words() -> None:
+    text = "I'm going to kill myself tonight with the pills in my drawer"
+    for reason in analyse_text(text).reasons:
+        assert "pills" not in reason.detail and "drawer" not in reason.detail
+
+
+def test_a_time_named_with_intent_is_imminent() -> None:
+    analysis = analyse_text("i'm going to end it all tonight")
+    assert analysis.level == "IMMINENT"
+    assert any(r.source == "rule:imminent" and r.line == "PLAN" for r in analysis.reasons)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["I would never hurt myself", "I'm not going to kill myself", "no thoughts of suicide at all"],
+)
+def test_negation_cancels_and_says_so(text: str) -> None:
+    analysis = analyse_text(text)
+    assert analysis.level == "NONE"
+    assert "negation" in analysis.guards
+    assert any(r.source == "guard:negation" for r in analysis.reasons)
+
+
+def test_negation_does_not_reach_across_a_clause() -> None:
+    assert analyse_text("I'm not suicidal but I want to kill myself").level == "HIGH"
+
+
+def test_cannot_stop_is_not_a_negation() -> None:
+    assert analyse_text("I can't stop thinking about killing myself").level == "MODERATE"
+
+
+def test_history_with_recovery_is_downgraded_but_recorded() -> None:
+    analysis = analyse_text("Years ago I attempted suicide, but I'm doing much better now")
+    assert analysis.level == "LOW"
+    assert analysis.history
+    assert any(r.line == "BEHAVIOR" and "history" in r.detail for r in analysis.reasons)
+
+
+def test_recurrence_after_history_is_current_risk() -> None:
+    analysis = analyse_text(
+        "I tried to kill myself years ago and lately I'm thinking about it again"
+    )
+    assert analysis.level == "HIGH"
+
+
+def test_fiction_frame_cancels_unless_the_seeker_joins_in() -> None:
+    assert analyse_text("In the movie the hero wants to kill himself").level == "NONE"
+    mixed = "In the movie she wants to kill herself and I want to kill myself too"
+    assert analyse_text(mixed).level == "HIGH"
+
+
+def test_third_party_is_flagged_without_raising_the_seeker() -> None:
+    analysis = analyse_text("My friend wants to end her life")
+    assert analysis.third_party
+    assert analysis.level == "NONE"
+    assert any(r.source == "rule:third_party" for r in analysis.reasons)
+
+
+def test_explicit_desire_level_is_policy() -> None:
+    strict = RiskPolicy(explicit_desire_level="MODERATE")
+    assert analyse_text("I want to kill myself", policy=strict).level == "MODERATE"
+
+
+def test_rising_trend_raises_one_step_and_no_further_than_the_cap() -> None:
+    policy = RiskPolicy()
+    reason = rising_trend(["NONE", "LOW", "MODERATE"], "MODERATE", policy)
+    assert reason is not None and reason.level == "HIGH" and reason.turn_index == -1
+    assert rising_trend(["NONE", "LOW", "LOW"], "LOW", policy) is None
+    assert rising_trend(["HIGH", "HIGH", "HIGH"], "HIGH", policy) is None
