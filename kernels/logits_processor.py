@@ -1,0 +1,256 @@
+"""vLLM v1 logits processor that decodes under the strategy mixture.
+
+Per request, through ``SamplingParams.extra_args``:
+
+- ``strategy_probs``: p(s), a list of 8 non-negative numbers in the order of
+  ``kernels.strategies.STRATEGIES``, or a mapping {strategy name: p}; normalised per row;
+- ``strategy``: a strategy name or index, shorthand for a one-hot ``strategy_probs``;
+- ``strategy_strength``: λ (default ``DEFAULT_STRENGTH``); 0 switches conditioning off;
+- ``banned_token_ids``: token ids that must not be produced (→ -inf).
+
+Requests without these keys are untouched. The processor is not argmax-invariant (the bias
+moves the argmax), so vLLM applies it to greedy requests too.
+
+Layout: ``ConditioningBatch`` keeps the per-row state and follows vLLM's persistent batch
+(``update_state``: removed, then added, then moved); it is plain Python and tested without
+vLLM. ``StrategyMixtureLogitsProcessor`` is the thin vLLM subclass, built on first access so
+that this module imports where vLLM is absent. The bias table comes from
+``vllm_config.additional_config["solace_strategy_bias_table"]`` or the environment variable
+``SOLACE_STRATEGY_BIAS_TABLE`` (a file written by ``python -m kernels.bias_table``); it is checked
+against the engine's tokenizer. ``make_logits_processor(path)`` binds a path explicitly::
+
+    from vllm import LLM, SamplingParams
+    from kernels.logits_processor import make_logits_processor
+
+    llm = LLM(model, logits_processors=[make_logits_processor("table.npz")])
+    params = SamplingParams(extra_args={"strategy_probs": probs, "strategy_strength": 1.5})
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kernels.strategies import NUM_STRATEGIES, strategy_index
+
+DEFAULT_STRENGTH = 1.0
+ENV_BIAS_TABLE = "SOLACE_STRATEGY_BIAS_TABLE"
+CONFIG_BIAS_TABLE = "solace_strategy_bias_table"
+KEYS = ("strategy_probs", "strategy", "strategy_strength", "banned_token_ids")
+
+
+@dataclass(frozen=True)
+class RowConditioning:
+    """What one request asks for; ``None`` from ``parse_extra_args`` means "untouched"."""
+
+    probs: tuple[float, ...]
+    strength: float
+    banned: tuple[int, ...] = ()
+
+
+def parse_extra_args(extra_args: Mapping[str, Any] | None) -> RowConditioning | None:
+    """The request's conditioning, or None when it asks for none. Raises ValueError on bad
+    values, so vLLM rejects the request at the entrypoint (``validate_params``)."""
+    if not extra_args or not any(key in extra_args for key in KEYS):
+        return None
+    probs_arg = extra_args.get("strategy_probs")
+    hard = extra_args.get("strategy")
+    if probs_arg is not None and hard is not None:
+        raise ValueError("give strategy_probs or strategy, not both")
+    if hard is not None:
+        probs = [0.0] * NUM_STRATEGIES
+        probs[strategy_index(hard)] = 1.0
+    elif isinstance(probs_arg, Mapping):
+        probs = [0.0] * NUM_STRATEGIES
+        for name, value in probs_arg.items():
+            probs[strategy_index(name)] = float(value)
+    elif probs_arg is not None:
+        probs = [float(value) for value in probs_arg]
+        if len(probs) != NUM_STRATEGIES:
+            raise ValueError(f"strategy_probs needs {NUM_STRATEGIES} values, got {len(probs)}")
+    else:
+        probs = [0.0] * NUM_STRATEGIES
+    if any(not math.isfinite(p) or p < 0 for p in probs):
+        raise ValueError("strategy_probs must be finite and non-negative")
+    strength = float(extra_args.get("strategy_strength", DEFAULT_STRENGTH))
+    if not math.isfinite(strength):
+        raise ValueError("strategy_strength must be finite")
+    banned_arg = extra_args.get("banned_token_ids") or ()
+    banned = tuple(int(token) for token in banned_arg)
+    if any(token < 0 for token in banned):
+        raise ValueError("banned_token_ids must be non-negative token ids")
+    conditioned = strength != 0 and sum(probs) > 0
+    if not conditioned and not banned:
+        return None
+    return RowConditioning(tuple(probs), strength, tuple(sorted(set(banned))))
+
+
+def _is_swap(direction: Any) -> bool:
+    return str(getattr(direction, "name", direction)).upper().endswith("SWAP")
+
+
+def _added_fields(entry: Any) -> tuple[int, Any]:
+    """(batch index, sampling params) of an ``added`` entry. vLLM releases order the tuple
+    differently ((index, params, prompt ids, output ids) in recent ones), so take the first int
+    and the first object that carries ``extra_args``."""
+    index = next((x for x in entry if isinstance(x, int) and not isinstance(x, bool)), None)
+    params = next((x for x in entry if hasattr(x, "extra_args")), None)
+    if index is None:
+        raise ValueError(f"added entry without a batch index: {entry!r}")
+    return index, params
+
+
+class ConditioningBatch:
+    """Per-row conditioning that follows vLLM's persistent batch, and the dense tensors for the
+    kernel, rebuilt only when the batch changed."""
+
+    def __init__(self, num_strategies: int = NUM_STRATEGIES) -> None:
+        self.num_strategies = num_strategies
+        self.rows: dict[int, RowConditioning] = {}
+        self.batch_size = 0
+        self._tensors: Any = None
+        self._tensor_key: Any = None
+
+    def update(self, batch_update: Any) -> None:
+        """Apply a vLLM ``BatchUpdate`` (or anything with ``batch_size``, ``removed``, ``added``
+        and ``moved``); ``None`` means the batch did not change."""
+        if batch_update is None:
+            return
+        changed = False
+        for index in batch_update.removed:
+            changed |= self.rows.pop(index, None) is not None
+        for entry in batch_update.added:
+            index, params = _added_fields(entry)
+            row = parse_extra_args(getattr(params, "extra_args", None))
+            old = self.rows.pop(index, None)
+            if row is not None:
+                self.rows[index] = row
+            changed |= old != row
+        for source, target, direction in batch_update.moved:
+            moving = self.rows.pop(source, None)
+            staying = self.rows.pop(target, None)
+            if moving is not None:
+                self.rows[target] = moving
+            if _is_swap(direction) and staying is not None:
+                self.rows[source] = staying
+            changed |= moving is not None or staying is not None
+        self.batch_size = int(getattr(batch_update, "batch_size", self.batch_size))
+        if changed:
+            self._tensors = None
+
+    def __bool__(self) -> bool:
+        return bool(self.rows)
+
+    def tensors(self, num_rows: int, device: Any, pin_memory: bool = False):
+        """(probs [R, S] fp32, strength [R] fp32, banned [R, K] int32 or None) for ``num_rows``
+        logits rows; rows without conditioning get zeros (the kernel leaves them untouched)."""
+        import torch
+
+        key = (num_rows, str(device))
+        if self._tensors is not None and self._tensor_key == key:
+            return self._tensors
+        probs = torch.zeros((num_rows, self.num_strategies), dtype=torch.float32)
+        strength = torch.zeros((num_rows,), dtype=torch.float32)
+        widest = max((len(r.banned) for i, r in self.rows.items() if i < num_rows), default=0)
+        banned = torch.full((num_rows, widest), -1, dtype=torch.int32) if widest else None
+        for index, row in self.rows.items():
+            if index >= num_rows:
+                continue
+            probs[index] = torch.tensor(row.probs, dtype=torch.float32)
+            strength[index] = row.strength
+            if banned is not None and row.banned:
+                banned[index, : len(row.banned)] = torch.tensor(row.banned, dtype=torch.int32)
+        parts = [probs, strength, banned]
+        if pin_memory:
+            parts = [p.pin_memory() if p is not None else None for p in parts]
+        parts = [p.to(device, non_blocking=True) if p is not None else None for p in parts]
+        self._tensors, self._tensor_key = tuple(parts), key
+        return self._tensors
+
+
+def apply_conditioning(logits: Any, bias: Any, batch: ConditioningBatch, pin_memory: bool = False):
+    """Write the mixture into ``logits`` in place for the conditioned rows; return ``logits``."""
+    if not batch:
+        return logits
+    from kernels.strategy_mixture import strategy_mixture
+
+    probs, strength, banned = batch.tensors(logits.shape[0], logits.device, pin_memory)
+    return strategy_mixture(logits, bias, probs, strength, banned, out=logits)
+
+
+def _load_bias(vllm_config: Any, device: Any, path: str | None):
+    from kernels.bias_table import load_bias_table
+
+    model_config = getattr(vllm_config, "model_config", None)
+    if path is None:
+        extra = getattr(vllm_config, "additional_config", None) or {}
+        path = extra.get(CONFIG_BIAS_TABLE) or os.environ.get(ENV_BIAS_TABLE)
+    if not path:
+        raise ValueError(
+            f"no strategy bias table: set additional_config[{CONFIG_BIAS_TABLE!r}] or "
+            f"{ENV_BIAS_TABLE}, or use make_logits_processor(path)"
+        )
+    tokenizer = None
+    if model_config is not None and getattr(model_config, "tokenizer", None):
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(
+            model_config.tokenizer,
+            trust_remote_code=bool(getattr(model_config, "trust_remote_code", False)),
+        )
+    table = load_bias_table(path, tokenizer)
+    vocab_size = model_config.get_vocab_size() if model_config is not None else None
+    return table.to_tensor(vocab_size=vocab_size, device=device)
+
+
+_PROCESSOR_CLASS = None
+
+
+def _processor_class():
+    global _PROCESSOR_CLASS
+    if _PROCESSOR_CLASS is not None:
+        return _PROCESSOR_CLASS
+    from vllm.v1.sample.logits_processor import LogitsProcessor
+
+    class StrategyMixtureLogitsProcessor(LogitsProcessor):
+        """Strategy-mixture decoding per request; see ``kernels.logits_processor``."""
+
+        bias_table_path: str | None = None
+
+        @classmethod
+        def validate_params(cls, sampling_params) -> None:
+            parse_extra_args(getattr(sampling_params, "extra_args", None))
+
+        def __init__(self, vllm_config, device, is_pin_memory: bool) -> None:
+            self.device = device
+            self.pin_memory = bool(is_pin_memory)
+            self.bias = _load_bias(vllm_config, device, self.bias_table_path)
+            self.batch = ConditioningBatch(self.bias.shape[0])
+
+        def is_argmax_invariant(self) -> bool:
+            return False
+
+        def update_state(self, batch_update) -> None:
+            self.batch.update(batch_update)
+
+        def apply(self, logits):
+            return apply_conditioning(logits, self.bias, self.batch, self.pin_memory)
+
+    _PROCESSOR_CLASS = StrategyMixtureLogitsProcessor
+    return _PROCESSOR_CLASS
+
+
+def make_logits_processor(bias_table_path: str | os.PathLike[str]):
+    """A ``StrategyMixtureLogitsProcessor`` subclass bound to one bias table file (for
+    ``LLM(logits_processors=[...])``). Needs vLLM."""
+    base = _processor_class()
+    return type(base.__name__, (base,), {"bias_table_path": os.fspath(bias_table_path)})
+
+
+def __getattr__(name: str):
+    if name == "StrategyMixtureLogitsProcessor":
+        return _processor_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
