@@ -44,8 +44,11 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Figures, not tests: classifier latency (ONNX int8 vs torch fp32), Support p50/p99 through
+# Ray Serve, and the strategy-mixture kernel (reference figures on CPU, kernel on a GPU).
 bench: models
 	$(BIN)/solace bench
+	$(BIN)/python -m kernels.bench
 
 clean:
 	rm -rf solace/v1 build *.egg-info .pytest_cache
