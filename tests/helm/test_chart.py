@@ -1,0 +1,302 @@
+"""The Helm chart (helm/solace), checked offline: the full check script (lint --strict, render,
+kubernetes-validate against two Kubernetes versions, bad values refused), plus typed checks of
+rendered objects through the kubernetes client's models.
+
+helm comes from the npm package named in scripts/helm_check.sh (cached in .cache/tools/helm);
+the tests skip only when helm is absent and npm is unavailable to fetch it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+kubernetes = pytest.importorskip("kubernetes", reason="pip install kubernetes (dev extra)")
+from kubernetes.client import ApiClient  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "solace"
+CI = CHART / "ci"
+SCRIPT = ROOT / "scripts" / "helm_check.sh"
+HELM = Path(os.environ.get("HELM", ROOT / ".cache" / "tools" / "helm"))
+BIN = Path(sys.executable).parent
+SERVE_DEPLOYMENTS = {
+    "RiskDeployment",
+    "DefenseDeployment",
+    "StrategyDeployment",
+    "GeneratorDeployment",
+    "SupportIngress",
+}
+
+pytestmark = pytest.mark.slow
+
+
+def _script_env() -> dict[str, str]:
+    env = dict(os.environ, HELM=str(HELM))
+    env.setdefault("PYTHON", sys.executable)
+    env.setdefault("KUBERNETES_VALIDATE", str(BIN / "kubernetes-validate"))
+    return env
+
+
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    if not HELM.exists():
+        if shutil.which("npm") is None:
+            pytest.skip("helm is not cached in .cache/tools and npm is unavailable to fetch it")
+        # The check script fetches helm when it is missing; run it once for that.
+        subprocess.run(
+            ["bash", str(SCRIPT)], cwd=ROOT, env=_script_env(), capture_output=True, timeout=600
+        )
+    if not HELM.exists():
+        pytest.fail(f"scripts/helm_check.sh did not fetch helm into {HELM}")
+    return HELM
+
+
+def render(helm: Path, values: str | None = None) -> list[dict[str, Any]]:
+    args = [str(helm), "template", "solace", str(CHART), "--namespace", "solace"]
+    if values:
+        args += ["-f", str(CI / values)]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+class _Response:
+    """What ApiClient.deserialize read before client v35: JSON text in ``data``."""
+
+    def __init__(self, text: str) -> None:
+        self.data = text
+
+
+def typed(obj: Any, model: str) -> Any:
+    """``obj`` (a rendered manifest) as the kubernetes client's model ``model``."""
+    client = ApiClient()
+    text = json.dumps(obj)
+    if "response_text" in inspect.signature(client.deserialize).parameters:
+        return client.deserialize(text, model, "application/json")
+    return client.deserialize(_Response(text), model)
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def ray_pod_templates(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    (rs,) = by_kind(docs, "RayService")
+    cluster = rs["spec"]["rayClusterConfig"]
+    groups = {"head": cluster["headGroupSpec"]}
+    groups.update({g["groupName"]: g for g in cluster["workerGroupSpecs"]})
+    return {name: typed(g["template"], "V1PodTemplateSpec") for name, g in groups.items()}
+
+
+def assert_hardened(pod_spec: Any) -> None:
+    psc = pod_spec.security_context
+    assert psc.run_as_non_root is True
+    assert psc.run_as_user and psc.run_as_user > 0
+    assert psc.seccomp_profile.type == "RuntimeDefault"
+    for c in pod_spec.containers:
+        sc = c.security_context
+        assert sc.run_as_non_root is True, c.name
+        assert sc.read_only_root_filesystem is True, c.name
+        assert sc.allow_privilege_escalation is False, c.name
+        assert "ALL" in sc.capabilities.drop, c.name
+        assert sc.seccomp_profile.type == "RuntimeDefault", c.name
+        assert c.resources.requests and c.resources.limits, c.name
+        assert any(m.mount_path == "/tmp" for m in c.volume_mounts), c.name
+
+
+def assert_secrets_referenced(container: Any) -> None:
+    env = {e.name: e for e in container.env}
+    for name in ("SOLACE_AUDIT_STORE_URL", "SOLACE_ESCALATION_STORE_URL"):
+        assert env[name].value is None, f"{name} must come from a Secret, not a literal"
+        assert env[name].value_from.secret_key_ref.name == "solace-audit-store"
+    assert env["SOLACE_API_KEYS_FILE"].value.startswith("/etc/solace/api-keys/")
+
+
+def test_check_script_passes(helm: Path) -> None:
+    """lint --strict, render over every values file, kubernetes-validate 1.33 and 1.35, and every
+    bad values file refused with its expected message."""
+    out = subprocess.run(
+        ["bash", str(SCRIPT)],
+        cwd=ROOT,
+        env=_script_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    assert "all checks passed" in out.stdout
+
+
+@pytest.mark.parametrize("bad", sorted(p.name for p in (CI / "bad").glob("*.yaml")))
+def test_bad_values_are_refused_with_a_clear_message(helm: Path, bad: str) -> None:
+    path = CI / "bad" / bad
+    expect = next(
+        line.removeprefix("# expect: ").strip()
+        for line in path.read_text().splitlines()
+        if line.startswith("# expect: ")
+    )
+    out = subprocess.run(
+        [str(helm), "template", "solace", str(CHART), "-f", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode != 0, f"{bad} was accepted"
+    assert expect in out.stderr, out.stderr
+
+
+def test_no_secret_objects_are_rendered(helm: Path) -> None:
+    for values in (None, "production-values.yaml", "standalone-values.yaml"):
+        assert by_kind(render(helm, values), "Secret") == [], values
+
+
+def test_standalone_deployments_are_hardened_with_grpc_probes(helm: Path) -> None:
+    docs = render(helm, "production-values.yaml")
+    deployments = [typed(d, "V1Deployment") for d in by_kind(docs, "Deployment")]
+    assert {d.metadata.labels["app.kubernetes.io/component"] for d in deployments} == {
+        "risk",
+        "defense",
+        "strategy",
+        "generator",
+    }
+    for dep in deployments:
+        spec = dep.spec.template.spec
+        assert spec.automount_service_account_token is False
+        assert spec.service_account_name == dep.metadata.name
+        assert spec.topology_spread_constraints
+        assert_hardened(spec)
+        (container,) = spec.containers
+        port = next(p.container_port for p in container.ports if p.name == "grpc")
+        for probe in (container.readiness_probe, container.liveness_probe):
+            assert probe.grpc is not None and probe.grpc.port == port
+        assert_secrets_referenced(container)
+        assert container.args == ["serve", dep.metadata.labels["app.kubernetes.io/component"]]
+    names = {d.metadata.name for d in deployments}
+    assert {
+        h["spec"]["scaleTargetRef"]["name"] for h in by_kind(docs, "HorizontalPodAutoscaler")
+    } == names
+    pdbs = [typed(p, "V1PodDisruptionBudget") for p in by_kind(docs, "PodDisruptionBudget")]
+    assert {p.metadata.name for p in pdbs} == names
+
+
+def test_tls_switches_probes_to_tcp_and_mounts_the_certificate(helm: Path) -> None:
+    """The kubelet's gRPC probe speaks plaintext only, so TLS servers are probed on TCP."""
+    docs = render(helm, "standalone-values.yaml")
+    assert by_kind(docs, "RayService") == []
+    for d in by_kind(docs, "Deployment"):
+        container = typed(d, "V1Deployment").spec.template.spec.containers[0]
+        assert container.readiness_probe.grpc is None
+        assert container.readiness_probe.tcp_socket.port == "grpc"
+        env = {e.name: e.value for e in container.env}
+        assert env["SOLACE_TLS_CERT_FILE"] == "/etc/solace/tls/tls.crt"
+        assert env["SOLACE_TLS_CLIENT_CA_FILE"] == "/etc/solace/tls/ca.crt"
+
+
+def test_rayservice_serve_config_comes_from_values(helm: Path) -> None:
+    docs = render(helm, "production-values.yaml")
+    (rs,) = by_kind(docs, "RayService")
+    serve = yaml.safe_load(rs["spec"]["serveConfigV2"])
+    assert serve["grpc_options"]["port"] == 50051
+    assert (
+        "grpc_health.v1.health_pb2_grpc.add_HealthServicer_to_server"
+        in serve["grpc_options"]["grpc_servicer_functions"]
+    )
+    (app,) = serve["applications"]
+    assert app["import_path"] == "services.router.app:app_builder"
+    deployments = {d["name"]: d for d in app["deployments"]}
+    assert set(deployments) == SERVE_DEPLOYMENTS
+    gen = deployments["GeneratorDeployment"]
+    assert "num_replicas" not in gen
+    assert gen["autoscaling_config"] == {
+        "min_replicas": 2,
+        "max_replicas": 12,
+        "target_ongoing_requests": 2,
+    }
+    svc = typed({"apiVersion": "v1", "kind": "Service", **rs["spec"]["serveService"]}, "V1Service")
+    assert [(p.name, p.port, p.app_protocol) for p in svc.spec.ports] == [
+        ("grpc", 50051, "kubernetes.io/h2c")
+    ]
+
+
+def test_ray_pods_are_hardened_and_workers_probe_serve_over_grpc(helm: Path) -> None:
+    templates = ray_pod_templates(render(helm, "production-values.yaml"))
+    assert set(templates) == {"head", "cpu"}
+    for name, tpl in templates.items():
+        assert_hardened(tpl.spec)
+        assert_secrets_referenced(tpl.spec.containers[0])
+        assert tpl.metadata.labels["solace.ai/ray"] == "true", name
+    worker = templates["cpu"].spec.containers[0]
+    assert worker.readiness_probe.grpc.port == 50051
+    env = {e.name: e for e in worker.env}
+    assert env["SOLACE_REDIS_URL"].value_from.secret_key_ref.name == "solace-redis"
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"].value.startswith("http://otel-collector")
+    # Only the head (autoscaler sidecar) gets an API token.
+    assert templates["head"].spec.automount_service_account_token is True
+    assert templates["cpu"].spec.automount_service_account_token is False
+
+
+def test_gpu_workers_use_the_gpu_image_and_host_the_generator(helm: Path) -> None:
+    docs = render(helm, "gpu-values.yaml")
+    templates = ray_pod_templates(docs)
+    gpu = templates["gpu"].spec.containers[0]
+    assert gpu.image == "ghcr.io/solace/solace-gpu:0.1.0-cuda12.8"
+    assert gpu.resources.limits["nvidia.com/gpu"] == "1"
+    assert any(t.key == "nvidia.com/gpu" for t in templates["gpu"].spec.tolerations)
+    (rs,) = by_kind(docs, "RayService")
+    serve = yaml.safe_load(rs["spec"]["serveConfigV2"])
+    gen = next(
+        d for d in serve["applications"][0]["deployments"] if d["name"] == "GeneratorDeployment"
+    )
+    assert gen["ray_actor_options"]["num_gpus"] == 1
+    assert "nvidia.com/gpu" not in (templates["cpu"].spec.containers[0].resources.limits or {})
+
+
+def test_network_policies_default_deny_and_open_named_paths(helm: Path) -> None:
+    docs = render(helm, "production-values.yaml")
+    policies = {
+        p["metadata"]["name"]: typed(p, "V1NetworkPolicy") for p in by_kind(docs, "NetworkPolicy")
+    }
+    deny = policies["solace-default-deny"]
+    assert deny.spec.policy_types == ["Ingress", "Egress"]
+    assert not deny.spec.ingress and not deny.spec.egress
+    assert deny.spec.pod_selector.match_labels["app.kubernetes.io/instance"] == "solace"
+    ray = policies["solace-ray"]
+    ingress_ports = {p.port for rule in ray.spec.ingress for p in (rule.ports or [])}
+    assert {50051, 8265, 8080, 9464} <= ingress_ports
+    egress_ports = {p.port for rule in ray.spec.egress for p in (rule.ports or [])}
+    assert {53, 5432, 6379, 4317, 443} <= egress_ports
+    # Every egress rule names its peers: none opens a port to the whole world by omission.
+    for rule in ray.spec.egress:
+        assert rule.to, rule
+    for name in ("risk", "defense", "strategy", "generator"):
+        assert f"solace-{name}" in policies
+
+
+def test_configmaps_carry_settings_safety_and_crisis_resources(helm: Path) -> None:
+    docs = render(helm)
+    maps = {c["metadata"]["name"]: typed(c, "V1ConfigMap") for c in by_kind(docs, "ConfigMap")}
+    settings = maps["solace-settings"].data
+    assert settings["SOLACE_DEFAULT_ENGINE"] == "composer"
+    assert settings["SOLACE_RISK_TIMEOUT_MS"] == "2000"
+    safety = yaml.safe_load(maps["solace-safety"].data["safety.yaml"])
+    assert safety["failClosed"] is True
+    crisis = yaml.safe_load(maps["solace-crisis-resources"].data["crisis-resources.yaml"])
+    assert crisis["en-US"][0]["phone"] == "988"
+    dashboard = json.loads(maps["solace-grafana-dashboard"].data["solace-dashboard.json"])
+    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    for metric in (
+        "solace_stage_duration_seconds",
+        "solace_requests_total",
+        "solace_escalations_total",
+    ):
+        assert metric in exprs
