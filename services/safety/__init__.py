@@ -1,0 +1,1 @@
+"""The safety policy the router applies: the crisis protocol and output screening."""

@@ -1,0 +1,1 @@
+"""Evaluation reports printed by ``solace eval``."""
