@@ -11,7 +11,7 @@ STUBS := solace/v1/__init__.py
 export RAY_AUTH_MODE ?= disabled
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install protos models run test lint bench clean
+.PHONY: install protos models run test lint bench clean helm-check
 
 install: $(STAMP) $(STUBS)
 
@@ -49,6 +49,12 @@ lint: install
 bench: models
 	$(BIN)/solace bench
 	$(BIN)/python -m kernels.bench
+
+# The chart and images: helm lint/template, offline schema validation, hadolint.
+helm-check: install
+	scripts/helm_check.sh
+	$(BIN)/hadolint docker/Dockerfile.cpu docker/Dockerfile.gpu
+	$(BIN)/python -m pytest -q tests/helm
 
 clean:
 	rm -rf solace/v1 build *.egg-info .pytest_cache
