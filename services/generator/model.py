@@ -53,6 +53,7 @@ from services.generator.methods.base import (
     clean_reply,
 )
 from services.generator.methods.policy import choose_method, constrain_for_risk
+from services.generator.retrieval import make_retriever
 
 __all__ = [
     "Generation",
@@ -125,7 +126,9 @@ class GeneratorCore:
     """Writes replies: ``generate`` for one answer, ``generate_stream`` for text deltas.
 
     ``engines`` maps names to engines; the composer is always present (it is the fallback) and
-    is created when not given. ``retriever`` replaces KEMI's built-in keyword retrieval.
+    is created when not given. ``retriever`` is KEMI's knowledge retrieval; by default the
+    encoder retriever over ``<models_dir>/knowledge`` when ``solace knowledge build`` made that
+    index, else keyword matching over the built-in knowledge (``retrieval.make_retriever``).
     """
 
     def __init__(
@@ -140,7 +143,7 @@ class GeneratorCore:
         composer = given.get("composer")
         self.composer: Engine = composer if composer is not None else ComposerEngine()
         self.engines: dict[str, Engine] = {**given, "composer": self.composer}
-        self.methods: dict[str, Method] = build_methods(retriever)
+        self.methods: dict[str, Method] = build_methods(retriever or make_retriever(settings))
         self._engine_budget_s = settings.generation_timeout_ms / 1000.0 * ENGINE_BUDGET_SHARE
 
     def safe_reply(self, conversation: Conversation | None = None, locale: str = "") -> str:

@@ -2,8 +2,9 @@
 
 Retrieve the knowledge most relevant to the seeker's situation, decide who takes the initiative
 (ask / suggest / inform, or follow the seeker's lead), then write the reply conditioned on both
-and on the strategy. Retrieval goes through a ``KnowledgeRetriever``: today keyword overlap over
-the built-in knowledge, later encoder embeddings over the HEAL graph.
+and on the strategy. Retrieval goes through a ``KnowledgeRetriever``: encoder embeddings over
+the HEAL graph and the built-in knowledge (``retrieval.EncoderRetriever``) when that index is
+built, keyword overlap over the built-in knowledge otherwise.
 """
 
 from __future__ import annotations
@@ -61,6 +62,14 @@ class KemiMethod(Method):
             entry = GENERAL
             run.note("kemi.retrieve", "no specific knowledge matched; using general support")
         knowledge = {"topic": entry.topic, "knowledge": entry.suggestion, "fact": entry.information}
+        # HEAL entries (retrieval.IndexedEntry) also say what seekers in this situation tend to
+        # ask for and feel; LLM engines read these from the prompt's context.
+        expectations = getattr(entry, "expectations", ())
+        affects = getattr(entry, "affects", ())
+        if expectations:
+            knowledge["seekers often ask"] = expectations[0]
+        if affects:
+            knowledge["seekers often feel"] = ", ".join(affects[:2])
         answer = await run.step(
             run.prompt(
                 "kemi.initiative",
