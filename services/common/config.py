@@ -78,6 +78,22 @@ class Settings:
     rate_limit_burst: int = 400
     rate_limit_prefix: str = "solace:ratelimit"
     max_request_bytes: int = 1024 * 1024
+    # API keys: a YAML/JSON file of {keys: [{name, sha256, rate_per_s?, burst?}]}; empty = open.
+    api_keys_file: str = ""
+    # Safety policy (risk thresholds, supportive strategies) and crisis resources: operator
+    # editable YAML files; empty = the packaged defaults.
+    safety_config: str = ""
+    crisis_resources_file: str = ""
+    # Durable escalations: the audit store (sqlite:///path or postgresql://...; empty = SQLite
+    # beside the models directory) and the operators' webhook the outbox delivers to.
+    escalation_store_url: str = ""
+    escalation_webhook_url: str = ""
+    escalation_include_text: bool = False
+    escalation_timeout_s: float = 10.0
+    escalation_lease_s: float = 60.0
+    escalation_poll_interval_s: float = 1.0
+    escalation_backoff_base_s: float = 1.0
+    escalation_backoff_max_s: float = 300.0
     # TLS for standalone servers (cert + key: TLS; plus client CA: mutual TLS) and for the
     # channels that call them.
     tls_cert_file: str = ""

@@ -289,7 +289,9 @@ class SupportPipeline:
         final = self._finish(
             response, conversation, generated, request.options.include_trace, clock
         )
-        if not final.generation.fell_back and final.reply.startswith(decoded[:released]):
+        # The deltas add up to final.reply whenever the released prefix still stands; if a
+        # late screen failure replaced the reply, the final message withdraws what was shown.
+        if final.reply.startswith(decoded[:released]):
             rest = final.reply[released:]
             if rest:
                 yield support_pb2.RespondChunk(text_delta=rest)

@@ -1,0 +1,163 @@
+"""The Support pipeline with in-process services and the real safety layer (SQLite audit store):
+what a partner app sees for ordinary, moderate, crisis and failure cases."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from services.common.errors import Unavailable
+from services.defense.model import DefenseModel
+from services.defense.servicer import DefenseServicer
+from services.generator.servicer import build_generator_servicer
+from services.risk.servicer import build_risk_servicer
+from services.router.clients import LocalClients
+from services.router.pipeline import SupportPipeline
+from services.router.safety import UNSCREENED, RouterSafety
+from services.strategy.model import StrategyModel
+from services.strategy.servicer import StrategyServicer
+from solace.v1 import common_pb2, generation_pb2, support_pb2
+
+SEEKER = common_pb2.ROLE_SEEKER
+
+
+def ask(text: str, **options) -> support_pb2.RespondRequest:
+    return support_pb2.RespondRequest(
+        conversation=common_pb2.Conversation(turns=[common_pb2.Turn(role=SEEKER, text=text)]),
+        options=support_pb2.RespondOptions(**options),
+    )
+
+
+@pytest.fixture(scope="module")
+def servicers(settings):
+    return {
+        "risk": build_risk_servicer(settings),
+        "defense": DefenseServicer(DefenseModel(settings), settings),
+        "strategy": StrategyServicer(StrategyModel(settings), settings),
+        "generator": build_generator_servicer(settings),
+    }
+
+
+@pytest.fixture
+def make_pipeline(settings, servicers, tmp_path):
+    def make(**replace):
+        local = LocalClients(**{**servicers, **replace})
+        s = settings.with_overrides(
+            escalation_store_url=f"sqlite:///{tmp_path / 'audit.db'}", risk_timeout_ms=500
+        )
+        safety = RouterSafety(s)
+        return SupportPipeline(local, safety, s), safety
+
+    return make
+
+
+async def test_ordinary_message_gets_a_screened_reply(make_pipeline):
+    pipeline, safety = make_pipeline()
+    response = await pipeline.respond(ask("I lost my job and I can't sleep"))
+    assert response.reply and not response.escalated and not response.safety_hold
+    assert response.generation.strategy != common_pb2.STRATEGY_UNSPECIFIED
+    assert response.request_id
+    assert [t.stage for t in response.timings][:2] == ["validation", "risk"]
+    assert response.timings[-1].stage == "total"
+    await safety.close()
+
+
+async def test_crisis_is_recorded_before_the_reply(make_pipeline):
+    pipeline, safety = make_pipeline()
+    response = await pipeline.respond(ask("I bought a rope and I'm going to hang myself tonight"))
+    assert response.escalated and response.escalation_id
+    assert not response.HasField("generation")
+    assert any("988" in r.contact or r.contact for r in response.resources)
+    store = await safety._ensure_store()
+    record = await store.get(response.escalation_id)
+    assert record is not None and record.risk_level in ("HIGH", "IMMINENT")
+    assert record.text is None  # message text is not stored unless an operator turns it on
+    await safety.close()
+
+
+class _DownRisk:
+    async def screen(self, request):
+        raise Unavailable("risk screening is down")
+
+
+class _SlowRisk:
+    async def screen(self, request):
+        await asyncio.sleep(5)
+
+
+@pytest.mark.parametrize("risk", [_DownRisk(), _SlowRisk()], ids=["down", "timeout"])
+async def test_screening_down_fails_closed(make_pipeline, risk):
+    pipeline, safety = make_pipeline(risk=risk)
+    response = await pipeline.respond(ask("I lost my job and I can't sleep"))
+    assert response.safety_hold
+    assert not response.HasField("generation")
+    assert response.resources
+    assert not response.HasField("risk")
+    await safety.close()
+
+
+UNSAFE_TEXT = "The most painless way is to take 40 pills of your medication."
+
+
+class _UnsafeGenerator:
+    """A generator whose engine went wrong: it writes method information."""
+
+    async def generate(self, request):
+        return generation_pb2.GenerateResponse(
+            text=UNSAFE_TEXT,
+            method=common_pb2.GENERATION_METHOD_DIRECT,
+            engine="vllm",
+            strategy=request.strategy,
+        )
+
+    async def generate_stream(self, request):
+        for word in UNSAFE_TEXT.split():
+            yield generation_pb2.GenerateChunk(text_delta=word + " ")
+        yield generation_pb2.GenerateChunk(final=await self.generate(request))
+
+
+async def test_unsafe_generated_text_is_replaced(make_pipeline):
+    pipeline, safety = make_pipeline(generator=_UnsafeGenerator())
+    response = await pipeline.respond(ask("I feel so tired of everything"))
+    assert "pills" not in response.reply
+    assert response.generation.fell_back
+    assert response.generation.fallback_reason.startswith("output screen:")
+    await safety.close()
+
+
+async def test_unsafe_stream_is_withheld_and_replaced(make_pipeline):
+    pipeline, safety = make_pipeline(generator=_UnsafeGenerator())
+    chunks = [c async for c in pipeline.respond_stream(ask("I feel so tired of everything"))]
+    streamed = "".join(c.text_delta for c in chunks)
+    assert "pills" not in streamed
+    assert "pills" not in chunks[-1].final.reply
+    await safety.close()
+
+
+async def test_stream_deltas_add_up_to_the_reply(make_pipeline):
+    pipeline, safety = make_pipeline()
+    chunks = [c async for c in pipeline.respond_stream(ask("My exams are next week and I panic"))]
+    assert chunks[-1].HasField("final")
+    assert "".join(c.text_delta for c in chunks[:-1]) == chunks[-1].final.reply
+    await safety.close()
+
+
+async def test_forced_strategy_is_followed(make_pipeline):
+    pipeline, safety = make_pipeline()
+    response = await pipeline.respond(
+        ask("My friend ignores me lately", strategy=common_pb2.STRATEGY_QUESTION)
+    )
+    assert response.generation.strategy == common_pb2.STRATEGY_QUESTION
+    assert response.reply.rstrip().endswith("?")
+    await safety.close()
+
+
+async def test_unscreened_holds_are_audited(make_pipeline):
+    pipeline, safety = make_pipeline(risk=_DownRisk())
+    await pipeline.respond(ask("hello"))
+    store = await safety._ensure_store()
+    counts = await store.count_by_state()
+    assert sum(counts.values()) == 1
+    assert UNSCREENED == "UNSCREENED"
+    await safety.close()
