@@ -49,10 +49,14 @@ class RiskPolicy:
 
     # Classifier thresholds on the probabilities of one seeker turn: P(IMMINENT) for IMMINENT,
     # P(HIGH)+P(IMMINENT) for HIGH, P(MODERATE and above) for MODERATE, P(LOW and above) for LOW.
-    model_imminent: float = 0.5
-    model_high: float = 0.5
-    model_moderate: float = 0.5
-    model_low: float = 0.6
+    # The packaged classifier (trained on long Reddit posts with user-level labels) spreads its
+    # probability thinly over short chat turns, so these sit at the 99.5th percentile of its
+    # scores on ESConv *validation* seeker turns: it only adds a level where it is far outside
+    # ordinary distress. Retune with ``solace eval risk`` whenever the model changes.
+    model_imminent: float = 0.45
+    model_high: float = 0.65
+    model_moderate: float = 0.79
+    model_low: float = 0.92
     # The most a classifier may raise a turn in which a guard fired (see DEFAULT_GUARD_MODEL_CAPS).
     guard_model_caps: Mapping[str, str] = field(
         default_factory=lambda: dict(DEFAULT_GUARD_MODEL_CAPS)
