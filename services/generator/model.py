@@ -53,7 +53,9 @@ from services.generator.methods.base import (
     clean_reply,
 )
 from services.generator.methods.policy import choose_method, constrain_for_risk
+from services.generator.methods.value_reinforcement import ValueReinforcementMethod
 from services.generator.retrieval import make_retriever
+from services.generator.values import ValueDetector
 
 __all__ = [
     "Generation",
@@ -144,6 +146,8 @@ class GeneratorCore:
         self.composer: Engine = composer if composer is not None else ComposerEngine()
         self.engines: dict[str, Engine] = {**given, "composer": self.composer}
         self.methods: dict[str, Method] = build_methods(retriever or make_retriever(settings))
+        # The value head loads lazily and falls back to the lexicon when it cannot.
+        self.methods["VALUE_REINFORCEMENT"] = ValueReinforcementMethod(ValueDetector(settings))
         self._engine_budget_s = settings.generation_timeout_ms / 1000.0 * ENGINE_BUDGET_SHARE
 
     def safe_reply(self, conversation: Conversation | None = None, locale: str = "") -> str:

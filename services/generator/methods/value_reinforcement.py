@@ -1,7 +1,9 @@
 """VALUE_REINFORCEMENT: find a Schwartz basic value the seeker expresses and reinforce it.
 
-A small lexicon over the 10 basic values (``lexicon.VALUES``) finds the value the seeker's words
-express most; the reply affirms it in plain words while following the strategy. Only values a
+A ``values.ValueDetector`` finds the value the seeker's words express most: a classifier over
+the sentence encoder trained on Touché23-ValueEval when it is available, the small lexicon over
+the 10 basic values (``lexicon.VALUES``) otherwise or when the classifier is unsure. The reply
+affirms it in plain words while following the strategy. Only values a
 supporter can affirm without endorsing harm are reinforced (power is not). When the seeker
 expresses none, reaching out is itself taken as self-direction.
 """
@@ -11,8 +13,9 @@ from __future__ import annotations
 import time
 
 from services.generator.engines.base import Prompt
-from services.generator.lexicon import VALUE_PHRASES, detect_value
+from services.generator.lexicon import VALUE_PHRASES
 from services.generator.methods.base import Method, StepRunner
+from services.generator.values import ValueDetector
 
 DEFAULT_VALUE = "self-direction"
 
@@ -27,19 +30,25 @@ def reply_instruction(value: str) -> str:
 class ValueReinforcementMethod(Method):
     name = "VALUE_REINFORCEMENT"
 
+    def __init__(self, detector: ValueDetector | None = None) -> None:
+        # Without a detector built from the settings, the lexicon alone decides.
+        self.detector = detector or ValueDetector()
+
     async def prepare(self, run: StepRunner) -> Prompt:
         conversation = run.task.conversation
         started = time.perf_counter()
         seeker = [text for _, text in reversed(conversation.seeker_turns())]
-        found = None
-        for text in (*seeker, conversation.situation):  # newest words first
-            found = detect_value(text)
-            if found:
-                break
+        # Newest words first.
+        found = await self.detector.adetect(*seeker, conversation.situation)
         run.time("value.detect", started)
         if found:
-            value, cue = found
-            run.note("value.detect", f'{value} (the seeker said "{cue}")')
+            value = found.value
+            if found.source == "lexicon":
+                run.note("value.detect", f'{value} (the seeker said "{found.evidence}")')
+            else:
+                run.note(
+                    "value.detect", f"{value} (value classifier, {found.score:.1f}x threshold)"
+                )
         else:
             value = DEFAULT_VALUE
             run.note("value.detect", f"no value stated; reaching out is read as {value}")
