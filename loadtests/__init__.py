@@ -1,0 +1,2 @@
+"""Locust load tests for Support over gRPC (``locustfile.py``) and their headless runner
+(``python -m loadtests.run``)."""
