@@ -38,6 +38,7 @@ from services.common.labels import (
     risk_at_least,
     strategy_index,
 )
+from services.generator.engines import configured_engines
 from services.generator.engines.base import DecodingOptions, Engine
 from services.generator.engines.composer import ComposerEngine, safe_reply
 from services.generator.knowledge import KnowledgeRetriever
@@ -141,7 +142,8 @@ class GeneratorCore:
         retriever: KnowledgeRetriever | None = None,
     ) -> None:
         self.settings = settings
-        given = dict(engines or {})
+        # No engines given: those the environment configures (engines.configured_engines).
+        given = dict(configured_engines() if engines is None else engines)
         composer = given.get("composer")
         self.composer: Engine = composer if composer is not None else ComposerEngine()
         self.engines: dict[str, Engine] = {**given, "composer": self.composer}
