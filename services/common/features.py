@@ -55,6 +55,12 @@ def _mean(table: dict[str, np.ndarray], texts: Sequence[str]) -> np.ndarray:
     return mean / norm if norm > 0 else mean
 
 
+# How many earlier supporter turns the strategy-history block describes (most recent first).
+HISTORY_TURNS = 3
+# texts -> [N, 8] strategy probabilities of supporter utterances (the utterance classifier).
+UtteranceProbs = Callable[[Sequence[str]], np.ndarray]
+N_STRATEGIES = 8
+
 STRATEGY_FEATURES = {
     "blocks": [
         "situation embedding",
@@ -69,11 +75,41 @@ STRATEGY_FEATURES = {
         "1 if the last turn is the supporter's",
         "supporter turns since the last seeker turn / 3",
     ],
+    "history": [
+        f"for each of the last {HISTORY_TURNS} supporter turns (most recent first): the "
+        f"utterance classifier's {N_STRATEGIES} strategy probabilities and 1 if the turn exists"
+    ],
 }
 
 
-def strategy_features(convs: Sequence[Conversation], embed: Embed) -> np.ndarray:
-    """[N, 4*384 + 5] features predicting the next supporter strategy."""
+def _supporter_history(conv: Conversation) -> list[str]:
+    """The last ``HISTORY_TURNS`` supporter texts, most recent first."""
+    texts = [t.text for t in reversed(conv.turns) if t.role == SUPPORTER]
+    return texts[:HISTORY_TURNS]
+
+
+def strategy_history(convs: Sequence[Conversation], utterance_probs: UtteranceProbs) -> np.ndarray:
+    """[N, HISTORY_TURNS * 9]: the predicted strategies of the earlier supporter turns.
+
+    Requests carry no strategy labels, so the history is what the utterance classifier reads
+    from the supporter's own words; training uses the same (cross-fitted) predictions.
+    """
+    histories = [_supporter_history(conv) for conv in convs]
+    unique = sorted({t for h in histories for t in h})
+    table = dict(zip(unique, utterance_probs(unique), strict=True)) if unique else {}
+    width = N_STRATEGIES + 1
+    out = np.zeros((len(convs), HISTORY_TURNS * width), np.float32)
+    for row, history in enumerate(histories):
+        for j, text in enumerate(history):
+            out[row, j * width : j * width + N_STRATEGIES] = table[text]
+            out[row, j * width + N_STRATEGIES] = 1.0
+    return out
+
+
+def strategy_features(
+    convs: Sequence[Conversation], embed: Embed, utterance_probs: UtteranceProbs
+) -> np.ndarray:
+    """[N, 4*384 + 5 + 27] features predicting the next supporter strategy."""
     texts: list[str] = []
     for conv in convs:
         texts += [conv.situation, _last(conv, SEEKER), _last(conv, SUPPORTER), *_recent(conv)]
@@ -107,7 +143,8 @@ def strategy_features(convs: Sequence[Conversation], embed: Embed) -> np.ndarray
                 ]
             )
         )
-    return np.asarray(rows, np.float32)
+    base = np.asarray(rows, np.float32).reshape(len(convs), 4 * EMBEDDING_DIM + 5)
+    return np.hstack([base, strategy_history(convs, utterance_probs)])
 
 
 DEFENSE_FEATURES = {

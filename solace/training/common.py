@@ -22,12 +22,26 @@ def weights_dir(task: str) -> Path:
     return REPO_ROOT / "services" / task / "weights"
 
 
-def fit_logreg(x: np.ndarray, y: np.ndarray, c: float, class_weight: str | None, seed: int = 0):
-    """Standardised multinomial logistic regression; returns (scaler, model)."""
+def fit_logreg(
+    x: np.ndarray,
+    y: np.ndarray,
+    c: float,
+    class_weight: str | dict | None,
+    seed: int = 0,
+    column_weight: np.ndarray | None = None,
+):
+    """Standardised multinomial logistic regression; returns (scaler, model).
+
+    ``column_weight`` multiplies standardised columns: a small block of strong features (a few
+    dozen cue columns beside 1,500 embedding columns) is penalised less by the one shared C.
+    It is folded into the scaler, so the exported head applies it too.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
     scaler = StandardScaler().fit(x)
+    if column_weight is not None:
+        scaler.scale_ = scaler.scale_ / column_weight
     model = LogisticRegression(C=c, max_iter=2000, class_weight=class_weight, random_state=seed)
     model.fit(scaler.transform(x), y)
     return scaler, model
@@ -39,9 +53,18 @@ def predict_logreg(fitted, x: np.ndarray) -> np.ndarray:
 
 
 def export_logreg(
-    fitted, path: Path, labels: Sequence[str], name: str, features: dict, temperature: float = 1.0
+    fitted,
+    path: Path,
+    labels: Sequence[str],
+    name: str,
+    features: dict,
+    temperature: float = 1.0,
+    logit_shift: np.ndarray | None = None,
 ) -> None:
-    """Write the fitted model as an ONNX head over all ``labels`` (absent classes get -inf-ish)."""
+    """Write the fitted model as an ONNX head over all ``labels`` (absent classes get -inf-ish).
+
+    Calibration folds into the logits: softmax(z / temperature + logit_shift).
+    """
     scaler, model = fitted
     weight = np.zeros((model.coef_.shape[1], len(labels)), np.float64)
     bias = np.full(len(labels), -30.0)  # a class never seen in training keeps ~0 probability
@@ -49,8 +72,8 @@ def export_logreg(
         weight[:, int(cls)] = model.coef_[column]
         bias[int(cls)] = model.intercept_[column]
     w, b = fold_scaler(weight, bias, scaler.mean_, scaler.scale_)
-    # Temperature scaling (calibration) folds into the logits: softmax(z / T).
-    write_head(path, [(w / temperature, b / temperature)], labels, name, features)
+    shift = np.zeros(len(labels)) if logit_shift is None else np.asarray(logit_shift)
+    write_head(path, [(w / temperature, b / temperature + shift)], labels, name, features)
 
 
 def classification_metrics(y: np.ndarray, probs: np.ndarray, labels: Sequence[str]) -> dict:
@@ -64,6 +87,9 @@ def classification_metrics(y: np.ndarray, probs: np.ndarray, labels: Sequence[st
         "accuracy": round(float(accuracy_score(y, pred)), 4),
         "macro_f1": round(
             float(f1_score(y, pred, labels=ids, average="macro", zero_division=0)), 4
+        ),
+        "weighted_f1": round(
+            float(f1_score(y, pred, labels=ids, average="weighted", zero_division=0)), 4
         ),
         "per_class_f1": {
             label: round(float(v), 4) for label, v in zip(labels, per_class, strict=True)

@@ -16,7 +16,9 @@ import numpy as np
 
 from services.common.config import Settings
 from services.common.domain import SEEKER, SUPPORTER, Conversation, Turn
-from services.common.features import STRATEGY_FEATURES, strategy_features
+from services.common.encoder import file_version
+from services.common.features import HISTORY_TURNS, STRATEGY_FEATURES, strategy_features
+from services.common.heads import ClassifierHead
 from services.common.labels import STRATEGIES, strategy_index
 from solace.training.cache import CachedEmbedder
 from solace.training.common import (
@@ -29,16 +31,22 @@ from solace.training.common import (
 )
 
 HEAD_NAME = "solace-strategy"
-C_GRID = (0.0003, 0.001, 0.003, 0.01)
+UTTERANCE_HEAD_NAME = "solace-strategy-utterance"
+C_GRID = (0.0003, 0.001)
+# Multiplier of the standardised strategy-history columns (27 of 1,568): chosen on valid.
+HISTORY_WEIGHT_GRID = (1.0, 3.0, 10.0)
+UTTERANCE_C_GRID = (0.01, 0.03)
+CROSS_FIT_FOLDS = 5
+
+
+def read_dialogues(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
 def load_esconv(path: Path) -> tuple[list[Conversation], np.ndarray]:
     """Samples of one ESConv split: (conversation before a supporter turn, its strategy)."""
     convs, labels = [], []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        dialogue = json.loads(line)
+    for dialogue in read_dialogues(path):
         turns: list[Turn] = []
         seen_seeker = False
         for utt in dialogue["dialog"]:
@@ -51,39 +59,126 @@ def load_esconv(path: Path) -> tuple[list[Conversation], np.ndarray]:
     return convs, np.asarray(labels)
 
 
+def load_utterances(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Every supporter turn of one split: (text, its strategy, dialogue number)."""
+    texts, labels, groups = [], [], []
+    for number, dialogue in enumerate(read_dialogues(path)):
+        for utt in dialogue["dialog"]:
+            if utt["speaker"] == "sys":
+                texts.append(utt["text"].strip())
+                labels.append(strategy_index(utt["strategy"]))
+                groups.append(number)
+    return texts, np.asarray(labels), np.asarray(groups)
+
+
+def _table_lookup(table: dict[str, np.ndarray]):
+    def lookup(texts):
+        return np.stack([table[t] for t in texts]) if texts else np.zeros((0, len(STRATEGIES)))
+
+    return lookup
+
+
+def train_utterance(settings: Settings, embed: CachedEmbedder, root: Path) -> tuple[dict, dict]:
+    """Fit and export the utterance classifier; return its metrics and, per split, a
+    text -> probabilities table (cross-fitted on train, the exported head elsewhere)."""
+    from sklearn.model_selection import GroupKFold
+
+    data = {split: load_utterances(root / f"{split}.txt") for split in ("train", "valid", "test")}
+    x = {split: embed(texts) for split, (texts, _, _) in data.items()}
+    embed.save()
+    (_, y_tr, g_tr), (_, y_va, _), (_, y_te, _) = data["train"], data["valid"], data["test"]
+    selection, best = {}, None
+    for c in UTTERANCE_C_GRID:
+        fitted = fit_logreg(x["train"], y_tr, c, class_weight=None)
+        acc = float((predict_logreg(fitted, x["valid"]).argmax(1) == y_va).mean())
+        selection[str(c)] = round(acc, 4)
+        print(f"  utterance C={c}: valid accuracy {acc:.4f}")
+        if best is None or acc > best[0]:
+            best = (acc, c, fitted)
+    _, c, fitted = best
+    head_path = weights_dir("strategy") / "utterance.onnx"
+    export_logreg(
+        fitted, head_path, STRATEGIES, UTTERANCE_HEAD_NAME, {"blocks": ["utterance embedding"]}
+    )
+    # Valid and test read the history through the exported head: exactly what serving does.
+    head = ClassifierHead(head_path)
+    tables = {}
+    for split in ("valid", "test"):
+        probs = head.probabilities(x[split])
+        tables[split] = dict(zip(data[split][0], probs, strict=True))
+    # Train reads it cross-fitted by dialogue, so the next-strategy head learns how reliable
+    # the history is on turns the utterance classifier has not seen (as at serving time).
+    oof = np.zeros((len(y_tr), len(STRATEGIES)))
+    for fit_idx, val_idx in GroupKFold(CROSS_FIT_FOLDS).split(x["train"], y_tr, g_tr):
+        fold = fit_logreg(x["train"][fit_idx], y_tr[fit_idx], c, class_weight=None)
+        oof[val_idx] = predict_logreg(fold, x["train"][val_idx])
+    sums: dict[str, np.ndarray] = {}
+    counts: dict[str, int] = {}
+    for text, row in zip(data["train"][0], oof, strict=True):
+        sums[text] = sums.get(text, 0) + row
+        counts[text] = counts.get(text, 0) + 1
+    tables["train"] = {t: sums[t] / counts[t] for t in sums}
+    metrics = {
+        "data": "every supporter turn of ESConv: its text -> its strategy",
+        "model": f"multinomial logistic regression on the text embedding, C={c}",
+        "samples": {split: len(data[split][1]) for split in data},
+        "selection": {"criterion": "valid accuracy", "grid": selection, "chosen_C": c},
+        "train_cross_fitted": classification_metrics(y_tr, oof, STRATEGIES),
+        "valid": classification_metrics(y_va, head.probabilities(x["valid"]), STRATEGIES),
+        "test": classification_metrics(y_te, head.probabilities(x["test"]), STRATEGIES),
+        "head_version": file_version(head_path),
+        "head_bytes": head_path.stat().st_size,
+    }
+    return metrics, tables
+
+
 def train_strategy(settings: Settings) -> dict:
     started = time.perf_counter()
     root = Path(settings.data_dir) / "esconv"
     embed = CachedEmbedder(settings)
+    utterance_metrics, tables = train_utterance(settings, embed, root)
     splits = {}
     for split in ("train", "valid", "test"):
         convs, y = load_esconv(root / f"{split}.txt")
-        splits[split] = (strategy_features(convs, embed), y)
+        splits[split] = (strategy_features(convs, embed, _table_lookup(tables[split])), y)
         embed.save()
     (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = splits["train"], splits["valid"], splits["test"]
+    history = np.zeros(x_tr.shape[1], bool)
+    history[-HISTORY_TURNS * (len(STRATEGIES) + 1) :] = True
 
     selection = {}
     best = None
     for c in C_GRID:
-        fitted = fit_logreg(x_tr, y_tr, c, class_weight=None)
-        acc = float((predict_logreg(fitted, x_va).argmax(1) == y_va).mean())
-        selection[str(c)] = round(acc, 4)
-        print(f"  strategy C={c}: valid accuracy {acc:.4f}")
-        if best is None or acc > best[0]:
-            best = (acc, c, fitted)
-    _, c, fitted = best
+        for weight in HISTORY_WEIGHT_GRID:
+            column_weight = np.where(history, weight, 1.0)
+            fitted = fit_logreg(x_tr, y_tr, c, class_weight=None, column_weight=column_weight)
+            acc = float((predict_logreg(fitted, x_va).argmax(1) == y_va).mean())
+            selection[f"C={c},history_weight={weight}"] = round(acc, 4)
+            print(f"  strategy C={c} history weight {weight}: valid accuracy {acc:.4f}")
+            if best is None or acc > best[0]:
+                best = (acc, c, weight, fitted)
+    _, c, weight, fitted = best
     head = weights_dir("strategy") / "head.onnx"
     export_logreg(fitted, head, STRATEGIES, HEAD_NAME, STRATEGY_FEATURES)
     metrics = {
         "data": "ESConv codes_zcj split (seed 13): data_dir/esconv/{train,valid,test}.txt",
-        "model": f"multinomial logistic regression on standardised features, C={c}",
+        "model": (
+            "multinomial logistic regression on standardised features, "
+            f"C={c}, strategy-history columns weighted x{weight}"
+        ),
         "samples": {"train": len(y_tr), "valid": len(y_va), "test": len(y_te)},
-        "selection": {"criterion": "valid accuracy", "grid": selection, "chosen_C": c},
+        "selection": {
+            "criterion": "valid accuracy",
+            "grid": selection,
+            "chosen_C": c,
+            "chosen_history_weight": weight,
+        },
         "valid": classification_metrics(y_va, predict_logreg(fitted, x_va), STRATEGIES),
         "test": classification_metrics(y_te, predict_logreg(fitted, x_te), STRATEGIES),
         "majority_class_test_accuracy": round(
             float((y_te == np.bincount(y_tr).argmax()).mean()), 4
         ),
+        "utterance_classifier": utterance_metrics,
         "train_seconds": round(time.perf_counter() - started, 1),
     }
     return write_metrics("strategy", settings, head, metrics)

@@ -58,3 +58,27 @@ def test_answers_in_a_few_milliseconds(model: StrategyModel) -> None:
         timings.append(time.perf_counter() - start)
     # Generous bound for a shared 2-core CI machine; typically about 5 ms.
     assert sorted(timings)[10] < 0.05
+
+
+def test_classify_utterance_reads_the_strategy_of_supporter_text(model: StrategyModel) -> None:
+    question = model.classify_utterance("How long have you been feeling this way?")
+    assert STRATEGIES[question.index] == "Question"
+    assert sum(question.probabilities) == pytest.approx(1.0, abs=1e-5)
+    assert question.model_name == "solace-strategy-utterance"
+    suggestion = model.classify_utterance(
+        "Maybe you could try going for a short walk every morning, it might help you sleep."
+    )
+    assert STRATEGIES[suggestion.index] == "Providing Suggestions"
+
+
+def test_supporter_turns_change_the_prediction(model: StrategyModel) -> None:
+    # Same last seeker turn, different supporter turn before it (embedding and history).
+    asked = Conversation(
+        situation=CONV.situation,
+        turns=(
+            *CONV.turns[:1],
+            Turn("supporter", "Have you talked to your family about it?"),
+            CONV.turns[2],
+        ),
+    )
+    assert model.predict(asked).probabilities != model.predict(CONV).probabilities
