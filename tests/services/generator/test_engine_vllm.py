@@ -1,0 +1,90 @@
+"""The ``vllm`` engine's plumbing on a tiny random Llama built here (hidden 64, 2 heads of 32,
+2 layers, vocabulary 512): tokens flow, a conditioned request's tokens follow its strategy's
+bias, and an unconditioned request in the same batch decodes exactly as without the processor.
+Runs where vLLM is installed (``.venv-vllm``); skipped elsewhere."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("vllm", reason="vllm not installed")
+
+from kernels.bias_table import BiasTable, save_bias_table, tokenizer_identity
+from services.common.domain import Conversation, Turn
+from services.generator.engines.base import DecodingOptions, Prompt
+
+VOCAB = 512
+BOOSTED = 300  # the token strategy "Question" pushes
+
+
+def build_tiny_llama(folder: Path) -> None:
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
+    vocab.update({f"w{i}": i for i in range(3, VOCAB)})
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, unk_token="<unk>", bos_token="<s>", eos_token="</s>"
+    )
+    fast.save_pretrained(folder)
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=VOCAB,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
+    LlamaForCausalLM(config).save_pretrained(folder)
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory):
+    from transformers import AutoTokenizer
+
+    from services.generator.engines.vllm_engine import VllmEngine
+
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    build_tiny_llama(folder)
+    bias = np.zeros((8, VOCAB), dtype=np.float32)
+    bias[0, BOOSTED] = 5.0
+    identity = tokenizer_identity(AutoTokenizer.from_pretrained(folder))
+    table = folder / "bias.npz"
+    save_bias_table(BiasTable(bias, identity, 1.0, 5.0, (1,) * 8, "test"), table)
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    return VllmEngine(folder, table, max_model_len=256, dtype="float32")
+
+
+def prompt(strategy: int | None, strength: float = 0.0) -> Prompt:
+    conversation = Conversation(turns=(Turn("seeker", "w5 w6 w7 w8"),))
+    options = DecodingOptions(max_tokens=8, strategy_strength=strength)
+    return Prompt(step="t", conversation=conversation, strategy=strategy, options=options)
+
+
+async def test_tokens_flow(engine) -> None:
+    (text,) = await engine.complete([prompt(None)])
+    assert text.strip()
+
+
+async def test_strategy_bias_moves_only_its_request(engine) -> None:
+    (alone,) = await engine.complete([prompt(None)])
+    # λ = 10 on a +5 bias: token w300 wins every step of the conditioned request.
+    conditioned, untouched = await engine.complete([prompt(0, 10.0), prompt(None)])
+    assert conditioned.split() == [f"w{BOOSTED}"] * len(conditioned.split())
+    assert untouched == alone
+    # A strategy whose row is zero leaves the request's tokens as they were at any strength
+    # (the prompt differs from the analysis one: it names the strategy).
+    (weak,) = await engine.complete([prompt(3, 1.0)])
+    (strong,) = await engine.complete([prompt(3, 10.0)])
+    assert strong == weak
