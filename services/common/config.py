@@ -64,6 +64,8 @@ class Settings:
     replicas: int = 1
     # CPU share Ray reserves per replica: five deployments must fit on a 2-core machine.
     replica_num_cpus: float = 0.2
+    # Requests one replica works on at once before Serve queues or routes elsewhere.
+    max_ongoing_requests: int = 64
     # Ray Serve's HTTP proxy (unused by Solace's API, but Serve always starts it).
     http_port: int = 8000
     # Where the standalone Support router finds the standalone services ("" = localhost:port).

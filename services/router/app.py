@@ -21,7 +21,13 @@ APP_NAME = "solace"
 
 def build_app(settings: Settings) -> Application:
     """The whole Support graph; every deployment gets the same settings."""
-    replicas = {"num_replicas": settings.replicas}
+    replicas = {
+        "num_replicas": settings.replicas,
+        # Replicas are async and mostly wait on each other: a fraction of a CPU each lets the
+        # whole graph fit on a 2-core machine, and a generous queue keeps load tests honest.
+        "ray_actor_options": {"num_cpus": settings.replica_num_cpus},
+        "max_ongoing_requests": settings.max_ongoing_requests,
+    }
     risk = RiskDeployment.options(**replicas).bind(settings)
     defense = DefenseDeployment.options(**replicas).bind(settings)
     strategy = StrategyDeployment.options(**replicas).bind(settings)
