@@ -1,0 +1,72 @@
+"""Every service as a standalone gRPC server on its own port, with the Support router calling
+them over real channels; stopping the risk service makes Support fail closed."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from services.common.server import start_server
+from services.router.safety import RouterSafety
+from solace.standalone import service_spec
+from solace.v1 import common_pb2, support_pb2, support_pb2_grpc
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def platform(settings, tmp_path):
+    servers = {}
+    for name in ("risk", "defense", "strategy", "generator"):
+        servers[name] = await start_server([service_spec(name, settings)], 0, host="127.0.0.1")
+    routed = settings.with_overrides(
+        escalation_store_url=f"sqlite:///{tmp_path / 'audit.db'}",
+        risk_timeout_ms=1000,
+        **{f"{n}_target": f"127.0.0.1:{s.port}" for n, s in servers.items()},
+    )
+    support = await start_server([service_spec("support", routed)], 0, host="127.0.0.1")
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{support.port}")
+    yield servers, support_pb2_grpc.SupportStub(channel), routed
+    await channel.close()
+    await support.stop(0)
+    for server in servers.values():
+        await server.stop(0)
+
+
+def ask(text: str) -> support_pb2.RespondRequest:
+    return support_pb2.RespondRequest(
+        conversation=common_pb2.Conversation(
+            turns=[common_pb2.Turn(role=common_pb2.ROLE_SEEKER, text=text)]
+        )
+    )
+
+
+async def test_support_over_standalone_services(platform):
+    _, stub, _ = platform
+    response = await stub.Respond(ask("I lost my job and I can't sleep"), timeout=30)
+    assert response.reply and not response.safety_hold
+    assert response.defense.level and response.strategy.strategy and response.generation.text
+
+
+async def test_stopping_the_risk_service_fails_closed(platform):
+    servers, stub, routed = platform
+    await servers["risk"].stop(0)
+    response = await stub.Respond(ask("I lost my job and I can't sleep"), timeout=30)
+    assert response.safety_hold
+    assert not response.HasField("generation")
+    assert response.resources
+    # The hold is recorded in the audit store, as such.
+    safety = RouterSafety(routed)
+    store = await safety._ensure_store()
+    assert sum((await store.count_by_state()).values()) == 1
+    await safety.close()
+
+
+async def test_bad_input_names_the_field_over_grpc(platform):
+    _, stub, _ = platform
+    request = ask("hi")
+    request.conversation.turns.add(role=common_pb2.ROLE_SUPPORTER, text="hello")
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.Respond(request, timeout=30)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details().startswith("conversation.turns[1].role")
