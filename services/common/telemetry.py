@@ -362,12 +362,26 @@ def _otlp_exporter(environ: Mapping[str, str]) -> Any:
         or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
         or "grpc"
     )
+    traces_endpoint = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    endpoint = environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    # Headers, certificates, compression and timeouts come from the OTEL_EXPORTER_OTLP_*
+    # variables as the exporters read them; the endpoint is passed explicitly so that a
+    # caller-supplied ``environ`` (tests, benchmarks) is honoured too.
     if protocol.startswith("http"):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    else:
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    # Endpoint, headers, TLS and timeouts come from the OTEL_EXPORTER_OTLP_* variables.
-    return OTLPSpanExporter()
+
+        if not traces_endpoint and endpoint:
+            traces_endpoint = endpoint.rstrip("/") + "/v1/traces"
+        return OTLPSpanExporter(endpoint=traces_endpoint)
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+    insecure = environ.get("OTEL_EXPORTER_OTLP_TRACES_INSECURE") or environ.get(
+        "OTEL_EXPORTER_OTLP_INSECURE"
+    )
+    return OTLPSpanExporter(
+        endpoint=traces_endpoint or endpoint,
+        insecure=None if insecure is None else insecure.strip().lower() == "true",
+    )
 
 
 def setup_tracing(
@@ -495,6 +509,10 @@ def span(
     context: otel_context.Context | None = None,
 ) -> Iterator[trace.Span]:
     """A span with guarded attributes; records the status code of an escaping exception."""
+    if _provider is None:
+        # Tracing off: skip context attach and attribute checks, the hot path stays cheap.
+        yield trace.INVALID_SPAN
+        return
     with tracer().start_as_current_span(
         name,
         context=context,
@@ -537,7 +555,8 @@ def stage(service: str, name: str, method: str = "", engine: str = "") -> Iterat
         try:
             yield record
         except BaseException as exc:
-            record.code = code_of(exc)
+            if record.code == "OK":
+                record.code = code_of(exc)
             raise
         finally:
             record.seconds = time.perf_counter() - start
@@ -595,13 +614,14 @@ def server_call(
                 "solace.service": service,
                 **(attributes or {}),
             },
-            context=extract_context(metadata),
+            context=extract_context(metadata) if _provider is not None else None,
         ) as current:
             record.trace_id = current_trace_id()
             try:
                 yield record
             except BaseException as exc:
-                record.code = code_of(exc)
+                if record.code == "OK":  # a code the handler set (before aborting) wins
+                    record.code = code_of(exc)
                 raise
             finally:
                 if current.is_recording():

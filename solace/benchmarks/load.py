@@ -33,7 +33,18 @@ from services.common.config import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
-STAGE_ORDER = ("validation", "risk", "defense", "strategy", "generation", "output_screening")
+# "annotate" is the wall time of defense and strategy called together; "audit" only happens on
+# escalations and holds.
+STAGE_ORDER = (
+    "validation",
+    "risk",
+    "annotate",
+    "defense",
+    "strategy",
+    "generation",
+    "output_screening",
+    "audit",
+)
 TARGETS = "at 8 users: >= 100 req/s, p99 <= 150 ms, zero unexpected errors; overhead <= 5% on p50"
 
 
@@ -123,6 +134,8 @@ class LoadPoint:
     p95: float
     p99: float
     stages_p50: dict[str, float] = field(default_factory=dict)
+    #: Spans the OTLP receiver got during a traced run (None: tracing was off).
+    spans: int | None = None
 
 
 def run_load(
@@ -148,10 +161,14 @@ def run_load(
         str(out),
     ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
-    summary_file = out / "summary.json"
-    if not summary_file.exists():
+    if not (out / "summary.json").exists():
         raise RuntimeError(f"the load test wrote no summary:\n{result.stdout}\n{result.stderr}")
-    summary = json.loads(summary_file.read_text())
+    return read_point(out, users, label)
+
+
+def read_point(out: Path, users: int, label: str = "") -> LoadPoint:
+    """A LoadPoint from the files ``loadtests.run`` wrote into ``out``."""
+    summary = json.loads((out / "summary.json").read_text())
     stages_file = out / "stages.json"
     stages = json.loads(stages_file.read_text())["stages_ms"] if stages_file.exists() else {}
     return LoadPoint(
@@ -175,6 +192,18 @@ def _with_platform(settings: Settings, env: dict[str, str], work: Any) -> Any:
     os.environ.update(env)
     settings = settings.with_overrides(grpc_port=_free_port(), http_port=_free_port())
     try:
+        if not settings.ray_address:
+            import ray
+
+            # Logical CPUs are Ray's scheduling tokens, not cores: replicas that ask for a whole
+            # CPU each (the default when a deployment sets no num_cpus) would leave some of the
+            # five deployments unscheduled on a 2-core machine. start_platform keeps this Ray.
+            ray.init(
+                include_dashboard=False,
+                logging_level="WARNING",
+                log_to_driver=False,
+                num_cpus=max(os.cpu_count() or 1, 5 * settings.replicas),
+            )
         start_platform(settings)
         host = f"127.0.0.1:{settings.grpc_port}"
         _wait_serving(host)
@@ -206,11 +235,64 @@ def _wait_serving(host: str, timeout: float = 90.0) -> None:
     raise RuntimeError(f"Support at {host} did not become SERVING within {timeout:.0f} s")
 
 
+def instrumentation_cost_us(requests: int = 2000) -> tuple[float, float]:
+    """Microseconds of telemetry work per Support request, tracing off and on.
+
+    Replays what the instrumented pipeline does for one request (a server span, seven stages,
+    four client calls with metadata injection, the matching server spans in the services) with
+    no work inside, so the figure is the instrumentation alone. Tracing on exports every span
+    over OTLP/gRPC to a receiver in this process (BatchSpanProcessor, as in production).
+    """
+    from services.common import telemetry
+
+    def one_request() -> None:
+        with telemetry.server_call("router", "solace.v1.Support/Respond", []):
+            with telemetry.stage("router", "validation"):
+                pass
+            for stage, rpcs in (
+                ("risk", ("solace.v1.RiskScreening/Screen",)),
+                (
+                    "annotate",
+                    ("solace.v1.DefenseClassifier/Classify", "solace.v1.StrategyPredictor/Predict"),
+                ),
+                ("generation", ("solace.v1.Generator/Generate",)),
+            ):
+                with telemetry.stage("router", stage):
+                    for rpc in rpcs:
+                        with telemetry.client_call(rpc) as metadata:
+                            service = rpc.split(".")[2].split("/")[0].lower()
+                            with telemetry.server_call(service, rpc, metadata):
+                                pass
+            with telemetry.stage("router", "output_screening"):
+                pass
+
+    def timed() -> float:
+        for _ in range(100):
+            one_request()
+        start = time.perf_counter()
+        for _ in range(requests):
+            one_request()
+        return (time.perf_counter() - start) / requests * 1e6
+
+    telemetry.shutdown_tracing()
+    off = timed()
+    sink = OtlpTraceSink()
+    sink.start()
+    try:
+        telemetry.setup_tracing(
+            "solace-bench",
+            environ={"OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint},
+        )
+        on = timed()
+        telemetry.shutdown_tracing()
+    finally:
+        sink.stop()
+    return off, on
+
+
 def _stage_columns(points: Sequence[LoadPoint]) -> list[str]:
     seen = {name for p in points for name in p.stages_p50}
-    return [s for s in STAGE_ORDER if s in seen] + sorted(
-        seen - set(STAGE_ORDER) - {"total", "annotate", "audit"}
-    )
+    return [s for s in STAGE_ORDER if s in seen] + sorted(seen - set(STAGE_ORDER) - {"total"})
 
 
 def write_plot(points: Sequence[LoadPoint], path: Path) -> None:
@@ -223,12 +305,16 @@ def write_plot(points: Sequence[LoadPoint], path: Path) -> None:
     stages = _stage_columns(points)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     labels = [p.label for p in points]
-    bottom = [0.0] * len(points)
-    for stage in stages:
-        heights = [p.stages_p50.get(stage, 0.0) for p in points]
-        left.bar(labels, heights, bottom=bottom, label=stage)
-        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
-    left.set_ylabel("server-reported p50 per stage (ms, stacked)")
+    width = 0.8 / max(len(stages), 1)
+    for i, stage in enumerate(stages):
+        left.bar(
+            [x + i * width for x in range(len(points))],
+            [p.stages_p50.get(stage, 0.0) for p in points],
+            width=width,
+            label=stage,
+        )
+    left.set_xticks([x + 0.4 - width / 2 for x in range(len(points))], labels)
+    left.set_ylabel("server-reported p50 per stage (ms)")
     left.set_title("Per-stage latency")
     left.legend(fontsize=8)
     left.tick_params(axis="x", labelrotation=15)
@@ -236,7 +322,8 @@ def write_plot(points: Sequence[LoadPoint], path: Path) -> None:
     right.plot(labels, [p.p95 for p in points], marker="o", label="p95")
     right.plot(labels, [p.p99 for p in points], marker="o", label="p99")
     right.axhline(150, color="grey", linestyle="--", linewidth=1, label="p99 target (8 users)")
-    right.set_ylabel("client-observed latency (ms)")
+    right.set_yscale("log")  # 1 to 32 users spans two orders of magnitude
+    right.set_ylabel("client-observed latency (ms, log scale)")
     right.set_title("Support/Respond, mix scenario")
     right.legend(fontsize=8)
     right.tick_params(axis="x", labelrotation=15)
@@ -248,7 +335,11 @@ def write_plot(points: Sequence[LoadPoint], path: Path) -> None:
 
 
 def render_report(
-    points: Sequence[LoadPoint], traced: LoadPoint | None, run_time: str, plot_name: str
+    points: Sequence[LoadPoint],
+    traced: LoadPoint | None,
+    run_time: str,
+    plot_name: str,
+    cost_us: tuple[float, float] | None = None,
 ) -> str:
     stages = _stage_columns([*points, *([traced] if traced else [])])
     header = ["users", "req/s", "p50 ms", "p95 ms", "p99 ms", "failures"] + [
@@ -292,11 +383,28 @@ def render_report(
         )
     if at8 is not None and traced is not None and at8.p50 > 0:
         overhead = (traced.p50 - at8.p50) / at8.p50 * 100
+        if traced.spans:
+            lines.append(
+                f"- Tracing overhead on p50 (8 users, OTLP export of {traced.spans} spans to a "
+                f"local receiver vs tracing off): {at8.p50:.0f} ms → {traced.p50:.0f} ms "
+                f"({overhead:+.1f}%) — {'met' if overhead <= 5 else 'NOT met'}. Locust reports "
+                "p50 in steps of 10 ms at this scale; metrics are on in both rows."
+            )
+        else:
+            lines.append(
+                f"- Tracing overhead under load: not measurable yet — no span reached the "
+                f"receiver (the router and deployments do not call `services.common.telemetry` "
+                f"yet), so the traced row ran the same code as the 8-user row; their p50 "
+                f"difference ({at8.p50:.0f} → {traced.p50:.0f} ms, {overhead:+.1f}%) is this "
+                "machine's run-to-run noise."
+            )
+    if at8 is not None and cost_us is not None:
+        off, on = cost_us
         lines.append(
-            f"- Tracing overhead on p50 (8 users, OTLP export to a local receiver vs tracing "
-            f"off): {at8.p50:.0f} ms → {traced.p50:.0f} ms ({overhead:+.1f}%) — "
-            f"{'met' if overhead <= 5 else 'NOT met'}. Locust reports whole milliseconds, so "
-            "differences of one ms are within its resolution. Metrics are always on in both rows."
+            f"- Instrumentation alone, measured in-process (`instrumentation_cost_us`: one "
+            f"request's spans, stages and metrics with no work inside): {off:.0f} µs per "
+            f"request with tracing off (metrics only), {on:.0f} µs with tracing on and OTLP "
+            f"export — {on / 1000 / at8.p50 * 100:.1f}% of the 8-user p50 with tracing on."
         )
     lines += [
         "",
@@ -310,7 +418,7 @@ def render_report(
 def run(
     settings: Settings,
     users: Sequence[int] = (1, 8, 32),
-    run_time: str = "25s",
+    run_time: str = "20s",
     with_tracing: bool = True,
     docs_dir: Path = DOCS,
 ) -> str:
@@ -347,23 +455,40 @@ def run(
             traced_spans = len(sink.spans)
         finally:
             sink.stop()
-        if traced_spans == 0:
-            traced.label += " (no spans arrived: pipeline not instrumented yet)"
+        traced.spans = traced_spans
+    cost_us = instrumentation_cost_us() if with_tracing else None
     plot = docs_dir / "benchmarks-stages.png"
     write_plot([*points, *([traced] if traced else [])], plot)
-    report = render_report(points, traced, run_time, plot.name)
+    report = render_report(points, traced, run_time, plot.name, cost_us)
     (docs_dir / "benchmarks.md").write_text(report)
     return report
+
+
+def smoke(settings: Settings, users: int = 4, run_time: str = "20s") -> int:
+    """CI smoke: the platform on free ports, the mix scenario briefly; non-zero on any
+    unexpected answer (reports stay in a temporary folder, printed at the end)."""
+    out = Path(tempfile.mkdtemp(prefix="solace-smoke-"))
+    point = _with_platform(settings, {}, lambda host: run_load(host, users, run_time, out))
+    print(
+        f"smoke: {point.requests} requests, {point.failures} failures, {point.rps:.1f} req/s, "
+        f"p50 {point.p50:.0f} ms, p99 {point.p99:.0f} ms (reports in {out})"
+    )
+    return 1 if point.failures or point.requests == 0 else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", default="1,8,32", help="comma-separated user counts")
-    parser.add_argument("--run-time", default="25s")
+    parser.add_argument("--run-time", default="20s")
     parser.add_argument("--no-tracing", action="store_true", help="skip the traced 8-user row")
+    parser.add_argument(
+        "--smoke", action="store_true", help="CI smoke: 4 users, mix, fail on any error"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.smoke:
+        return smoke(load_settings(), run_time=args.run_time)
     print(
         run(
             load_settings(),

@@ -88,6 +88,16 @@ def test_server_call_counts_codes_and_in_flight():
     assert sample("solace_stage_duration_seconds_count", **total) >= 1
 
 
+def test_a_code_set_by_the_handler_wins_over_the_exception_that_aborts():
+    rpc = "solace.v1.Generator/Generate"
+    before = sample("solace_requests_total", service="generator", rpc=rpc, code="UNAVAILABLE")
+    with pytest.raises(RuntimeError), telemetry.server_call("generator", rpc) as call:
+        call.code = "UNAVAILABLE"  # as the interceptor does before context.abort raises
+        raise RuntimeError("abort")
+    after = sample("solace_requests_total", service="generator", rpc=rpc, code="UNAVAILABLE")
+    assert after == before + 1
+
+
 def test_stage_records_the_code_of_an_escaping_error_and_late_labels():
     with telemetry.stage("router", "generation") as record:
         record.engine, record.method = "composer", "KEMI"
