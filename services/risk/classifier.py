@@ -1,7 +1,8 @@
 """The risk model (no gRPC): calibrated probabilities over ``labels.RISK_LEVELS`` for texts.
 
 One input of the risk screen: the rules in this service decide the level; this model adds a
-learned, temperature-calibrated estimate per text (shared int8 encoder + committed ONNX head).
+learned estimate per text (shared int8 encoder + committed ONNX head), calibrated on held-out
+users by a temperature folded into the head.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 
 from services.common.config import Settings
 from services.common.encoder import get_encoder
+from services.common.features import Embed
 from services.common.heads import ClassifierHead
 from services.common.labels import RISK_LEVELS
 
@@ -22,8 +24,12 @@ HEAD_PATH = Path(__file__).resolve().parent / "weights" / "head.onnx"
 class RiskClassifier:
     """``probabilities(texts) -> [N, 5]`` in NONE, LOW, MODERATE, HIGH, IMMINENT order."""
 
-    def __init__(self, settings: Settings, head_path: Path = HEAD_PATH) -> None:
+    def __init__(
+        self, settings: Settings, head_path: Path = HEAD_PATH, embed: Embed | None = None
+    ) -> None:
         self.encoder = get_encoder(settings)
+        # ``embed`` replaces the encoder call (the evaluation passes its embedding cache).
+        self._embed = embed if embed is not None else self.encoder.embed
         self.head = ClassifierHead(head_path, threads=settings.onnx_threads)
         if self.head.labels and self.head.labels != RISK_LEVELS:
             raise ValueError(f"{head_path} was trained for labels {self.head.labels}")
@@ -33,4 +39,4 @@ class RiskClassifier:
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         if len(texts) == 0:
             return np.zeros((0, len(RISK_LEVELS)), np.float32)
-        return self.head.probabilities(self.encoder.embed(texts))
+        return self.head.probabilities(self._embed(list(texts)))

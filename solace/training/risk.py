@@ -11,7 +11,9 @@ Data:
   closest C-SSRS reading of each subreddit.
 
 Calibration: one temperature, fitted on the calibration users by log-loss, folded into the
-head's logits. Posts are long: the encoder keeps the first ``max_seq_len`` tokens.
+head's logits; ECE (top label and each P(level >= k) the safety
+policy thresholds) and a reliability table are reported on the test users.
+Posts are long: the encoder keeps the first ``max_seq_len`` tokens.
 """
 
 from __future__ import annotations
@@ -88,29 +90,76 @@ def load_sdcnl(path: Path) -> tuple[list[str], np.ndarray]:
     return texts, np.asarray(labels)
 
 
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
 def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
-    best_t, best_loss = 1.0, np.inf
-    for t in np.exp(np.linspace(np.log(0.25), np.log(4.0), 61)):
-        z = logits / t
-        z = z - z.max(axis=1, keepdims=True)
-        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        loss = -float(logp[np.arange(len(y)), y].mean())
-        if loss < best_loss:
-            best_t, best_loss = float(t), loss
-    return best_t
+    """The temperature T minimising the log-loss of softmax(z / T), searched over [0.05, 100].
+
+    The earlier grid stopped at T=4 and its optimum sat on that bound. A per-class bias on top
+    (vector scaling) was tried and rejected: it learns the calibration users' post-level class
+    prior, which differs wildly between 100-user splits (40% NONE posts in calibration, 10% in
+    test, because a few prolific users dominate), and it wrecked test calibration (ECE 0.29).
+    """
+    from scipy.optimize import minimize_scalar
+
+    rows = np.arange(len(y))
+    result = minimize_scalar(
+        lambda lt: -float(_log_softmax(logits / np.exp(lt))[rows, y].mean()),
+        bounds=(np.log(0.05), np.log(100.0)),
+        method="bounded",
+    )
+    return float(np.exp(result.x))
 
 
 def _ece(probs: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
     conf, pred = probs.max(axis=1), probs.argmax(axis=1)
+    return _binary_ece(conf, pred == y, bins)
+
+
+def _binary_ece(prob: np.ndarray, hit: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error of probabilities ``prob`` for the events ``hit``."""
     edges = np.linspace(0, 1, bins + 1)
     total = 0.0
     for lo, hi in itertools.pairwise(edges):
-        inside = (conf > lo) & (conf <= hi)
+        inside = (prob > lo) & (prob <= hi) if lo > 0 else (prob >= lo) & (prob <= hi)
         if inside.any():
-            total += inside.mean() * abs(
-                float((pred[inside] == y[inside]).mean()) - conf[inside].mean()
-            )
+            total += inside.mean() * abs(float(hit[inside].mean()) - float(prob[inside].mean()))
     return round(float(total), 4)
+
+
+def reliability(prob: np.ndarray, hit: np.ndarray, bins: int = 10) -> list[dict]:
+    """Per confidence bin: rows, mean predicted probability, observed frequency."""
+    edges = np.linspace(0, 1, bins + 1)
+    table = []
+    for lo, hi in itertools.pairwise(edges):
+        inside = (prob > lo) & (prob <= hi) if lo > 0 else (prob >= lo) & (prob <= hi)
+        if inside.any():
+            table.append(
+                {
+                    "bin": f"{lo:.1f}-{hi:.1f}",
+                    "n": int(inside.sum()),
+                    "predicted": round(float(prob[inside].mean()), 4),
+                    "observed": round(float(hit[inside].mean()), 4),
+                }
+            )
+    return table
+
+
+def calibration_report(probs: np.ndarray, y: np.ndarray) -> dict:
+    """ECE of the top label and of each threshold event the safety policy uses
+    (P(level >= k) for LOW, MODERATE, HIGH and P(IMMINENT)), with the top-label table."""
+    report = {
+        "ece_top_label": _ece(probs, y),
+        "reliability_top_label": reliability(probs.max(axis=1), probs.argmax(axis=1) == y),
+    }
+    for k in range(1, len(RISK_LEVELS)):
+        report[f"ece_p_{RISK_LEVELS[k].lower()}_or_above"] = _binary_ece(
+            probs[:, k:].sum(axis=1), y >= k
+        )
+    return report
 
 
 def _logits(fitted, x: np.ndarray) -> np.ndarray:
@@ -129,9 +178,18 @@ def _high_recall(y: np.ndarray, pred: np.ndarray) -> float:
     return round(float((pred[high] >= RISK_LEVELS.index("HIGH")).mean()), 4) if high.any() else 0.0
 
 
-def train_risk(settings: Settings) -> dict:
+def split_posts(users: np.ndarray, user_labels: list[int]) -> tuple[np.ndarray, ...]:
+    """Post masks (train, calibration, test) of the 60/20/20 user split (stratified, seed 0)."""
     from sklearn.model_selection import train_test_split
 
+    uids = np.arange(len(user_labels))
+    u_train, u_rest = train_test_split(uids, test_size=0.4, stratify=user_labels, random_state=0)
+    rest_labels = [user_labels[u] for u in u_rest]
+    u_cal, u_test = train_test_split(u_rest, test_size=0.5, stratify=rest_labels, random_state=0)
+    return tuple(np.isin(users, part) for part in (u_train, u_cal, u_test))
+
+
+def train_risk(settings: Settings) -> dict:
     started = time.perf_counter()
     root = Path(settings.data_dir)
     posts, y_posts, users, user_labels = load_cssrs(
@@ -143,11 +201,7 @@ def train_risk(settings: Settings) -> dict:
     x_sd = embed(sd_texts)
     embed.save()
 
-    uids = np.arange(len(user_labels))
-    u_train, u_rest = train_test_split(uids, test_size=0.4, stratify=user_labels, random_state=0)
-    rest_labels = [user_labels[u] for u in u_rest]
-    u_cal, u_test = train_test_split(u_rest, test_size=0.5, stratify=rest_labels, random_state=0)
-    tr, cal, te = (np.isin(users, part) for part in (u_train, u_cal, u_test))
+    tr, cal, te = split_posts(users, user_labels)
     x_tr = np.concatenate([x_posts[tr], x_sd])
     y_tr = np.concatenate([y_posts[tr], sd_y])
 
@@ -165,12 +219,14 @@ def train_risk(settings: Settings) -> dict:
     _, c, fitted = best
     temperature = _fit_temperature(_logits(fitted, x_posts[cal]), y_posts[cal])
 
-    probs_te = _softmax(_logits(fitted, x_posts[te]) / temperature)
-    uncal_te = _softmax(_logits(fitted, x_posts[te]))
+    logits_te = _logits(fitted, x_posts[te])
+    probs_te = _softmax(logits_te / temperature)
+    uncal_te = _softmax(logits_te)
     post_metrics = classification_metrics(y_posts[te], probs_te, RISK_LEVELS)
     post_metrics["recall_high_or_imminent"] = _high_recall(y_posts[te], probs_te.argmax(1))
     post_metrics["ece"] = _ece(probs_te, y_posts[te])
     post_metrics["ece_before_temperature"] = _ece(uncal_te, y_posts[te])
+    post_metrics["calibration"] = calibration_report(probs_te, y_posts[te])
     # User level: the user's posts averaged, which is the granularity of the C-SSRS labels.
     test_users = sorted(set(users[te].tolist()))
     user_probs = np.stack([probs_te[users[te] == u].mean(axis=0) for u in test_users])
@@ -194,7 +250,11 @@ def train_risk(settings: Settings) -> dict:
             "sdcnl is_suicide=0": "LOW",
             "sdcnl is_suicide=1": "MODERATE",
         },
-        "model": f"logistic regression, class_weight=balanced, C={c}, T={temperature:.3f}",
+        "model": f"logistic regression, class_weight=balanced, C={c}",
+        "calibration": {
+            "method": "one temperature, log-loss on the calibration users, searched in [0.05, 100]",
+            "temperature": round(temperature, 4),
+        },
         "split": "C-SSRS users 60/20/20 (train/calibration/test, stratified, seed 0)",
         "samples": {
             "train_posts": int(tr.sum()) + len(sd_y),
