@@ -11,7 +11,7 @@ STUBS := solace/v1/__init__.py
 export RAY_AUTH_MODE ?= disabled
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install protos models run test lint bench clean helm-check
+.PHONY: install protos models run test lint bench clean helm-check loadtest loadtest-smoke bench-load
 
 install: $(STAMP) $(STUBS)
 
@@ -49,6 +49,24 @@ lint: install
 bench: models
 	$(BIN)/solace bench
 	$(BIN)/python -m kernels.bench
+
+# Load tests against a running `solace serve` (LOAD_HOST), with locust's CSV and HTML reports
+# under var/loadtest; the smoke starts its own platform and fails on any unexpected answer.
+LOAD_HOST ?= localhost:50051
+LOAD_USERS ?= 8
+LOAD_TIME ?= 30s
+LOAD_SCENARIO ?= mix
+loadtest: install
+	$(BIN)/python -m loadtests.run --host $(LOAD_HOST) --users $(LOAD_USERS) \
+		--spawn-rate $(LOAD_USERS) --run-time $(LOAD_TIME) --scenario $(LOAD_SCENARIO) \
+		--out var/loadtest
+
+loadtest-smoke: models
+	$(BIN)/python -m solace.benchmarks.load --smoke --run-time 20s
+
+# 1, 8 and 32 users; writes docs/benchmarks.md and docs/benchmarks-stages.png.
+bench-load: models
+	$(BIN)/python -m solace.benchmarks.load
 
 # The chart and images: helm lint/template, offline schema validation, hadolint.
 helm-check: install

@@ -290,7 +290,10 @@ def build_encoder(settings: Settings, force: bool = False) -> dict[str, Any]:
 
 
 def build_models(settings: Settings, force: bool = False) -> dict[str, Any]:
-    """Everything ``solace models build`` makes: today the encoder only (heads are committed)."""
+    """Everything ``solace models build`` makes: the encoder, then the KEMI knowledge index
+    (it embeds with that encoder). The classifier heads are committed."""
+    from solace.knowledge import build_index
+
     manifest = build_encoder(settings, force=force)
     state = "up to date" if manifest.get("skipped") else "built"
     print(
@@ -298,4 +301,5 @@ def build_models(settings: Settings, force: bool = False) -> dict[str, Any]:
         f"(sha256 {manifest['onnx_sha256'][:12]}, int8 vs fp32 cosine min "
         f"{manifest['cosine_min']:.4f})"
     )
-    return {"encoder": manifest}
+    knowledge = build_index(settings, force=force)
+    return {"encoder": manifest, "knowledge": knowledge}

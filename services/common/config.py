@@ -59,6 +59,19 @@ class Settings:
     # Generation defaults.
     default_engine: str = "composer"
     default_locale: str = "en-US"
+    # Generation engines beside the embedded composer: an OpenAI-compatible server, and an
+    # in-process vLLM model folder (the `vllm` extra), both strategy-conditioned through the
+    # strategy bias table built by `python -m kernels.bias_table`.
+    openai_base_url: str = ""
+    openai_model: str = ""
+    openai_api_key: str = ""
+    openai_bias_table: str = ""
+    vllm_model: str = ""
+    strategy_bias_table: str = ""
+    # Telemetry: Prometheus /metrics port of a standalone process (0 = off) and the port of
+    # Ray's per-node metrics agent, which exports the Serve replicas' metrics.
+    metrics_port: int = 0
+    ray_metrics_port: int = 8080
     # Ray Serve.
     ray_address: str = ""
     replicas: int = 1

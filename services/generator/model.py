@@ -142,8 +142,8 @@ class GeneratorCore:
         retriever: KnowledgeRetriever | None = None,
     ) -> None:
         self.settings = settings
-        # No engines given: those the environment configures (engines.configured_engines).
-        given = dict(configured_engines() if engines is None else engines)
+        # No engines given: those the settings configure (engines.configured_engines).
+        given = dict(configured_engines(settings) if engines is None else engines)
         composer = given.get("composer")
         self.composer: Engine = composer if composer is not None else ComposerEngine()
         self.engines: dict[str, Engine] = {**given, "composer": self.composer}

@@ -138,19 +138,19 @@ def load_examples(path: Path, samples: int, seed: int = SEED) -> list[Example]:
     return rng.sample(candidates, min(samples, len(candidates)))
 
 
-def _engines() -> dict[str, object]:
-    """The LLM engines configured by environment (``engines.configured_engines``), if any."""
+def _engines(settings: Settings) -> dict[str, object]:
+    """The LLM engines the settings configure (``engines.configured_engines``), if any."""
     try:
         from services.generator.engines import configured_engines
     except ImportError:
         return {}
-    return dict(configured_engines())
+    return dict(configured_engines(settings))
 
 
 async def _generate(settings: Settings, examples: Sequence[Example]) -> dict:
     from services.generator.model import GenerationOptions, GenerationRequest, GeneratorCore
 
-    core = GeneratorCore(settings, _engines())
+    core = GeneratorCore(settings, _engines(settings))
     replies: dict[tuple[str, str], list[str]] = {}
     fallbacks: Counter[tuple[str, str]] = Counter()
     seconds: dict[tuple[str, str], float] = {}

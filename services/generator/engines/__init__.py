@@ -1,7 +1,7 @@
 """Language-model engines the generation methods run on (see ``base.Engine`` for the contract).
 
 ``composer`` is always available; ``vllm`` and ``openai`` plug in behind the same interface and
-are configured from the environment by ``configured_engines`` (to be folded into ``Settings``):
+are configured through ``Settings`` by ``configured_engines`` (environment variables shown):
 
 - ``SOLACE_OPENAI_BASE_URL``, ``SOLACE_OPENAI_MODEL`` (both required), ``SOLACE_OPENAI_API_KEY``,
   ``SOLACE_OPENAI_BIAS_TABLE`` (a ``kernels.bias_table`` file for the served tokenizer);
@@ -13,34 +13,31 @@ are configured from the environment by ``configured_engines`` (to be folded into
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Mapping
 
+from services.common.config import Settings
 from services.generator.engines.base import Engine
 
 log = logging.getLogger("solace.generator.engines")
 
 
-def configured_engines(environ: Mapping[str, str] | None = None) -> dict[str, Engine]:
-    """The LLM engines the environment configures, by name (empty when none is)."""
-    env = os.environ if environ is None else environ
+def configured_engines(settings: Settings) -> dict[str, Engine]:
+    """The LLM engines the settings configure, by name (empty when none is)."""
     engines: dict[str, Engine] = {}
-    if env.get("SOLACE_OPENAI_BASE_URL") and env.get("SOLACE_OPENAI_MODEL"):
+    if settings.openai_base_url and settings.openai_model:
         from services.generator.engines.openai_engine import OpenAIEngine
 
         engines["openai"] = OpenAIEngine(
-            env["SOLACE_OPENAI_BASE_URL"],
-            env["SOLACE_OPENAI_MODEL"],
-            env.get("SOLACE_OPENAI_API_KEY") or None,
-            bias_table=env.get("SOLACE_OPENAI_BIAS_TABLE") or None,
+            settings.openai_base_url,
+            settings.openai_model,
+            settings.openai_api_key or None,
+            bias_table=settings.openai_bias_table or None,
         )
-    if env.get("SOLACE_VLLM_MODEL"):
+    if settings.vllm_model:
         try:
             from services.generator.engines.vllm_engine import VllmEngine
 
             engines["vllm"] = VllmEngine(
-                env["SOLACE_VLLM_MODEL"],
-                bias_table=env.get("SOLACE_STRATEGY_BIAS_TABLE") or None,
+                settings.vllm_model, bias_table=settings.strategy_bias_table or None
             )
         except ImportError as exc:  # vllm is an optional extra
             log.warning("SOLACE_VLLM_MODEL is set but vLLM is not usable: %s", exc)
