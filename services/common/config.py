@@ -79,6 +79,25 @@ class Settings:
     replica_num_cpus: float = 0.2
     # Requests one replica works on at once before Serve queues or routes elsewhere.
     max_ongoing_requests: int = 64
+    # Scale-out (services/common/serve_options.py; docs/scaling.md). A fixed ``replicas`` count,
+    # or, with ``autoscaling``, between min and max replicas aiming at ``target_ongoing_requests``
+    # per replica (0 = a per-deployment default for this workload). Upscale fast for a burst of
+    # seekers, downscale slowly so a lull does not cost the next burst a cold start.
+    autoscaling: bool = False
+    min_replicas: int = 1
+    max_replicas: int = 4
+    target_ongoing_requests: float = 0.0
+    upscale_delay_s: float = 10.0
+    downscale_delay_s: float = 120.0
+    # At most this many replicas of one deployment per node (0 = no limit): 1 spreads replicas.
+    max_replicas_per_node: int = 0
+    # Request batching in the classifier deployments: one model call for up to
+    # ``batch_max_size`` requests that arrive within ``batch_wait_ms`` of the first.
+    batching: bool = True
+    batch_max_size: int = 16
+    batch_wait_ms: float = 2.0
+    # Per-deployment overrides (replicas, resources, batching): a YAML ``deployments:`` list.
+    serve_deployments_file: str = ""
     # Ray Serve's HTTP proxy (unused by Solace's API, but Serve always starts it).
     http_port: int = 8000
     # Where the standalone Support router finds the standalone services ("" = localhost:port).

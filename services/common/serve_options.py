@@ -1,0 +1,178 @@
+"""Ray Serve deployment options from configuration, never from code.
+
+``deployment_options(settings, name)`` is the ``.options(...)`` of one deployment of the Solace
+graph (replicas or autoscaling, CPU share and custom resources, queue depth, spread across
+nodes) and ``batch_options(settings, name)`` its request batching. Both start from ``Settings``
+(``SOLACE_*`` variables or the config file) and then apply the per-deployment overrides of
+``serve_deployments_file``, a YAML file shaped like a Serve config's ``deployments`` list::
+
+    deployments:
+      - name: DefenseDeployment
+        num_replicas: 2
+        max_replicas_per_node: 1
+        ray_actor_options: {num_cpus: 0.2, resources: {worker_node: 0.01}}
+        max_batch_size: 32          # Solace's batching keys: max_batch_size, batch_wait_ms,
+        batch_wait_ms: 5            # batching (on/off)
+
+The defaults keep the whole graph (five deployments, one replica each, 0.2 CPU each) on one
+2-core machine; ``docs/scaling.md`` says how to size them for a cluster.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from services.common.config import Settings
+from services.common.errors import InvalidArgument
+
+RISK, DEFENSE, STRATEGY, GENERATOR, INGRESS = (
+    "RiskDeployment",
+    "DefenseDeployment",
+    "StrategyDeployment",
+    "GeneratorDeployment",
+    "SupportIngress",
+)
+DEPLOYMENTS: tuple[str, ...] = (RISK, DEFENSE, STRATEGY, GENERATOR, INGRESS)
+#: Deployments with a ``@serve.batch`` path. Risk is not one of them: its screen interleaves
+#: per-turn rules with the classifier, so only a split of ``RiskScreen.screen`` could batch it.
+BATCHED: frozenset[str] = frozenset({DEFENSE, STRATEGY})
+
+# Ongoing requests per replica the autoscaler aims for when ``target_ongoing_requests`` is 0.
+# The batched classifiers want a full batch in flight before another replica pays off; the
+# ingress mostly awaits the others, so it carries many; risk and the composer generator are
+# short CPU-bound calls run one at a time in a thread.
+_TARGET_ONGOING: dict[str, float] = {RISK: 8.0, GENERATOR: 8.0, INGRESS: 32.0}
+
+# What a per-deployment override may set: Serve's own options, plus Solace's batching keys.
+_SERVE_KEYS = frozenset(
+    {
+        "num_replicas",
+        "autoscaling_config",
+        "ray_actor_options",
+        "max_ongoing_requests",
+        "max_queued_requests",
+        "max_replicas_per_node",
+        "placement_group_bundles",
+        "placement_group_strategy",
+        "health_check_period_s",
+        "health_check_timeout_s",
+        "graceful_shutdown_timeout_s",
+        "graceful_shutdown_wait_loop_s",
+    }
+)
+_BATCH_KEYS = frozenset({"batching", "max_batch_size", "batch_wait_ms"})
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How one replica batches requests to its model (passed to the deployment at bind time)."""
+
+    enabled: bool = True
+    max_batch_size: int = 16
+    wait_timeout_s: float = 0.002
+
+
+def load_overrides(path: str) -> dict[str, dict[str, Any]]:
+    """Per-deployment overrides from ``path`` (empty path: none), checked key by key."""
+    if not path:
+        return {}
+    loaded = yaml.safe_load(Path(path).read_text()) or {}
+    entries = loaded.get("deployments", []) if isinstance(loaded, dict) else None
+    if not isinstance(entries, list):
+        raise InvalidArgument(f"{path}:deployments", "must be a list of {name: ..., ...}")
+    overrides: dict[str, dict[str, Any]] = {}
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or entry.get("name") not in DEPLOYMENTS:
+            raise InvalidArgument(
+                f"{path}:deployments[{i}].name", f"must be one of {', '.join(DEPLOYMENTS)}"
+            )
+        name = entry["name"]
+        unknown = set(entry) - _SERVE_KEYS - _BATCH_KEYS - {"name"}
+        if unknown:
+            raise InvalidArgument(f"{path}:{name}.{sorted(unknown)[0]}", "unknown option")
+        if name not in BATCHED and set(entry) & _BATCH_KEYS:
+            raise InvalidArgument(f"{path}:{name}", "this deployment does not batch")
+        overrides[name] = {k: v for k, v in entry.items() if k != "name"}
+    return overrides
+
+
+def _autoscaling(settings: Settings, name: str) -> dict[str, Any]:
+    target = settings.target_ongoing_requests or _TARGET_ONGOING.get(
+        name, float(settings.batch_max_size)
+    )
+    return {
+        "min_replicas": settings.min_replicas,
+        "max_replicas": max(settings.max_replicas, settings.min_replicas),
+        "target_ongoing_requests": target,
+        "upscale_delay_s": settings.upscale_delay_s,
+        "downscale_delay_s": settings.downscale_delay_s,
+    }
+
+
+def deployment_options(
+    settings: Settings, name: str, overrides: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The ``.options(**kwargs)`` of deployment ``name``: settings, then its overrides."""
+    if name not in DEPLOYMENTS:
+        raise InvalidArgument("deployment", f"unknown deployment {name!r}")
+    if overrides is None:
+        overrides = load_overrides(settings.serve_deployments_file)
+    # Replicas are async and mostly wait on each other: a fraction of a CPU each lets the
+    # whole graph fit on a 2-core machine, and a generous queue keeps load tests honest.
+    options: dict[str, Any] = {
+        "ray_actor_options": {"num_cpus": settings.replica_num_cpus},
+        "max_ongoing_requests": settings.max_ongoing_requests,
+    }
+    if settings.autoscaling:
+        options["autoscaling_config"] = _autoscaling(settings, name)
+    else:
+        options["num_replicas"] = settings.replicas
+    if settings.max_replicas_per_node > 0:
+        options["max_replicas_per_node"] = settings.max_replicas_per_node
+
+    override = copy.deepcopy(overrides.get(name, {}))
+    for key in _BATCH_KEYS:
+        override.pop(key, None)
+    # A fixed count and autoscaling exclude each other: the override's choice wins.
+    if "num_replicas" in override:
+        options.pop("autoscaling_config", None)
+    if "autoscaling_config" in override:
+        options.pop("num_replicas", None)
+        override["autoscaling_config"] = {
+            **options.get("autoscaling_config", _autoscaling(settings, name)),
+            **override["autoscaling_config"],
+        }
+    if "ray_actor_options" in override:
+        override["ray_actor_options"] = {
+            **options["ray_actor_options"],
+            **override["ray_actor_options"],
+        }
+    options.update(override)
+    return options
+
+
+def batch_options(
+    settings: Settings, name: str, overrides: dict[str, dict[str, Any]] | None = None
+) -> BatchOptions:
+    """Batching of deployment ``name`` (disabled for those that do not batch)."""
+    if name not in BATCHED:
+        return BatchOptions(enabled=False)
+    if overrides is None:
+        overrides = load_overrides(settings.serve_deployments_file)
+    override = overrides.get(name, {})
+    size = int(override.get("max_batch_size", settings.batch_max_size))
+    wait_ms = float(override.get("batch_wait_ms", settings.batch_wait_ms))
+    if size < 1:
+        raise InvalidArgument(f"{name}.max_batch_size", "must be at least 1")
+    if wait_ms < 0:
+        raise InvalidArgument(f"{name}.batch_wait_ms", "must not be negative")
+    return BatchOptions(
+        enabled=bool(override.get("batching", settings.batching)),
+        max_batch_size=size,
+        wait_timeout_s=wait_ms / 1000.0,
+    )
