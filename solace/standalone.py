@@ -73,8 +73,11 @@ def service_spec(name: str, settings: Settings) -> ServiceSpec:
 
 
 async def serve_standalone(name: str, settings: Settings, port: int) -> int:
+    from services.common import telemetry
     from services.common.tls import server_credentials
 
+    telemetry.setup_tracing(f"solace-{name}")
+    metrics_port = telemetry.start_metrics_server(settings.metrics_port)
     spec = service_spec(name, settings)
     access = AccessControl(settings)
     credentials = server_credentials(settings)
@@ -85,6 +88,7 @@ async def serve_standalone(name: str, settings: Settings, port: int) -> int:
         credentials=credentials,
         guard=access.guard,
         max_message_bytes=settings.max_request_bytes,
+        telemetry_service=name,
     )
     print(
         f"Solace {name} ({spec.name}) serving on {settings.host}:{running.port} "
@@ -92,5 +96,8 @@ async def serve_standalone(name: str, settings: Settings, port: int) -> int:
         f"{'OPEN: no API keys configured' if access.is_open else 'API keys'}).",
         flush=True,
     )
+    if metrics_port:
+        print(f"Prometheus metrics on :{metrics_port}/metrics", flush=True)
     await serve_until_signalled(running, settings.shutdown_grace_s)
+    telemetry.shutdown_tracing()
     return 0

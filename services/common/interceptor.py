@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
 
+from services.common import telemetry
 from services.common.errors import SolaceError
 
 log = logging.getLogger("solace.rpc")
@@ -51,8 +53,10 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
     rate limits). Health and reflection are never guarded, so probes keep working.
     """
 
-    def __init__(self, guard: Guard | None = None) -> None:
+    def __init__(self, guard: Guard | None = None, service: str = "") -> None:
         self._guard = guard
+        # The telemetry label of the hosted service ("risk", "support", ...).
+        self._service = service
 
     async def intercept_service(
         self,
@@ -66,13 +70,13 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         guard = None if method.startswith("/grpc.") else self._guard
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(handler.unary_unary, guard, details, method),
+                _wrap_unary(handler.unary_unary, guard, details, method, self._service),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(handler.unary_stream, guard, details, method),
+                _wrap_stream(handler.unary_stream, guard, details, method, self._service),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
@@ -87,30 +91,39 @@ async def _abort(context: grpc.aio.ServicerContext, exc: BaseException, method: 
 
 
 def _wrap_unary(
-    behaviour: Callable[..., Any], guard: Guard | None, details: Any, method: str
+    behaviour: Callable[..., Any], guard: Guard | None, details: Any, method: str, service: str
 ) -> Callable[..., Awaitable[Any]]:
     async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        try:
-            if guard is not None:
-                await guard(details)
-            remaining = context.time_remaining()
-            result = behaviour(request, context)
-            if asyncio.iscoroutine(result):
-                # The client's deadline bounds our work: past it, nobody reads the answer.
-                result = await asyncio.wait_for(result, timeout=remaining)
-            return result
-        except grpc.aio.AbortError:
-            raise
-        except Exception as exc:
-            await _abort(context, exc, method)
+        metadata = details.invocation_metadata
+        with telemetry.server_call(service, method, metadata) as record:
+            try:
+                if guard is not None:
+                    await guard(details)
+                remaining = context.time_remaining()
+                result = behaviour(request, context)
+                if asyncio.iscoroutine(result):
+                    # The client's deadline bounds our work: past it, nobody reads the answer.
+                    result = await asyncio.wait_for(result, timeout=remaining)
+                return result
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:
+                record.code = status_for(exc)[0].name
+                await _abort(context, exc, method)
 
     return call
 
 
 def _wrap_stream(
-    behaviour: Callable[..., AsyncIterator[Any]], guard: Guard | None, details: Any, method: str
+    behaviour: Callable[..., AsyncIterator[Any]],
+    guard: Guard | None,
+    details: Any,
+    method: str,
+    service: str,
 ) -> Callable[..., AsyncIterator[Any]]:
     async def call(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        # Counted and timed; no span is held open across the stream's yields.
+        start, code = time.perf_counter(), "OK"
         try:
             if guard is not None:
                 await guard(details)
@@ -119,6 +132,10 @@ def _wrap_stream(
         except grpc.aio.AbortError:
             raise
         except Exception as exc:
+            code = status_for(exc)[0].name
             await _abort(context, exc, method)
+        finally:
+            telemetry.count_request(service, method, code)
+            telemetry.observe_stage(service, "total", time.perf_counter() - start, code=code)
 
     return call

@@ -52,10 +52,11 @@ async def start_server(
     credentials: grpc.ServerCredentials | None = None,
     guard: Guard | None = None,
     max_message_bytes: int = 4 * 1024 * 1024,
+    telemetry_service: str = "",
 ) -> RunningServer:
     """Start a grpc.aio server hosting ``services`` plus health and reflection."""
     server = grpc.aio.server(
-        interceptors=[ErrorMappingInterceptor(guard)],
+        interceptors=[ErrorMappingInterceptor(guard, telemetry_service)],
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.so_reuseport", 0),

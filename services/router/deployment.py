@@ -18,6 +18,7 @@ from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha._async import ReflectionServicer
 from ray import serve
 
+from services.common import telemetry
 from services.common.access import AccessControl
 from services.common.config import Settings
 from services.common.interceptor import status_for
@@ -34,6 +35,10 @@ _HEALTH_TTL_S = 1.0
 @serve.deployment(name="SupportIngress")
 class SupportIngress:
     def __init__(self, risk: Any, defense: Any, strategy: Any, generator: Any, settings: Settings):
+        # Replicas export metrics through Ray's per-node agent; traces go to OTLP when the
+        # standard OTEL_* variables ask for it (off by default).
+        telemetry.export_via_ray()
+        telemetry.setup_tracing("solace-router")
         self._clients = HandleClients(risk, defense, strategy, generator)
         self._safety = build_safety_layer(settings)
         self._pipeline = SupportPipeline(self._clients, self._safety, settings)
@@ -42,22 +47,30 @@ class SupportIngress:
         self._healthy: tuple[float, bool] = (0.0, False)
 
     async def Respond(self, request: support_pb2.RespondRequest, grpc_context=None):
-        try:
-            key = await self._access.admit(_metadata(grpc_context), request.ByteSize())
-            return await self._pipeline.respond(request, key_name=key)
-        except Exception as exc:
-            _set_status(grpc_context, exc)
-            return support_pb2.RespondResponse()
+        metadata = _metadata(grpc_context)
+        with telemetry.server_call("router", "solace.v1.Support/Respond", metadata) as call:
+            try:
+                key = await self._access.admit(metadata, request.ByteSize())
+                return await self._pipeline.respond(request, key_name=key)
+            except Exception as exc:
+                call.code = _set_status(grpc_context, exc)
+                return support_pb2.RespondResponse()
 
     async def RespondStream(
         self, request: support_pb2.RespondRequest, grpc_context=None
     ) -> AsyncIterator[support_pb2.RespondChunk]:
+        # Counted and timed, but without a span held open across the yields.
+        metadata = _metadata(grpc_context)
+        start, code = time.perf_counter(), "OK"
         try:
-            key = await self._access.admit(_metadata(grpc_context), request.ByteSize())
+            key = await self._access.admit(metadata, request.ByteSize())
             async for chunk in self._pipeline.respond_stream(request, key_name=key):
                 yield chunk
         except Exception as exc:
-            _set_status(grpc_context, exc)
+            code = _set_status(grpc_context, exc)
+        finally:
+            telemetry.count_request("router", "solace.v1.Support/RespondStream", code)
+            telemetry.observe_stage("router", "total", time.perf_counter() - start, code=code)
 
     async def _serving(self) -> bool:
         checked_at, healthy = self._healthy
@@ -97,10 +110,12 @@ def _metadata(grpc_context: Any) -> list[tuple[str, str]]:
     return list(grpc_context.invocation_metadata())
 
 
-def _set_status(grpc_context: Any, exc: BaseException) -> None:
+def _set_status(grpc_context: Any, exc: BaseException) -> str:
+    """Set the status for ``exc`` on the Serve gRPC context; returns the code's name."""
     code, message = status_for(exc)
     if code.name == "INTERNAL":
         log.exception("unhandled error in the Support ingress", exc_info=exc)
     if grpc_context is not None:
         grpc_context.set_code(code)
         grpc_context.set_details(message)
+    return code.name

@@ -9,11 +9,13 @@ No gRPC server and no Ray here: the Ray Serve ingress and the standalone router 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Protocol
 
+from services.common import telemetry
 from services.common.config import Settings
 from services.common.convert import conversation_from_proto, timings
 from services.common.domain import Conversation
@@ -63,14 +65,26 @@ class SafetyLayer(Protocol):
 
 
 class _Clock:
-    """Collects (stage, milliseconds) in pipeline order."""
+    """Collects (stage, milliseconds) in pipeline order for the response, and reports each stage
+    to telemetry (a span and a histogram observation)."""
 
     def __init__(self) -> None:
         self.start = time.perf_counter()
         self.stages: list[tuple[str, float]] = []
 
-    def since(self, stage: str, t0: float) -> None:
-        self.stages.append((stage, (time.perf_counter() - t0) * 1000))
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[telemetry.StageRecord]:
+        t0 = time.perf_counter()
+        try:
+            with telemetry.stage("router", name) as record:
+                yield record
+        finally:
+            self.stages.append((name, (time.perf_counter() - t0) * 1000))
+
+    def add(self, name: str, milliseconds: float) -> None:
+        """A stage timed elsewhere (inside a service)."""
+        self.stages.append((name, milliseconds))
+        telemetry.observe_stage("router", name, milliseconds / 1000)
 
     def total(self) -> list[common_pb2.StageTiming]:
         return timings([*self.stages, ("total", (time.perf_counter() - self.start) * 1000)])
@@ -100,35 +114,37 @@ class SupportPipeline:
     ) -> tuple[support_pb2.RespondResponse, Conversation, generation_pb2.GenerateRequest | None]:
         """Everything up to generation. Returns the response so far, the conversation and the
         generation request, or ``None`` when the safety layer has already answered."""
-        t0 = time.perf_counter()
-        conversation = conversation_from_proto(request.conversation, self._settings)
-        _validate_options(request.options)
-        if len(request.request_id) > 128:
-            raise InvalidArgument("request_id", "must be at most 128 characters")
-        response = support_pb2.RespondResponse(request_id=request.request_id or uuid.uuid4().hex)
-        clock.since("validation", t0)
+        with clock.stage("validation"):
+            conversation = conversation_from_proto(request.conversation, self._settings)
+            _validate_options(request.options)
+            if len(request.request_id) > 128:
+                raise InvalidArgument("request_id", "must be at most 128 characters")
+        response = support_pb2.RespondResponse(
+            request_id=request.request_id or uuid.uuid4().hex,
+            trace_id=telemetry.current_trace_id(),
+        )
 
         # Risk first. No verdict means no generated text: fail closed with a holding reply.
-        t0 = time.perf_counter()
-        try:
-            screen = await self._clients.screen(
-                risk_pb2.ScreenRequest(conversation=request.conversation),
-                self._settings.risk_timeout_ms / 1000,
-            )
-        except InvalidArgument:
-            raise
-        except SolaceError:
-            screen = None
-        clock.since("risk", t0)
+        with clock.stage("risk") as record:
+            try:
+                screen = await self._clients.screen(
+                    risk_pb2.ScreenRequest(conversation=request.conversation),
+                    self._settings.risk_timeout_ms / 1000,
+                )
+            except InvalidArgument:
+                raise
+            except SolaceError as exc:
+                record.code = telemetry.code_of(exc)
+                screen = None
         if screen is None or screen.level == common_pb2.RISK_LEVEL_UNSPECIFIED:
             response.safety_hold = True
             response.reply, resources = self._safety.holding(conversation.locale)
             response.resources.extend(resources)
-            t0 = time.perf_counter()
-            await self._safety.record(
-                "screening_unavailable", response.request_id, conversation, None, key_name
-            )
-            clock.since("audit", t0)
+            with clock.stage("audit"):
+                await self._safety.record(
+                    "screening_unavailable", response.request_id, conversation, None, key_name
+                )
+            telemetry.record_escalation("UNSCREENED", "safety_hold")
             return response, conversation, None
         response.risk.CopyFrom(screen)
         if screen.level in _ESCALATE:
@@ -136,37 +152,36 @@ class SupportPipeline:
             response.reply, resources = self._safety.crisis(conversation.locale)
             response.resources.extend(resources)
             # The escalation is durable before the seeker sees the crisis reply.
-            t0 = time.perf_counter()
-            response.escalation_id = await self._safety.record(
-                "escalation", response.request_id, conversation, screen, key_name
-            )
-            clock.since("audit", t0)
+            with clock.stage("audit"):
+                response.escalation_id = await self._safety.record(
+                    "escalation", response.request_id, conversation, screen, key_name
+                )
+            telemetry.record_escalation(common_pb2.RiskLevel.Name(screen.level))
             return response, conversation, None
         if screen.level == common_pb2.RISK_LEVEL_MODERATE or screen.third_party_concern:
             response.resources.extend(self._safety.resources(conversation.locale))
 
         # Defense and strategy are independent: ask both at once.
-        t0 = time.perf_counter()
         timeout = self._settings.classify_timeout_ms / 1000
-        defense, strategy = await asyncio.gather(
-            self._clients.classify(
-                defense_pb2.ClassifyRequest(conversation=request.conversation), timeout
-            ),
-            self._clients.predict(
-                strategy_pb2.PredictRequest(conversation=request.conversation), timeout
-            ),
-            return_exceptions=True,
-        )
-        clock.since("annotate", t0)
+        with clock.stage("annotate"):
+            defense, strategy = await asyncio.gather(
+                self._clients.classify(
+                    defense_pb2.ClassifyRequest(conversation=request.conversation), timeout
+                ),
+                self._clients.predict(
+                    strategy_pb2.PredictRequest(conversation=request.conversation), timeout
+                ),
+                return_exceptions=True,
+            )
         for result in (defense, strategy):
             if isinstance(result, InvalidArgument):
                 raise result
         if isinstance(defense, defense_pb2.ClassifyResponse):
             response.defense.CopyFrom(defense)
-            clock.stages.append(("defense", _service_ms(defense.timings)))
+            clock.add("defense", _service_ms(defense.timings))
         if isinstance(strategy, strategy_pb2.PredictResponse):
             response.strategy.CopyFrom(strategy)
-            clock.stages.append(("strategy", _service_ms(strategy.timings)))
+            clock.add("strategy", _service_ms(strategy.timings))
 
         chosen = request.options.strategy or (
             strategy.strategy
@@ -206,11 +221,10 @@ class SupportPipeline:
             response.generation.engine = "composer"
             response.timings.extend(clock.total())
             return response
-        t0 = time.perf_counter()
-        ok, reasons = self._safety.screen_output(
-            conversation, generated.text, RISK_LEVELS[max(response.risk.level, 1) - 1]
-        )
-        clock.since("output_screening", t0)
+        with clock.stage("output_screening"):
+            ok, reasons = self._safety.screen_output(
+                conversation, generated.text, RISK_LEVELS[max(response.risk.level, 1) - 1]
+            )
         response.generation.CopyFrom(generated)
         if not include_trace:
             del response.generation.trace[:]
@@ -221,6 +235,7 @@ class SupportPipeline:
             response.generation.text = response.reply
             response.generation.fell_back = True
             response.generation.fallback_reason = "output screen: " + "; ".join(reasons)
+            telemetry.record_escalation(common_pb2.RiskLevel.Name(response.risk.level), "fallback")
         response.timings.extend(clock.total())
         return response
 
@@ -234,16 +249,17 @@ class SupportPipeline:
         if generate is None:
             response.timings.extend(clock.total())
             return response
-        t0 = time.perf_counter()
-        try:
-            generated = await self._clients.generate(
-                generate, self._settings.generation_timeout_ms / 1000
-            )
-        except InvalidArgument:
-            raise
-        except SolaceError:
-            generated = None
-        clock.since("generation", t0)
+        with clock.stage("generation") as record:
+            try:
+                generated = await self._clients.generate(
+                    generate, self._settings.generation_timeout_ms / 1000
+                )
+            except InvalidArgument:
+                raise
+            except SolaceError as exc:
+                record.code = telemetry.code_of(exc)
+                generated = None
+            _label(record, generated)
         return self._finish(response, conversation, generated, request.options.include_trace, clock)
 
     async def respond_stream(
@@ -285,7 +301,8 @@ class SupportPipeline:
             raise
         except SolaceError:
             generated = None
-        clock.since("generation", t0)
+        # Timed, not wrapped in a span: a span must not stay open across this generator's yields.
+        clock.add("generation", (time.perf_counter() - t0) * 1000)
         final = self._finish(
             response, conversation, generated, request.options.include_trace, clock
         )
@@ -296,6 +313,14 @@ class SupportPipeline:
             if rest:
                 yield support_pb2.RespondChunk(text_delta=rest)
         yield support_pb2.RespondChunk(final=final)
+
+
+def _label(
+    record: telemetry.StageRecord, generated: generation_pb2.GenerateResponse | None
+) -> None:
+    if generated is not None:
+        record.engine = generated.engine
+        record.method = common_pb2.GenerationMethod.Name(generated.method)
 
 
 def _service_ms(stage_timings) -> float:
