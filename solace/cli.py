@@ -196,6 +196,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from solace.benchmarks.support import run as run_support
 
         print(run_support(settings, calls=args.calls))
+    if args.what == "load":
+        from solace.benchmarks.load import run as run_load
+
+        print(run_load(settings))
     return 0
 
 
@@ -253,7 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(func=cmd_eval)
 
     bench = sub.add_parser("bench", help="print latency figures (not a test)")
-    bench.add_argument("what", nargs="?", default="all", choices=["classifiers", "support", "all"])
+    bench.add_argument(
+        "what", nargs="?", default="all", choices=["classifiers", "support", "load", "all"]
+    )
     bench.add_argument("--calls", type=int, default=300)
     bench.set_defaults(func=cmd_bench)
 

@@ -19,11 +19,16 @@ def start_platform(settings: Settings, blocking: bool = False) -> None:
     from services.router.app import APP_NAME, build_app
 
     if not ray.is_initialized():
+        options: dict = {}
+        if not settings.ray_address:
+            # A local Ray: its per-node metrics agent serves the replicas' Prometheus metrics.
+            options["_metrics_export_port"] = settings.ray_metrics_port
         ray.init(
             address=settings.ray_address or None,
             include_dashboard=False,
             logging_level="WARNING",
             log_to_driver=False,
+            **options,
         )
     serve.start(
         http_options=HTTPOptions(host=settings.host, port=settings.http_port),
