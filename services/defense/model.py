@@ -1,7 +1,8 @@
 """Defense-level core (no gRPC): the DMRS level of the seeker's last turn, with evidence.
 
 The last seeker turn, the supporter turn before it and the recent context are embedded by the
-shared int8 encoder; a committed ONNX head gives a probability per PsyDefConv level
+shared int8 encoder, beside surface cues of the DMRS levels in the target turn
+(``features.DEFENSE_CUES``); a committed ONNX head gives a probability per PsyDefConv level
 (``labels.DEFENSE_LEVELS``). Evidence is found by occlusion: each clause of the target turn is
 dropped in turn and the text re-scored; the clauses whose removal lowers the predicted level's
 probability most are the spans that support it.
@@ -18,7 +19,12 @@ import numpy as np
 from services.common.config import Settings
 from services.common.domain import Conversation, Scored
 from services.common.encoder import get_encoder
-from services.common.features import MemoEmbed, defense_features, defense_target_index
+from services.common.features import (
+    Embed,
+    MemoEmbed,
+    defense_features,
+    defense_target_index,
+)
 from services.common.heads import ClassifierHead
 from services.common.labels import DEFENSE_LEVELS
 
@@ -50,13 +56,16 @@ def clause_spans(text: str) -> list[tuple[int, int]]:
 class DefenseModel:
     """``classify(conversation) -> Scored`` with ``extras["evidence"]`` spans."""
 
-    def __init__(self, settings: Settings, head_path: Path = HEAD_PATH) -> None:
+    def __init__(
+        self, settings: Settings, head_path: Path = HEAD_PATH, embed: Embed | None = None
+    ) -> None:
         self.encoder = get_encoder(settings)
         self.head = ClassifierHead(head_path, threads=settings.onnx_threads)
         if self.head.labels and self.head.labels != DEFENSE_LEVELS:
             raise ValueError(f"{head_path} was trained for labels {self.head.labels}")
         self.name = self.head.name
-        self._embed = MemoEmbed(self.encoder.embed)
+        # ``embed`` replaces the encoder (the evaluation passes its embedding cache).
+        self._embed = embed if embed is not None else MemoEmbed(self.encoder.embed)
         self.version = f"{self.head.version}+enc.{self.encoder.version}"
 
     def _evidence(

@@ -59,11 +59,10 @@ def export_logreg(
     name: str,
     features: dict,
     temperature: float = 1.0,
-    logit_shift: np.ndarray | None = None,
 ) -> None:
     """Write the fitted model as an ONNX head over all ``labels`` (absent classes get -inf-ish).
 
-    Calibration folds into the logits: softmax(z / temperature + logit_shift).
+    Temperature scaling (calibration) folds into the logits: softmax(z / temperature).
     """
     scaler, model = fitted
     weight = np.zeros((model.coef_.shape[1], len(labels)), np.float64)
@@ -72,8 +71,7 @@ def export_logreg(
         weight[:, int(cls)] = model.coef_[column]
         bias[int(cls)] = model.intercept_[column]
     w, b = fold_scaler(weight, bias, scaler.mean_, scaler.scale_)
-    shift = np.zeros(len(labels)) if logit_shift is None else np.asarray(logit_shift)
-    write_head(path, [(w / temperature, b / temperature + shift)], labels, name, features)
+    write_head(path, [(w / temperature, b / temperature)], labels, name, features)
 
 
 def classification_metrics(y: np.ndarray, probs: np.ndarray, labels: Sequence[str]) -> dict:

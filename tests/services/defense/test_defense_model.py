@@ -63,3 +63,21 @@ def test_deterministic_and_batch_consistent(model: DefenseModel) -> None:
     batch = model.predict_batch([Conversation(turns=(Turn("seeker", "Hi"),)), CONV])
     assert batch[1].probabilities == single.probabilities
     assert batch[1].extras == single.extras
+
+
+def test_dmrs_cues_mark_their_phrases() -> None:
+    from services.common.features import DEFENSE_CUES, N_DEFENSE_CUES, defense_cues
+
+    names = list(DEFENSE_CUES)
+    cues = defense_cues("It's fine, whatever. Everyone always lets me down lol")
+    assert cues.shape == (N_DEFENSE_CUES,)
+    for name in ("minimising", "absolutes", "humour"):
+        assert cues[names.index(name)] == 1.0
+    assert defense_cues("Thanks for listening, bye!")[names.index("farewell")] == 1.0
+    assert defense_cues("I work in an office.")[names.index("humour")] == 0.0
+
+
+def test_head_reads_the_features_the_service_builds(model: DefenseModel) -> None:
+    from services.common.features import defense_features
+
+    assert model.head.input_dim == defense_features([CONV], model._embed).shape[1]
