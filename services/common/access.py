@@ -20,7 +20,11 @@ _KEY_NAME: contextvars.ContextVar[str] = contextvars.ContextVar("solace_key_name
 
 class AccessControl:
     def __init__(self, settings: Settings) -> None:
-        self._auth = ApiKeyAuthenticator.from_env()
+        self._auth = (
+            ApiKeyAuthenticator.from_file(settings.api_keys_file)
+            if settings.api_keys_file
+            else ApiKeyAuthenticator()
+        )
         self._limiter = open_rate_limiter(settings, overrides=self._auth.rate_limits())
         self._max_request_bytes = settings.max_request_bytes
         if self._auth.is_open:
