@@ -52,6 +52,30 @@ def predict_logreg(fitted, x: np.ndarray) -> np.ndarray:
     return model.predict_proba(scaler.transform(x))
 
 
+def logreg_layer(fitted, n_labels: int) -> tuple[np.ndarray, np.ndarray]:
+    """The fitted model as one dense layer (W [D, K], b [K]) acting on raw features, over all
+    ``n_labels`` classes (a class never seen in training gets bias -30: ~0 probability)."""
+    scaler, model = fitted
+    weight = np.zeros((model.coef_.shape[1], n_labels), np.float64)
+    bias = np.full(n_labels, -30.0)
+    for column, cls in enumerate(model.classes_):
+        weight[:, int(cls)] = model.coef_[column]
+        bias[int(cls)] = model.intercept_[column]
+    return fold_scaler(weight, bias, scaler.mean_, scaler.scale_)
+
+
+def dense_probs(layers: Sequence[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> np.ndarray:
+    """What ``write_head``'s graph computes (dense layers, ReLU between, softmax), in numpy."""
+    h = np.asarray(x, np.float64)
+    for i, (weight, bias) in enumerate(layers):
+        h = h @ weight + bias
+        if i < len(layers) - 1:
+            h = np.maximum(h, 0.0)
+    h = h - h.max(axis=1, keepdims=True)
+    e = np.exp(h)
+    return e / e.sum(axis=1, keepdims=True)
+
+
 def export_logreg(
     fitted,
     path: Path,
@@ -64,13 +88,7 @@ def export_logreg(
 
     Temperature scaling (calibration) folds into the logits: softmax(z / temperature).
     """
-    scaler, model = fitted
-    weight = np.zeros((model.coef_.shape[1], len(labels)), np.float64)
-    bias = np.full(len(labels), -30.0)  # a class never seen in training keeps ~0 probability
-    for column, cls in enumerate(model.classes_):
-        weight[:, int(cls)] = model.coef_[column]
-        bias[int(cls)] = model.intercept_[column]
-    w, b = fold_scaler(weight, bias, scaler.mean_, scaler.scale_)
+    w, b = logreg_layer(fitted, len(labels))
     write_head(path, [(w / temperature, b / temperature)], labels, name, features)
 
 
