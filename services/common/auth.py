@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,9 +28,9 @@ from typing import Any
 
 import yaml
 
+from services.common.config import Settings
 from services.common.errors import InvalidArgument, Unauthenticated
 
-API_KEYS_FILE_ENV = "SOLACE_API_KEYS_FILE"
 API_KEY_HEADER = "x-api-key"
 OPEN_KEY_NAME = "anonymous"
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -103,10 +102,9 @@ class ApiKeyAuthenticator:
         return cls(keys)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiKeyAuthenticator:
-        """From ``SOLACE_API_KEYS_FILE``; open when it is unset or empty."""
-        env = os.environ if environ is None else environ
-        path = env.get(API_KEYS_FILE_ENV, "")
+    def from_settings(cls, settings: Settings) -> ApiKeyAuthenticator:
+        """From ``settings.api_keys_file`` (``SOLACE_API_KEYS_FILE``); open when it is empty."""
+        path = settings.api_keys_file
         return cls.from_file(path) if path else cls()
 
     @property

@@ -13,46 +13,15 @@ No transport imports: a gRPC interceptor or the Ray Serve router calls it direct
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any, Protocol
+from typing import Protocol
 
-from services.common.config import ENV_PREFIX, _coerce
+from services.common.config import Settings
 from services.common.errors import ResourceExhausted
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class LimitSettings:
-    """Rate and size limits, from ``SOLACE_*`` variables (``SOLACE_RATE_LIMIT_PER_S`` ...).
-
-    Kept here until the lead folds these fields into ``Settings``; ``open_rate_limiter`` takes
-    any object with these attribute names.
-    """
-
-    # Empty: in-process buckets. ``redis://host:6379/0``: one quota shared by all replicas.
-    redis_url: str = ""
-    # Sustained calls per second per key, and how many may come at once. 0 turns limits off.
-    rate_limit_per_s: float = 10.0
-    rate_limit_burst: int = 20
-    rate_limit_prefix: str = "solace:ratelimit"
-    # Largest request message a server accepts (gRPC answers RESOURCE_EXHAUSTED above it).
-    max_request_bytes: int = 1024 * 1024
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> LimitSettings:
-        env = os.environ if environ is None else environ
-        defaults = cls()
-        values = {}
-        for f in fields(cls):
-            name = ENV_PREFIX + f.name.upper()
-            if name in env:
-                values[f.name] = _coerce(name, env[name], getattr(defaults, f.name))
-        return cls(**values)
 
 
 class RateLimited(ResourceExhausted):
@@ -212,22 +181,22 @@ class NoRateLimit:
         return None
 
 
-def open_rate_limiter(settings: Any = None, *, overrides: Overrides | None = None) -> RateLimiter:
-    """The limiter the settings ask for: Redis-shared when ``redis_url`` is set, else in-process.
+def open_rate_limiter(settings: Settings, *, overrides: Overrides | None = None) -> RateLimiter:
+    """The limiter the settings ask for: Redis-shared when ``redis_url`` is set, else in-process;
+    none when ``rate_limit_per_s`` is 0.
 
-    ``settings``: ``LimitSettings`` or any object with its field names (``LimitSettings``
-    from the environment when None); ``overrides``: per-key (rate, burst), e.g.
-    ``ApiKeyAuthenticator.rate_limits()``.
+    ``settings``: from ``load_settings()`` (``SOLACE_RATE_LIMIT_PER_S``,
+    ``SOLACE_RATE_LIMIT_BURST``, ``SOLACE_RATE_LIMIT_PREFIX``, ``SOLACE_REDIS_URL``);
+    ``overrides``: per-key (rate, burst), e.g. ``ApiKeyAuthenticator.rate_limits()``.
     """
-    s = LimitSettings.from_env() if settings is None else settings
-    rate = float(getattr(s, "rate_limit_per_s", LimitSettings.rate_limit_per_s))
-    burst = int(getattr(s, "rate_limit_burst", LimitSettings.rate_limit_burst))
+    rate = float(settings.rate_limit_per_s)
+    burst = int(settings.rate_limit_burst)
     if rate <= 0:
         return NoRateLimit()
-    redis_url = getattr(s, "redis_url", "")
-    if redis_url:
-        prefix = getattr(s, "rate_limit_prefix", LimitSettings.rate_limit_prefix)
-        return RedisRateLimiter(redis_url, rate, burst, prefix, overrides=overrides)
+    if settings.redis_url:
+        return RedisRateLimiter(
+            settings.redis_url, rate, burst, settings.rate_limit_prefix, overrides=overrides
+        )
     return InProcessRateLimiter(rate, burst, overrides=overrides)
 
 
@@ -247,7 +216,6 @@ def check_request_size(size_bytes: int, max_request_bytes: int) -> None:
 
 __all__ = [
     "InProcessRateLimiter",
-    "LimitSettings",
     "NoRateLimit",
     "RateLimited",
     "RateLimiter",

@@ -9,47 +9,19 @@ trusts ``SOLACE_TLS_CA_FILE`` (the system roots when empty) and presents
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
 from pathlib import Path
 
 import grpc
 
-from services.common.config import ENV_PREFIX, _coerce
+from services.common.config import ENV_PREFIX, Settings
 from services.common.errors import InvalidArgument
 
 
-@dataclass(frozen=True)
-class TlsSettings:
-    """Certificate files, from ``SOLACE_TLS_*`` (kept here until folded into ``Settings``)."""
-
-    # Server side.
-    tls_cert_file: str = ""
-    tls_key_file: str = ""
-    tls_client_ca_file: str = ""
-    # Client side.
-    tls_ca_file: str = ""
-    tls_client_cert_file: str = ""
-    tls_client_key_file: str = ""
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> TlsSettings:
-        env = os.environ if environ is None else environ
-        defaults = cls()
-        values = {}
-        for f in fields(cls):
-            name = ENV_PREFIX + f.name.upper()
-            if name in env:
-                values[f.name] = _coerce(name, env[name], getattr(defaults, f.name))
-        return cls(**values)
-
-    @property
-    def server_mode(self) -> str:
-        """``"plaintext"``, ``"tls"`` or ``"mtls"``: what the server will say at start."""
-        if not self.tls_cert_file:
-            return "plaintext"
-        return "mtls" if self.tls_client_ca_file else "tls"
+def server_mode(settings: Settings) -> str:
+    """``"plaintext"``, ``"tls"`` or ``"mtls"``: what the server will say at start."""
+    if not settings.tls_cert_file:
+        return "plaintext"
+    return "mtls" if settings.tls_client_ca_file else "tls"
 
 
 def _read(setting: str, path: str) -> bytes:
@@ -59,14 +31,11 @@ def _read(setting: str, path: str) -> bytes:
         raise InvalidArgument(ENV_PREFIX + setting.upper(), f"cannot read {path}: {exc}") from exc
 
 
-def server_credentials(settings: object) -> grpc.ServerCredentials | None:
-    """Credentials for ``server.add_secure_port``; None means serve plaintext.
-
-    ``settings``: ``TlsSettings`` or any object with its ``tls_*`` field names.
-    """
-    cert = getattr(settings, "tls_cert_file", "")
-    key = getattr(settings, "tls_key_file", "")
-    client_ca = getattr(settings, "tls_client_ca_file", "")
+def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """Credentials for ``server.add_secure_port``; None means serve plaintext."""
+    cert = settings.tls_cert_file
+    key = settings.tls_key_file
+    client_ca = settings.tls_client_ca_file
     if not cert and not key:
         if client_ca:
             raise InvalidArgument(
@@ -99,11 +68,11 @@ def channel_credentials(
     )
 
 
-def client_channel_credentials(settings: object) -> grpc.ChannelCredentials | None:
+def client_channel_credentials(settings: Settings) -> grpc.ChannelCredentials | None:
     """Channel credentials from settings; None when no client TLS setting is given."""
-    ca = getattr(settings, "tls_ca_file", "")
-    cert = getattr(settings, "tls_client_cert_file", "")
-    key = getattr(settings, "tls_client_key_file", "")
+    ca = settings.tls_ca_file
+    cert = settings.tls_client_cert_file
+    key = settings.tls_client_key_file
     if not (ca or cert or key):
         return None
     return channel_credentials(ca, cert, key)

@@ -28,9 +28,11 @@ import signal
 import socket
 import uuid
 from collections.abc import Mapping
+from typing import Any
 
 import aiohttp
 
+from services.common.config import Settings, load_settings
 from services.common.errors import InvalidArgument, SolaceError
 from services.escalation.store import EscalationRecord, EscalationStore, open_store
 
@@ -83,16 +85,20 @@ class OutboxDeliverer:
         self._stopping = False
 
     @classmethod
-    def from_settings(cls, store: EscalationStore, settings: object) -> OutboxDeliverer:
-        """From ``EscalationSettings`` (or any object with the same ``escalation_*`` fields)."""
+    def from_settings(
+        cls, store: EscalationStore, settings: Settings, **kwargs: Any
+    ) -> OutboxDeliverer:
+        """From the ``escalation_*`` fields of ``settings``; ``kwargs`` (``owner``,
+        ``batch_size``, ``headers``, ``rng``) go to the constructor as they are."""
         return cls(
             store,
-            getattr(settings, "escalation_webhook_url"),  # noqa: B009  (duck-typed settings)
-            timeout_s=getattr(settings, "escalation_timeout_s", 10.0),
-            lease_s=getattr(settings, "escalation_lease_s", 60.0),
-            poll_interval_s=getattr(settings, "escalation_poll_interval_s", 1.0),
-            backoff_base_s=getattr(settings, "escalation_backoff_base_s", 1.0),
-            backoff_max_s=getattr(settings, "escalation_backoff_max_s", 300.0),
+            settings.escalation_webhook_url,
+            timeout_s=settings.escalation_timeout_s,
+            lease_s=settings.escalation_lease_s,
+            poll_interval_s=settings.escalation_poll_interval_s,
+            backoff_base_s=settings.escalation_backoff_base_s,
+            backoff_max_s=settings.escalation_backoff_max_s,
+            **kwargs,
         )
 
     def backoff_s(self, attempts: int) -> float:
@@ -218,24 +224,35 @@ class OutboxDeliverer:
             await self.store.release_leases(self.owner)
 
 
-async def _main(args: argparse.Namespace) -> None:
-    store = await open_store(args.store)
-    deliverer = OutboxDeliverer(
-        store,
-        args.webhook,
-        batch_size=args.batch_size,
-        timeout_s=args.timeout_s,
-        lease_s=args.lease_s,
-        poll_interval_s=args.poll_interval_s,
-        backoff_base_s=args.backoff_base_s,
-        backoff_max_s=args.backoff_max_s,
+def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -> Settings:
+    """``load_settings()`` (defaults < ``SOLACE_CONFIG_FILE`` < ``SOLACE_*``) with the flags
+    given on the command line on top."""
+    settings = load_settings() if base is None else base
+    flags = {
+        "escalation_store_url": args.store,
+        "escalation_webhook_url": args.webhook,
+        "escalation_timeout_s": args.timeout_s,
+        "escalation_lease_s": args.lease_s,
+        "escalation_poll_interval_s": args.poll_interval_s,
+        "escalation_backoff_base_s": args.backoff_base_s,
+        "escalation_backoff_max_s": args.backoff_max_s,
+    }
+    return settings.with_overrides(**{k: v for k, v in flags.items() if v is not None})
+
+
+async def _main(settings: Settings, *, batch_size: int, once: bool) -> None:
+    store = await open_store(
+        settings.escalation_store_url,
+        models_dir=settings.models_dir,
+        include_text=settings.escalation_include_text,
     )
+    deliverer = OutboxDeliverer.from_settings(store, settings, batch_size=batch_size)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        if args.once:
+        if once:
             await deliverer.drain()
             return
         deliverer.start()
@@ -246,26 +263,29 @@ async def _main(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Flags override the settings (``load_settings()``: ``SOLACE_ESCALATION_*`` variables and
+    ``SOLACE_CONFIG_FILE``); a flag left out keeps the setting."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--store", default=os.environ.get("SOLACE_ESCALATION_STORE_URL", ""))
+    parser.add_argument("--store", help="escalation_store_url (SOLACE_ESCALATION_STORE_URL)")
     parser.add_argument(
-        "--webhook", default=os.environ.get("SOLACE_ESCALATION_WEBHOOK_URL", ""), required=False
+        "--webhook", help="escalation_webhook_url (SOLACE_ESCALATION_WEBHOOK_URL); required"
     )
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--timeout-s", type=float, default=10.0)
-    parser.add_argument("--lease-s", type=float, default=60.0)
-    parser.add_argument("--poll-interval-s", type=float, default=1.0)
-    parser.add_argument("--backoff-base-s", type=float, default=1.0)
-    parser.add_argument("--backoff-max-s", type=float, default=300.0)
+    parser.add_argument("--timeout-s", type=float, help="escalation_timeout_s")
+    parser.add_argument("--lease-s", type=float, help="escalation_lease_s")
+    parser.add_argument("--poll-interval-s", type=float, help="escalation_poll_interval_s")
+    parser.add_argument("--backoff-base-s", type=float, help="escalation_backoff_base_s")
+    parser.add_argument("--backoff-max-s", type=float, help="escalation_backoff_max_s")
     parser.add_argument("--once", action="store_true", help="deliver what is due, then exit")
     args = parser.parse_args(argv)
-    if not args.webhook:
+    settings = settings_from_args(args)
+    if not settings.escalation_webhook_url:
         parser.error("--webhook (or SOLACE_ESCALATION_WEBHOOK_URL) is required")
     logging.basicConfig(
-        level=os.environ.get("SOLACE_LOG_LEVEL", "INFO"),
+        level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    asyncio.run(_main(args))
+    asyncio.run(_main(settings, batch_size=args.batch_size, once=args.once))
 
 
 if __name__ == "__main__":

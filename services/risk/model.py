@@ -111,7 +111,8 @@ class RiskScreen:
     ) -> None:
         self._settings = settings
         self._classifier = classifier
-        self.policy = policy or load_policy()
+        # The policy given, else the one the settings name (``safety_config``; empty: defaults).
+        self.policy = policy or load_policy(settings.safety_config or None)
 
     @property
     def has_classifier(self) -> bool:

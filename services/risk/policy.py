@@ -1,15 +1,16 @@
 """The safety policy's numbers: every threshold the risk screen, the crisis protocol and the output
 screen decide with, in one frozen dataclass with embedded defaults.
 
-An operator overrides any field with a YAML mapping in the file named by ``SOLACE_SAFETY_CONFIG``
-(unknown keys are rejected, so a typo never silently keeps a default). The shared ``Settings`` only
-carries process-wide knobs; the safety numbers live here so they can be reviewed as one policy.
+An operator overrides any field with a YAML mapping in the file named by the ``safety_config``
+setting (``SOLACE_SAFETY_CONFIG``, read by ``load_settings`` like every setting; callers pass
+``load_policy(settings.safety_config)``). Unknown keys are rejected, so a typo never silently
+keeps a default. The shared ``Settings`` only carries process-wide knobs and the file's path; the
+safety numbers live here so they can be reviewed as one policy.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -19,8 +20,6 @@ import yaml
 
 from services.common.errors import InvalidArgument
 from services.common.labels import RISK_LEVELS, STRATEGIES
-
-SAFETY_CONFIG_ENV = "SOLACE_SAFETY_CONFIG"
 
 # Strategies that stay with the seeker's feelings rather than steering them; MODERATE risk limits
 # generation to these (suggestions and information can read as dismissive to someone in danger).
@@ -114,15 +113,14 @@ def _check_level(name: str, level: str) -> None:
         raise InvalidArgument(name, f"unknown risk level {level!r}; use one of {RISK_LEVELS}")
 
 
-def load_policy(path: str | None = None, environ: Mapping[str, str] | None = None) -> RiskPolicy:
-    """The embedded defaults, overridden by the YAML at ``path`` or ``$SOLACE_SAFETY_CONFIG``."""
-    env = os.environ if environ is None else environ
-    path = path or env.get(SAFETY_CONFIG_ENV) or None
+def load_policy(path: str | None = None) -> RiskPolicy:
+    """The embedded defaults, overridden by the YAML at ``path`` (``settings.safety_config``);
+    no path or an empty one: the defaults."""
     if not path:
         return RiskPolicy()
     loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     if not isinstance(loaded, dict):
-        raise InvalidArgument(SAFETY_CONFIG_ENV, "the safety config must hold a mapping")
+        raise InvalidArgument(str(path), "the safety config must hold a mapping")
     known = {f.name for f in fields(RiskPolicy)}
     values: dict[str, Any] = {}
     for key, raw in loaded.items():

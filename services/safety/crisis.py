@@ -1,8 +1,9 @@
 """The crisis protocol's words: the crisis reply sent instead of model text at HIGH/IMMINENT risk,
 the holding reply sent when screening is down (fail closed), and the locale's crisis resources.
 
-Resources come from an operator-editable YAML file: ``$SOLACE_CRISIS_RESOURCES_FILE`` or the
-packaged ``crisis_resources.yaml``. The file is re-read when its modification time changes, so an
+Resources come from an operator-editable YAML file: the path the caller passes (the router passes
+``settings.crisis_resources_file``, set by ``SOLACE_CRISIS_RESOURCES_FILE``) or the packaged
+``crisis_resources.yaml``. The file is re-read when its modification time changes, so an
 operator's edit takes effect without a restart. Locale lookup: the exact BCP-47 tag, then shorter
 prefixes ("en-GB-x-y" -> "en-GB" -> "en"), then the file's ``default`` entry. Nothing here is
 generated: every sentence is fixed text an operator can review.
@@ -10,7 +11,6 @@ generated: every sentence is fixed text an operator can review.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,7 +21,6 @@ import yaml
 
 from services.common.errors import InvalidArgument
 
-RESOURCES_FILE_ENV = "SOLACE_CRISIS_RESOURCES_FILE"
 PACKAGED_RESOURCES = Path(__file__).with_name("crisis_resources.yaml")
 DEFAULT_KEY = "default"
 
@@ -119,7 +118,8 @@ _cache: dict[str, tuple[float, ResourceBook]] = {}
 
 
 def resources_path(path: str | None = None) -> Path:
-    return Path(path or os.environ.get(RESOURCES_FILE_ENV) or PACKAGED_RESOURCES)
+    """``path``, or the packaged file when it is None or empty."""
+    return Path(path or PACKAGED_RESOURCES)
 
 
 def load_resources(path: str | None = None) -> ResourceBook:

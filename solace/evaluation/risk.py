@@ -35,7 +35,7 @@ from services.common.config import Settings
 from services.common.domain import SEEKER, SUPPORTER, Conversation, Turn
 from services.common.labels import RISK_LEVELS
 from services.risk.model import RiskClassifierLike, RiskScreen, RiskVerdict, load_classifier
-from services.risk.policy import load_policy
+from services.risk.policy import RiskPolicy, load_policy
 from services.risk.rules import level_index
 from services.safety.output_screen import RiskIgnoranceModel, screen_output
 
@@ -236,7 +236,7 @@ def measure_latency(screen: RiskScreen, repeats: int = 5) -> list[str]:
     return [f"  screening latency per conversation: p50 {p50:.2f} ms, p95 {p95:.2f} ms"]
 
 
-def evaluate_output_screen(data_dir: Path) -> list[str]:
+def evaluate_output_screen(data_dir: Path, policy: RiskPolicy | None = None) -> list[str]:
     folder = data_dir / "diasafety"
     if not (folder / "train.json").exists():
         return [f"  DiaSafety not found under {data_dir}"]
@@ -248,12 +248,13 @@ def evaluate_output_screen(data_dir: Path) -> list[str]:
     train, test = rows("train"), rows("test")
     gold = [r["label"] == "Unsafe" for r in test]
     # The category means the context shows risk, so the screen is told at least LOW.
-    screen = RiskScreen(Settings(), None, load_policy())
+    policy = policy or RiskPolicy()
+    screen = RiskScreen(Settings(), None, policy)
     rule_pred = []
     for r in test:
         conversation = Conversation((Turn(SEEKER, r["context"]),))
         level = RISK_LEVELS[max(level_index(screen.screen(conversation).level), 1)]
-        rule_pred.append(not screen_output(conversation, r["response"], level).ok)
+        rule_pred.append(not screen_output(conversation, r["response"], level, policy).ok)
     model = RiskIgnoranceModel.train(
         [(r["context"], r["response"], int(r["label"] == "Unsafe")) for r in train]
     )
@@ -282,7 +283,7 @@ def run(
     """The full report. ``classifier`` defaults to the built ONNX one when ``use_model``."""
     if classifier is None and use_model:
         classifier = load_classifier(settings)
-    policy = load_policy()
+    policy = load_policy(settings.safety_config or None)
     data_dir = Path(settings.data_dir)
     screens = [("rules only", RiskScreen(settings, None, policy))]
     if classifier is not None:
@@ -307,5 +308,5 @@ def run(
         out.extend(measure_latency(screen))
     if datasets:
         out.append("\nOutput screening, DiaSafety 'Risk Ignorance' (Unsafe is positive):")
-        out.extend(evaluate_output_screen(data_dir))
+        out.extend(evaluate_output_screen(data_dir, policy))
     return "\n".join(out)

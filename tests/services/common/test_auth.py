@@ -14,6 +14,7 @@ from services.common.auth import (
     generate_key,
     hash_key,
 )
+from services.common.config import Settings, load_settings
 from services.common.errors import InvalidArgument, Unauthenticated
 
 KEY_A = "sk_partner_a_secret"
@@ -40,7 +41,9 @@ def test_hash_key_is_sha256_hex() -> None:
 
 
 def test_keys_are_named_and_several_per_name(keys_file: Path) -> None:
-    auth = ApiKeyAuthenticator.from_env({"SOLACE_API_KEYS_FILE": str(keys_file)})
+    auth = ApiKeyAuthenticator.from_settings(
+        load_settings({"SOLACE_API_KEYS_FILE": str(keys_file)})
+    )
     assert not auth.is_open
     assert auth.names == ["ops", "partner-a"]
     assert auth.authenticate([("x-api-key", KEY_A)]) == "partner-a"
@@ -72,8 +75,9 @@ def test_missing_or_invalid_keys_are_unauthenticated(keys_file: Path, metadata) 
 
 
 def test_open_mode_without_keys() -> None:
-    auth = ApiKeyAuthenticator.from_env({})
+    auth = ApiKeyAuthenticator.from_settings(load_settings({}))
     assert auth.is_open
+    assert ApiKeyAuthenticator.from_settings(Settings()).is_open
     assert auth.authenticate([]) == OPEN_KEY_NAME
 
 

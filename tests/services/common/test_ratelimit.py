@@ -17,10 +17,10 @@ import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from services.common.config import Settings, load_settings
 from services.common.errors import ResourceExhausted
 from services.common.ratelimit import (
     InProcessRateLimiter,
-    LimitSettings,
     NoRateLimit,
     RateLimited,
     RedisRateLimiter,
@@ -142,11 +142,11 @@ async def test_redis_down_falls_back_to_per_process_limits() -> None:
 
 
 async def test_open_rate_limiter_chooses_by_settings(redis_prefix: str) -> None:
-    in_process = open_rate_limiter(LimitSettings.from_env({"SOLACE_RATE_LIMIT_BURST": "3"}))
+    in_process = open_rate_limiter(load_settings({"SOLACE_RATE_LIMIT_BURST": "3"}))
     assert isinstance(in_process, InProcessRateLimiter)
-    assert isinstance(open_rate_limiter(LimitSettings(rate_limit_per_s=0)), NoRateLimit)
+    assert isinstance(open_rate_limiter(Settings().with_overrides(rate_limit_per_s=0)), NoRateLimit)
     shared = open_rate_limiter(
-        LimitSettings.from_env(
+        load_settings(
             {
                 "SOLACE_REDIS_URL": REDIS_URL,
                 "SOLACE_RATE_LIMIT_PER_S": "0.1",

@@ -15,12 +15,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from services.common.config import Settings, load_settings
 from services.common.errors import InvalidArgument
 from services.common.tls import (
-    TlsSettings,
     channel_credentials,
     client_channel_credentials,
     server_credentials,
+    server_mode,
 )
 
 
@@ -84,7 +85,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-async def _serve(settings: TlsSettings) -> tuple[grpc.aio.Server, int]:
+async def _serve(settings: Settings) -> tuple[grpc.aio.Server, int]:
     server = grpc.aio.server()
     health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
     creds = server_credentials(settings)
@@ -107,10 +108,10 @@ def _secure(port: int, creds: grpc.ChannelCredentials) -> grpc.aio.Channel:
 
 @pytest.fixture
 async def tls_server(pki: Path) -> AsyncIterator[int]:
-    settings = TlsSettings(
+    settings = Settings().with_overrides(
         tls_cert_file=str(pki / "server.pem"), tls_key_file=str(pki / "server.key")
     )
-    assert settings.server_mode == "tls"
+    assert server_mode(settings) == "tls"
     server, port = await _serve(settings)
     yield port
     await server.stop(None)
@@ -118,14 +119,14 @@ async def tls_server(pki: Path) -> AsyncIterator[int]:
 
 @pytest.fixture
 async def mtls_server(pki: Path) -> AsyncIterator[int]:
-    settings = TlsSettings.from_env(
+    settings = load_settings(
         {
             "SOLACE_TLS_CERT_FILE": str(pki / "server.pem"),
             "SOLACE_TLS_KEY_FILE": str(pki / "server.key"),
             "SOLACE_TLS_CLIENT_CA_FILE": str(pki / "ca.pem"),
         }
     )
-    assert settings.server_mode == "mtls"
+    assert server_mode(settings) == "mtls"
     server, port = await _serve(settings)
     yield port
     await server.stop(None)
@@ -154,7 +155,7 @@ async def test_mtls_requires_a_client_certificate(mtls_server: int, pki: Path) -
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
 
     with_cert = client_channel_credentials(
-        TlsSettings(
+        Settings().with_overrides(
             tls_ca_file=str(pki / "ca.pem"),
             tls_client_cert_file=str(pki / "client.pem"),
             tls_client_key_file=str(pki / "client.key"),
@@ -166,11 +167,14 @@ async def test_mtls_requires_a_client_certificate(mtls_server: int, pki: Path) -
 
 
 def test_incomplete_settings_are_rejected(pki: Path) -> None:
-    assert server_credentials(TlsSettings()) is None
-    assert client_channel_credentials(TlsSettings()) is None
+    assert server_mode(Settings()) == "plaintext"
+    assert server_credentials(Settings()) is None
+    assert client_channel_credentials(Settings()) is None
     with pytest.raises(InvalidArgument):
-        server_credentials(TlsSettings(tls_cert_file=str(pki / "server.pem")))
+        server_credentials(Settings().with_overrides(tls_cert_file=str(pki / "server.pem")))
     with pytest.raises(InvalidArgument):
-        server_credentials(TlsSettings(tls_client_ca_file=str(pki / "ca.pem")))
+        server_credentials(Settings().with_overrides(tls_client_ca_file=str(pki / "ca.pem")))
     with pytest.raises(InvalidArgument, match="cannot read"):
-        server_credentials(TlsSettings(tls_cert_file="/nope.pem", tls_key_file="/nope.key"))
+        server_credentials(
+            Settings().with_overrides(tls_cert_file="/nope.pem", tls_key_file="/nope.key")
+        )

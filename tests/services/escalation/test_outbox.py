@@ -135,3 +135,53 @@ def test_backoff_grows_exponentially_with_jitter_up_to_a_cap(tmp_path) -> None:
         delays = [outbox.backoff_s(attempts) for _ in range(50)]
         assert all(ceiling / 2 <= d <= ceiling for d in delays)
         assert len(set(delays)) > 1
+
+
+def test_from_settings_reads_the_escalation_fields(tmp_path) -> None:
+    from services.common.config import load_settings
+    from services.escalation.store import SqliteEscalationStore
+
+    settings = load_settings(
+        {
+            "SOLACE_ESCALATION_WEBHOOK_URL": "https://ops.example/hook",
+            "SOLACE_ESCALATION_TIMEOUT_S": "3",
+            "SOLACE_ESCALATION_LEASE_S": "9",
+            "SOLACE_ESCALATION_POLL_INTERVAL_S": "0.5",
+            "SOLACE_ESCALATION_BACKOFF_BASE_S": "2",
+            "SOLACE_ESCALATION_BACKOFF_MAX_S": "40",
+        }
+    )
+    store = SqliteEscalationStore(tmp_path / "x.db")
+    outbox = OutboxDeliverer.from_settings(store, settings, batch_size=4)
+    assert outbox.webhook_url == "https://ops.example/hook"
+    assert (outbox.timeout_s, outbox.lease_s, outbox.poll_interval_s) == (3.0, 9.0, 0.5)
+    assert (outbox.backoff_base_s, outbox.backoff_max_s, outbox.batch_size) == (2.0, 40.0, 4)
+    # The settings are validated like the constructor's arguments.
+    with pytest.raises(InvalidArgument, match="lease"):
+        OutboxDeliverer.from_settings(store, settings.with_overrides(escalation_lease_s=3.0))
+    with pytest.raises(InvalidArgument, match="URL"):
+        OutboxDeliverer.from_settings(store, settings.with_overrides(escalation_webhook_url=""))
+
+
+def test_cli_flags_override_the_settings() -> None:
+    import argparse
+
+    from services.common.config import load_settings
+    from services.escalation.outbox import settings_from_args
+
+    base = load_settings(
+        {
+            "SOLACE_ESCALATION_STORE_URL": "sqlite:///from-env.db",
+            "SOLACE_ESCALATION_WEBHOOK_URL": "https://ops.example/env",
+            "SOLACE_ESCALATION_LEASE_S": "90",
+        }
+    )
+    names = "store webhook timeout_s lease_s poll_interval_s backoff_base_s backoff_max_s"
+    flags = dict.fromkeys(names.split())
+    # No flags: the settings as load_settings read them.
+    assert settings_from_args(argparse.Namespace(**flags), base) == base
+    flags.update(webhook="https://ops.example/flag", lease_s=5.0, timeout_s=2.0)
+    chosen = settings_from_args(argparse.Namespace(**flags), base)
+    assert chosen.escalation_webhook_url == "https://ops.example/flag"
+    assert (chosen.escalation_lease_s, chosen.escalation_timeout_s) == (5.0, 2.0)
+    assert chosen.escalation_store_url == "sqlite:///from-env.db"

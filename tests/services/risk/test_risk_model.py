@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import yaml
 
-from services.common.config import Settings
+from services.common.config import Settings, load_settings
 from services.common.domain import Conversation, Turn
-from services.common.errors import Unavailable
+from services.common.errors import InvalidArgument, Unavailable
 from services.risk.model import RiskScreen, RiskVerdict
 from services.risk.policy import RiskPolicy, load_policy
 from services.risk.rules import level_index
@@ -158,10 +158,26 @@ def test_no_seeker_turn_is_none() -> None:
 def test_policy_file_overrides_and_rejects_unknown_keys(tmp_path: Path) -> None:
     good = tmp_path / "safety.yaml"
     good.write_text("model_high: 0.7\nguard_model_caps: {idiom: NONE}\n")
-    policy = load_policy(environ={"SOLACE_SAFETY_CONFIG": str(good)})
+    settings = load_settings({"SOLACE_SAFETY_CONFIG": str(good)})
+    policy = load_policy(settings.safety_config)
     assert policy.model_high == 0.7 and policy.guard_model_caps["idiom"] == "NONE"
     assert policy.guard_model_caps["negation"] == "MODERATE"
+    # The screen reads the same file through its settings when no policy is given.
+    assert RiskScreen(settings).policy == policy
     bad = tmp_path / "bad.yaml"
     bad.write_text("model_hihg: 0.7\n")
-    with pytest.raises(Exception, match="unknown safety setting"):
-        load_policy(environ={"SOLACE_SAFETY_CONFIG": str(bad)})
+    with pytest.raises(InvalidArgument, match="unknown safety setting"):
+        load_policy(load_settings({"SOLACE_SAFETY_CONFIG": str(bad)}).safety_config)
+
+
+def test_policy_is_read_through_settings_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    file = tmp_path / "safety.yaml"
+    file.write_text("model_high: 0.7\n")
+    monkeypatch.setenv("SOLACE_SAFETY_CONFIG", str(file))
+    # load_policy reads no environment: without a path it is the embedded defaults.
+    assert load_policy() == RiskPolicy() and load_policy("") == RiskPolicy()
+    assert RiskScreen(Settings()).policy == RiskPolicy()
+    # The variable reaches the policy through load_settings, like every setting.
+    assert RiskScreen(load_settings()).policy.model_high == 0.7

@@ -8,8 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from services.common.config import load_settings
 from services.common.errors import InvalidArgument
-from services.safety.crisis import crisis_reply, holding_reply, load_resources, resources_for
+from services.safety.crisis import (
+    PACKAGED_RESOURCES,
+    crisis_reply,
+    holding_reply,
+    load_resources,
+    resources_for,
+    resources_path,
+)
 
 
 @pytest.mark.parametrize(
@@ -54,23 +62,36 @@ def test_holding_reply_is_supportive_and_carries_resources() -> None:
     assert text != crisis_text
 
 
-def test_operator_file_overrides_and_edits_take_effect(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_operator_file_overrides_and_edits_take_effect(tmp_path: Path) -> None:
     file = tmp_path / "resources.yaml"
     file.write_text(
         "default: {emergency: '112', resources: [{name: Base, contact: 'Call 1'}]}\n"
         "locales:\n  de: {emergency: '112', message: 'Hallo.', resources: "
         "[{name: TelefonSeelsorge, contact: 'Call 0800 111 0 111'}]}\n"
     )
-    monkeypatch.setenv("SOLACE_CRISIS_RESOURCES_FILE", str(file))
-    text, _ = crisis_reply("de-AT")
+    path = load_settings({"SOLACE_CRISIS_RESOURCES_FILE": str(file)}).crisis_resources_file
+    text, _ = crisis_reply("de-AT", path)
     assert text.startswith("Hallo.") and "TelefonSeelsorge" in text
-    assert "Base" in crisis_reply("en-US")[0]
+    assert "Base" in crisis_reply("en-US", path)[0]
     file.write_text("default: {resources: [{name: Edited, contact: 'Call 2'}]}\n")
     later = time.time() + 5
     os.utime(file, (later, later))
-    assert "Edited" in crisis_reply("de")[0]
+    assert "Edited" in crisis_reply("de", path)[0]
+
+
+def test_resources_file_comes_from_settings_not_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    file = tmp_path / "resources.yaml"
+    file.write_text("default: {emergency: '112', resources: [{name: Base, contact: 'Call 1'}]}\n")
+    monkeypatch.setenv("SOLACE_CRISIS_RESOURCES_FILE", str(file))
+    # No path given: the packaged file, whatever the environment says.
+    assert resources_path() == PACKAGED_RESOURCES and resources_path("") == PACKAGED_RESOURCES
+    assert "988" in crisis_reply("en-US")[0]
+    # The variable reaches the replies through load_settings, as the router passes it.
+    settings = load_settings()
+    assert resources_path(settings.crisis_resources_file) == file
+    assert "Base" in crisis_reply("en-US", settings.crisis_resources_file)[0]
 
 
 def test_broken_file_is_rejected_with_the_field(tmp_path: Path) -> None:
