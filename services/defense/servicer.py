@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
 from services.common.config import Settings
 from services.common.convert import conversation_from_proto, label_scores, timings
+from services.common.domain import Conversation, Scored
+from services.common.errors import SolaceError
 from services.common.labels import DEFENSE_ENUM_NAMES
 from services.defense.model import DefenseModel
 from solace.v1 import common_pb2, defense_pb2, defense_pb2_grpc
@@ -23,18 +26,42 @@ class DefenseServicer(defense_pb2_grpc.DefenseClassifierServicer):
         conversation = conversation_from_proto(request.conversation, self._settings)
         start = time.perf_counter()
         scored = await asyncio.to_thread(self._model.classify, conversation)
-        elapsed = (time.perf_counter() - start) * 1000
-        evidence = [
-            defense_pb2.EvidenceSpan(turn_index=t, start=s, end=e, weight=float(w))
-            for t, s, e, w in scored.extras.get("evidence", ())
-        ]
-        return defense_pb2.ClassifyResponse(
-            level=scored.index + 1,
-            probabilities=label_scores(scored.probabilities, DEFENSE_ENUM_NAMES),
-            evidence=evidence,
-            model=common_pb2.ModelInfo(name=scored.model_name, version=scored.model_version),
-            timings=timings([("defense.model", elapsed)]),
-        )
+        return _response(scored, (time.perf_counter() - start) * 1000)
+
+    async def classify_batch(
+        self, requests: Sequence[defense_pb2.ClassifyRequest]
+    ) -> list[defense_pb2.ClassifyResponse | SolaceError]:
+        """One model call for many requests (Ray Serve's batches). A request that fails
+        validation comes back as its error, in its place; the others are answered."""
+        answers: list[defense_pb2.ClassifyResponse | SolaceError | None] = []
+        valid: list[tuple[int, Conversation]] = []
+        for i, request in enumerate(requests):
+            try:
+                valid.append((i, conversation_from_proto(request.conversation, self._settings)))
+                answers.append(None)
+            except SolaceError as exc:
+                answers.append(exc)
+        if valid:
+            start = time.perf_counter()
+            scored = await asyncio.to_thread(self._model.predict_batch, [c for _, c in valid])
+            elapsed = (time.perf_counter() - start) * 1000
+            for (i, _), one in zip(valid, scored, strict=True):
+                answers[i] = _response(one, elapsed)
+        return [a for a in answers if a is not None]
 
     async def Classify(self, request, context):
         return await self.classify(request)
+
+
+def _response(scored: Scored, elapsed_ms: float) -> defense_pb2.ClassifyResponse:
+    evidence = [
+        defense_pb2.EvidenceSpan(turn_index=t, start=s, end=e, weight=float(w))
+        for t, s, e, w in scored.extras.get("evidence", ())
+    ]
+    return defense_pb2.ClassifyResponse(
+        level=scored.index + 1,
+        probabilities=label_scores(scored.probabilities, DEFENSE_ENUM_NAMES),
+        evidence=evidence,
+        model=common_pb2.ModelInfo(name=scored.model_name, version=scored.model_version),
+        timings=timings([("defense.model", elapsed_ms)]),
+    )

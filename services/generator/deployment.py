@@ -2,24 +2,44 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
+
 from ray import serve
 
+from services.common import telemetry
 from services.common.config import Settings
+from services.common.serve_options import GENERATOR
+from solace.v1 import generation_pb2
+
+GENERATE = "solace.v1.Generator/Generate"
+GENERATE_STREAM = "solace.v1.Generator/GenerateStream"
 
 
-@serve.deployment(name="GeneratorDeployment")
+@serve.deployment(name=GENERATOR)
 class GeneratorDeployment:
     def __init__(self, settings: Settings) -> None:
         from services.generator.servicer import build_generator_servicer
 
         self._servicer = build_generator_servicer(settings)
+        telemetry.export_via_ray()
 
-    async def generate(self, request):
-        return await self._servicer.generate(request)
+    async def generate(
+        self,
+        request: generation_pb2.GenerateRequest,
+        trace_metadata: Sequence[tuple[str, str]] | None = None,
+    ) -> generation_pb2.GenerateResponse:
+        # The router's trace continues here (trace_metadata carries its traceparent).
+        with telemetry.server_call("generator", GENERATE, trace_metadata):
+            return await self._servicer.generate(request)
 
-    async def generate_stream(self, request):
-        async for chunk in self._servicer.generate_stream(request):
-            yield chunk
+    async def generate_stream(
+        self,
+        request: generation_pb2.GenerateRequest,
+        trace_metadata: Sequence[tuple[str, str]] | None = None,
+    ) -> AsyncIterator[generation_pb2.GenerateChunk]:
+        with telemetry.server_call("generator", GENERATE_STREAM, trace_metadata):
+            async for chunk in self._servicer.generate_stream(request):
+                yield chunk
 
     async def ping(self) -> bool:
         return True

@@ -1,6 +1,9 @@
 """The Ray Serve application: the four service deployments and the Support ingress, wired with
 ``.bind`` in this one place. ``build_app`` is used by ``solace serve``; ``app_builder`` is the
 import path for a Serve config file or KubeRay (``services.router.app:app_builder``).
+
+Replicas, autoscaling, resources and batching come from settings and the optional
+per-deployment overrides file (``services/common/serve_options.py``), never from code here.
 """
 
 from __future__ import annotations
@@ -10,6 +13,16 @@ from typing import Any
 from ray.serve import Application
 
 from services.common.config import Settings, load_settings
+from services.common.serve_options import (
+    DEFENSE,
+    GENERATOR,
+    INGRESS,
+    RISK,
+    STRATEGY,
+    batch_options,
+    deployment_options,
+    load_overrides,
+)
 from services.defense.deployment import DefenseDeployment
 from services.generator.deployment import GeneratorDeployment
 from services.risk.deployment import RiskDeployment
@@ -21,18 +34,23 @@ APP_NAME = "solace"
 
 def build_app(settings: Settings) -> Application:
     """The whole Support graph; every deployment gets the same settings."""
-    replicas = {
-        "num_replicas": settings.replicas,
-        # Replicas are async and mostly wait on each other: a fraction of a CPU each lets the
-        # whole graph fit on a 2-core machine, and a generous queue keeps load tests honest.
-        "ray_actor_options": {"num_cpus": settings.replica_num_cpus},
-        "max_ongoing_requests": settings.max_ongoing_requests,
-    }
-    risk = RiskDeployment.options(**replicas).bind(settings)
-    defense = DefenseDeployment.options(**replicas).bind(settings)
-    strategy = StrategyDeployment.options(**replicas).bind(settings)
-    generator = GeneratorDeployment.options(**replicas).bind(settings)
-    return SupportIngress.options(**replicas).bind(risk, defense, strategy, generator, settings)
+    # Read the overrides file once, here, so replicas on other nodes never need the file.
+    overrides = load_overrides(settings.serve_deployments_file)
+
+    def options(name: str) -> dict[str, Any]:
+        return deployment_options(settings, name, overrides)
+
+    risk = RiskDeployment.options(**options(RISK)).bind(settings)
+    defense = DefenseDeployment.options(**options(DEFENSE)).bind(
+        settings, batch_options(settings, DEFENSE, overrides)
+    )
+    strategy = StrategyDeployment.options(**options(STRATEGY)).bind(
+        settings, batch_options(settings, STRATEGY, overrides)
+    )
+    generator = GeneratorDeployment.options(**options(GENERATOR)).bind(settings)
+    return SupportIngress.options(**options(INGRESS)).bind(
+        risk, defense, strategy, generator, settings
+    )
 
 
 def app_builder(args: dict[str, Any]) -> Application:

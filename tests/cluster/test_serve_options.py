@@ -1,0 +1,114 @@
+"""Deployment options come from settings and the per-deployment overrides file: the defaults fit
+one 2-core machine, autoscaling and spread are switched on by configuration, and a bad
+overrides file is refused naming the offending key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.common.config import Settings, load_settings
+from services.common.errors import InvalidArgument
+from services.common.serve_options import (
+    BATCHED,
+    DEFENSE,
+    DEPLOYMENTS,
+    GENERATOR,
+    INGRESS,
+    RISK,
+    batch_options,
+    deployment_options,
+    load_overrides,
+)
+
+
+def test_defaults_fit_the_whole_graph_on_two_cores():
+    settings = Settings()
+    cpus = 0.0
+    for name in DEPLOYMENTS:
+        options = deployment_options(settings, name)
+        assert "autoscaling_config" not in options
+        cpus += options["num_replicas"] * options["ray_actor_options"]["num_cpus"]
+        assert options["max_ongoing_requests"] >= batch_options(settings, name).max_batch_size
+    assert cpus <= 1.0  # half the machine: Serve's controller and proxy need the rest
+
+
+def test_autoscaling_from_environment_with_workload_targets():
+    settings = load_settings(
+        {
+            "SOLACE_AUTOSCALING": "true",
+            "SOLACE_MIN_REPLICAS": "2",
+            "SOLACE_MAX_REPLICAS": "6",
+            "SOLACE_BATCH_MAX_SIZE": "24",
+        }
+    )
+    defense = deployment_options(settings, DEFENSE)
+    assert "num_replicas" not in defense
+    assert defense["autoscaling_config"]["min_replicas"] == 2
+    assert defense["autoscaling_config"]["max_replicas"] == 6
+    # A batched classifier aims at a full batch per replica; the ingress mostly waits.
+    assert defense["autoscaling_config"]["target_ongoing_requests"] == 24
+    ingress = deployment_options(settings, INGRESS)["autoscaling_config"]
+    assert (
+        ingress["target_ongoing_requests"]
+        > deployment_options(settings, RISK)["autoscaling_config"]["target_ongoing_requests"]
+    )
+    assert ingress["upscale_delay_s"] < ingress["downscale_delay_s"]
+
+
+def test_overrides_file_sets_replicas_resources_and_batching(tmp_path: Path):
+    path = tmp_path / "deployments.yaml"
+    path.write_text(
+        """
+deployments:
+  - name: DefenseDeployment
+    num_replicas: 2
+    max_replicas_per_node: 1
+    ray_actor_options: {resources: {worker_node: 0.01}}
+    max_batch_size: 32
+    batch_wait_ms: 5
+  - name: GeneratorDeployment
+    autoscaling_config: {max_replicas: 3}
+"""
+    )
+    settings = Settings(serve_deployments_file=str(path), replica_num_cpus=0.25)
+    defense = deployment_options(settings, DEFENSE)
+    assert defense["num_replicas"] == 2
+    assert defense["max_replicas_per_node"] == 1
+    assert defense["ray_actor_options"] == {"num_cpus": 0.25, "resources": {"worker_node": 0.01}}
+    assert "max_batch_size" not in defense  # Solace's own keys never reach .options()
+    batching = batch_options(settings, DEFENSE)
+    assert (batching.max_batch_size, batching.wait_timeout_s) == (32, 0.005)
+    generator = deployment_options(settings, GENERATOR)
+    assert "num_replicas" not in generator
+    assert generator["autoscaling_config"]["max_replicas"] == 3
+    assert generator["autoscaling_config"]["min_replicas"] == 1
+
+
+def test_batching_switch_and_unbatched_deployments():
+    assert {"DefenseDeployment", "StrategyDeployment"} == BATCHED
+    assert not batch_options(Settings(batching=False), DEFENSE).enabled
+    assert not batch_options(Settings(), RISK).enabled
+    on = batch_options(Settings(batch_max_size=8, batch_wait_ms=3.0), DEFENSE)
+    assert on.enabled and on.max_batch_size == 8 and on.wait_timeout_s == pytest.approx(0.003)
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("deployments:\n  - name: Nope\n", "deployments[0].name"),
+        (
+            "deployments:\n  - name: RiskDeployment\n    num_replica: 2\n",
+            "RiskDeployment.num_replica",
+        ),
+        ("deployments:\n  - name: RiskDeployment\n    max_batch_size: 2\n", "RiskDeployment"),
+        ("deployments: {a: 1}\n", "deployments"),
+    ],
+)
+def test_bad_overrides_file_is_refused_naming_the_key(tmp_path: Path, text: str, field: str):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(InvalidArgument) as err:
+        load_overrides(str(path))
+    assert err.value.field == f"{path}:{field}"
