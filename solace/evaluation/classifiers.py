@@ -8,7 +8,7 @@ latency per request with the real encoder (batch 1, after warm-up) on ESConv tes
 - "stream": the requests of each dialogue in order through one served model, as in
   production (the model's memo keeps the earlier turns' embeddings, so mostly only the newest
   turns are encoded);
-- "cold": every request with no memo at all (every text of the features is encoded).
+- "cold": every request as a conversation's first (each text of the features encoded once).
 
 - strategy: ESConv test split (codes_zcj seed 13), next supporter strategy: accuracy,
   macro-F1, weighted-F1; and the utterance classifier on every test supporter turn;
@@ -29,6 +29,7 @@ import numpy as np
 from services.common.config import Settings
 from services.common.domain import Conversation
 from services.common.encoder import get_encoder
+from services.common.features import MemoEmbed
 
 LATENCY_REQUESTS = 200
 WARMUP_REQUESTS = 10
@@ -43,6 +44,25 @@ def latency_requests(settings: Settings) -> tuple[list[Conversation], list[Conve
 
     convs, _ = load_esconv(Path(settings.data_dir) / "esconv" / "test.txt")
     return convs[-WARMUP_REQUESTS:], convs[:LATENCY_REQUESTS]
+
+
+class _FirstRequest:
+    """An ``embed`` whose memo is emptied before every timed request: the cost of a
+    conversation's first request (each text encoded once, nothing remembered)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._encoder = get_encoder(settings)
+        self._memo = MemoEmbed(self._encoder.embed)
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        return self._memo(texts)
+
+    def timed(self, fn: Callable[[object], object]) -> Callable[[object], object]:
+        def call(item: object) -> object:
+            self._memo = MemoEmbed(self._encoder.embed)
+            return fn(item)
+
+        return call
 
 
 def _p50_ms(
@@ -80,10 +100,13 @@ def _strategy(settings: Settings, embed: Callable) -> tuple[list[str], dict]:
 
     warm, requests = latency_requests(settings)
     stream = _p50_ms(StrategyModel(settings).predict, requests, warm)
-    cold_model = StrategyModel(settings, embed=get_encoder(settings).embed)
-    cold = _p50_ms(cold_model.predict, requests, warm)
+    first = _FirstRequest(settings)
+    cold_model = StrategyModel(settings, embed=first)
+    cold = _p50_ms(first.timed(cold_model.predict), requests, warm)
     utt_p50 = _p50_ms(
-        cold_model.classify_utterance, texts[:LATENCY_REQUESTS], texts[-WARMUP_REQUESTS:]
+        first.timed(cold_model.classify_utterance),
+        texts[:LATENCY_REQUESTS],
+        texts[-WARMUP_REQUESTS:],
     )
     lines = [
         f"strategy (next turn)  {model.version}  n={next_turn['n']}  "
@@ -110,9 +133,11 @@ def _defense(settings: Settings, embed: Callable) -> tuple[list[str], dict]:
     scores = _scores(y, probs, DEFENSE_LEVELS)
     warm, requests = latency_requests(settings)
     stream = _p50_ms(DefenseModel(settings).classify, requests, warm)
-    cold_model = DefenseModel(settings, embed=get_encoder(settings).embed)
-    cold = _p50_ms(lambda c: cold_model.predict_batch([c], evidence=False), requests, warm)
-    cold_evidence = _p50_ms(cold_model.classify, requests, warm)
+    first = _FirstRequest(settings)
+    cold_model = DefenseModel(settings, embed=first)
+    level = first.timed(lambda c: cold_model.predict_batch([c], evidence=False))
+    cold = _p50_ms(level, requests, warm)
+    cold_evidence = _p50_ms(first.timed(cold_model.classify), requests, warm)
     counts = np.bincount(probs.argmax(1), minlength=len(DEFENSE_LEVELS))
     lines = [
         f"defense               {model.version}  n={scores['n']}  "
