@@ -196,6 +196,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from solace.benchmarks.support import run as run_support
 
         print(run_support(settings, calls=args.calls))
+    if args.what == "batching":
+        from solace.benchmarks.batching import run as run_batching
+
+        print(run_batching(settings))
+    if args.what == "cluster":
+        from solace.benchmarks.cluster import run as run_cluster
+
+        print(run_cluster(settings))
     if args.what == "load":
         from solace.benchmarks.load import run as run_load
 
@@ -258,7 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="print latency figures (not a test)")
     bench.add_argument(
-        "what", nargs="?", default="all", choices=["classifiers", "support", "load", "all"]
+        "what",
+        nargs="?",
+        default="all",
+        choices=["classifiers", "support", "load", "batching", "cluster", "all"],
     )
     bench.add_argument("--calls", type=int, default=300)
     bench.set_defaults(func=cmd_bench)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import grpc
 
+from services.common import telemetry
 from services.common.errors import DeadlineExceeded, SolaceError, Unavailable
 from solace.v1 import (
     defense_pb2,
@@ -27,6 +28,11 @@ from solace.v1 import (
     strategy_pb2,
     strategy_pb2_grpc,
 )
+
+SCREEN = "solace.v1.RiskScreening/Screen"
+CLASSIFY = "solace.v1.DefenseClassifier/Classify"
+PREDICT = "solace.v1.StrategyPredictor/Predict"
+GENERATE = "solace.v1.Generator/Generate"
 
 
 class ServiceClients(Protocol):
@@ -91,20 +97,35 @@ class HandleClients:
             generator,
         )
 
+    # Each call carries the W3C trace context to the deployment, which continues the trace.
+
     async def screen(self, request, timeout):
-        return await _bounded(self._risk.screen.remote(request), timeout, "risk screening")
+        with telemetry.client_call(SCREEN) as md:
+            call = self._risk.screen.remote(request, trace_metadata=md)
+            return await _bounded(call, timeout, "risk screening")
 
     async def classify(self, request, timeout):
-        return await _bounded(self._defense.classify.remote(request), timeout, "defense")
+        with telemetry.client_call(CLASSIFY) as md:
+            return await _bounded(
+                self._defense.classify.remote(request, trace_metadata=md), timeout, "defense"
+            )
 
     async def predict(self, request, timeout):
-        return await _bounded(self._strategy.predict.remote(request), timeout, "strategy")
+        with telemetry.client_call(PREDICT) as md:
+            return await _bounded(
+                self._strategy.predict.remote(request, trace_metadata=md), timeout, "strategy"
+            )
 
     async def generate(self, request, timeout):
-        return await _bounded(self._generator.generate.remote(request), timeout, "generation")
+        with telemetry.client_call(GENERATE) as md:
+            call = self._generator.generate.remote(request, trace_metadata=md)
+            return await _bounded(call, timeout, "generation")
 
     async def generate_stream(self, request, timeout):
-        stream = self._generator.options(stream=True).generate_stream.remote(request)
+        md = telemetry.inject_metadata()
+        stream = self._generator.options(stream=True).generate_stream.remote(
+            request, trace_metadata=md
+        )
         try:
             async with asyncio.timeout(timeout):
                 async for chunk in stream:
@@ -141,23 +162,28 @@ class GrpcClients:
         self._generator = generation_pb2_grpc.GeneratorStub(self._channels[3])
 
     async def screen(self, request, timeout):
-        return await _bounded(
-            self._risk.Screen(request, timeout=timeout), timeout, "risk screening"
-        )
+        with telemetry.client_call(SCREEN) as md:
+            call = self._risk.Screen(request, timeout=timeout, metadata=md)
+            return await _bounded(call, timeout, "risk screening")
 
     async def classify(self, request, timeout):
-        return await _bounded(self._defense.Classify(request, timeout=timeout), timeout, "defense")
+        with telemetry.client_call(CLASSIFY) as md:
+            call = self._defense.Classify(request, timeout=timeout, metadata=md)
+            return await _bounded(call, timeout, "defense")
 
     async def predict(self, request, timeout):
-        return await _bounded(self._strategy.Predict(request, timeout=timeout), timeout, "strategy")
+        with telemetry.client_call(PREDICT) as md:
+            call = self._strategy.Predict(request, timeout=timeout, metadata=md)
+            return await _bounded(call, timeout, "strategy")
 
     async def generate(self, request, timeout):
-        return await _bounded(
-            self._generator.Generate(request, timeout=timeout), timeout, "generation"
-        )
+        with telemetry.client_call(GENERATE) as md:
+            call = self._generator.Generate(request, timeout=timeout, metadata=md)
+            return await _bounded(call, timeout, "generation")
 
     async def generate_stream(self, request, timeout):
-        call = self._generator.GenerateStream(request, timeout=timeout)
+        md = telemetry.inject_metadata()
+        call = self._generator.GenerateStream(request, timeout=timeout, metadata=md)
         try:
             async for chunk in call:
                 yield chunk

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 
 from services.common.config import Settings
 from services.common.domain import Conversation
@@ -23,6 +24,13 @@ log = logging.getLogger("solace.safety")
 
 # Recorded as the risk level when no screen answered (the fail-closed holding reply).
 UNSCREENED = "UNSCREENED"
+# Escalation ids derive from (API key, request id): a partner retrying a request after a crash
+# between the audit write and the reply gets the same id, and the store ignores the duplicate.
+_ESCALATION_NAMESPACE = uuid.UUID("6f1b7a52-9d0e-4c55-8a43-2f6a5c1e9b10")
+
+
+def escalation_id_for(key_name: str, request_id: str, kind: str) -> str:
+    return str(uuid.uuid5(_ESCALATION_NAMESPACE, f"{key_name}\x1f{request_id}\x1f{kind}"))
 
 
 def _resources(items: list[CrisisResource]) -> list[common_pb2.CrisisResource]:
@@ -120,6 +128,7 @@ class RouterSafety:
             locale=conversation.locale,
             api_key_name=key_name,
             text=conversation.last_seeker_text,
+            escalation_id=escalation_id_for(key_name, request_id, kind),
         )
         try:
             store = await self._ensure_store()

@@ -161,3 +161,17 @@ async def test_unscreened_holds_are_audited(make_pipeline):
     assert sum(counts.values()) == 1
     assert UNSCREENED == "UNSCREENED"
     await safety.close()
+
+
+async def test_a_retried_crisis_request_is_recorded_once(make_pipeline):
+    pipeline, safety = make_pipeline()
+    request = ask("I have the pills ready and I'm going to kill myself tonight")
+    request.request_id = "partner-retry-42"
+    first = await pipeline.respond(request, key_name="partner-a")
+    again = await pipeline.respond(request, key_name="partner-a")
+    assert first.escalated and first.escalation_id == again.escalation_id
+    store = await safety._ensure_store()
+    assert sum((await store.count_by_state()).values()) == 1
+    other = await pipeline.respond(request, key_name="partner-b")  # another partner's id space
+    assert other.escalation_id != first.escalation_id
+    await safety.close()
