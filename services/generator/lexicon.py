@@ -386,14 +386,17 @@ _SECOND_PERSON = re.compile(r"\byou(r|rs|'re|'ve)?\b")
 _MAX_WORDS = 16
 
 
-def key_phrase(text: str, topic_cues: tuple[str, ...] = ()) -> str:
-    """The seeker's most telling statement in ``text``, trimmed to one clause.
+# Pleasantries and chat words: restating "you have a blessed day" or "lol" back to a seeker
+# tells them nothing about their situation.
+_PLEASANTRY = re.compile(
+    r"\b(thanks?|thank you|bye|goodbye|have a (?:good|great|nice|blessed) \w+|lol|haha|"
+    r"you too|take care|appreciate it|welcome)\b"
+)
 
-    Prefers declarative first-person sentences that mention a feeling or a topic cue, and
-    avoids questions and sentences addressed to the supporter ("can you help me"), because a
-    restatement of those reads oddly.
-    """
-    best: tuple[int, int, str] | None = None
+
+def _phrase_candidates(text: str, topic_cues: tuple[str, ...]) -> list[tuple[int, int, str]]:
+    """(score, -position, sentence) for each sentence of ``text`` worth restating."""
+    candidates: list[tuple[int, int, str]] = []
     for position, raw in enumerate(_SENTENCE.split(text.strip())):
         sentence = raw.strip().strip("\"'")
         lowered = normalise(sentence)
@@ -409,11 +412,38 @@ def key_phrase(text: str, topic_cues: tuple[str, ...] = ()) -> str:
             score -= 3
         if _SECOND_PERSON.search(lowered):
             score -= 2
-        # Earlier sentences win ties: seekers tend to lead with what happened.
-        if best is None or score > best[0]:
-            best = (score, -position, sentence)
-    phrase = best[2] if best else text.strip()
+        if _PLEASANTRY.search(lowered):
+            score -= 3
+        candidates.append((score, -position, sentence))
+    return candidates
+
+
+def key_phrase(text: str, topic_cues: tuple[str, ...] = ()) -> str:
+    """The seeker's most telling statement in ``text``, trimmed to one clause.
+
+    Prefers declarative first-person sentences that mention a feeling or a topic cue, and
+    avoids questions, pleasantries and sentences addressed to the supporter ("can you help
+    me"), because a restatement of those reads oddly.
+    """
+    candidates = _phrase_candidates(text, topic_cues)
+    # Earlier sentences win ties: seekers tend to lead with what happened.
+    phrase = max(candidates)[2] if candidates else text.strip()
     return _trim(phrase)
+
+
+def telling_turn(texts: list[str], topic_cues: tuple[str, ...] = (), lookback: int = 3) -> str:
+    """The newest of the seeker's ``texts`` (newest first) that says something about their
+    situation, looking back at most ``lookback`` turns; else the newest that is not small talk.
+
+    A last turn such as "ok, I will try that" has nothing to restate, while the turn before it
+    usually holds what the seeker is going through.
+    """
+    talk = [t for t in texts if not is_small_talk(t)]
+    for text in talk[:lookback]:
+        candidates = _phrase_candidates(text, topic_cues)
+        if candidates and max(candidates)[0] > 0:
+            return text
+    return talk[0] if talk else ""
 
 
 # Openers that carry no content and read oddly in "It sounds like you're saying ...".
@@ -468,8 +498,8 @@ def read(conversation: Conversation, topic_cues: tuple[str, ...] = ()) -> Readin
     seeker_texts = [text for _, text in reversed(conversation.seeker_turns())]
     last = seeker_texts[0] if seeker_texts else ""
     found = detect_feeling(*seeker_texts, conversation.situation)
-    # Restate the newest turn that says something; fall back to the situation.
-    source = next((t for t in seeker_texts if not is_small_talk(t)), conversation.situation)
+    # Restate the newest turn that says something about the seeker; fall back to the situation.
+    source = telling_turn(seeker_texts, topic_cues) or conversation.situation
     return Reading(
         last=last,
         feeling=found[0] if found else None,

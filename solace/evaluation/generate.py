@@ -12,10 +12,13 @@ the replies are scored against the gold turn:
 - **ROUGE-L**: F1 (β = 1) of the longest common subsequence per reply, averaged (×100);
 - **Dist-1/2**: distinct n-grams over all n-grams of all replies of a method (×100);
 - **adherence**: the share of replies whose strategy, as the strategy service's utterance
-  classifier reads it, is the requested one. The same classifier on the gold turns gives its
-  own ceiling ("gold" row): it agrees with ESConv's annotators only that often.
+  classifier reads it (``StrategyModel.classify_utterance``: one supporter turn, judged from
+  its own words), is the requested one. The same classifier on the gold turns gives its own
+  ceiling ("gold" row): it agrees with ESConv's annotators only that often. Below the table,
+  each method's most frequent misreadings (requested → read) show what to fix.
 
-The sample size is ``SOLACE_EVAL_GENERATE_SAMPLES`` (default 300, a few minutes on 2 cores).
+The sample size is ``SOLACE_EVAL_GENERATE_SAMPLES`` (default 300, seconds on 2 cores), the
+sample's seed ``SOLACE_EVAL_GENERATE_SEED`` (default 13).
 Published ESConv figures (full test set, trained generators) are printed beside ours: MISC
 BLEU-2 7.31 / ROUGE-L 17.91, TransESC 7.64 / 17.51.
 """
@@ -33,14 +36,19 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from services.common.config import Settings
 from services.common.domain import SEEKER, SUPPORTER, Conversation, Turn
 from services.common.labels import METHODS, STRATEGIES
 
+if TYPE_CHECKING:
+    from services.strategy.model import StrategyModel
+
 DEFAULT_SAMPLES = 300
 SAMPLES_ENV = "SOLACE_EVAL_GENERATE_SAMPLES"
 SEED = 13
+SEED_ENV = "SOLACE_EVAL_GENERATE_SEED"
 # The newest turns are what a reply answers; longer ESConv histories would also trip max_turns.
 MAX_CONTEXT_TURNS = 20
 PUBLISHED = {"MISC": (7.31, 17.91), "TransESC": (7.64, 17.51)}
@@ -49,12 +57,15 @@ _TOKEN = re.compile(r"[a-z0-9']+|[^\sa-z0-9']")
 
 @dataclass(frozen=True, slots=True)
 class Example:
+    """One supporter turn to reproduce: its context, gold strategy and gold text."""
+
     conversation: Conversation
     strategy: int
     reference: str
 
 
 def tokens(text: str) -> list[str]:
+    """Lower-cased word and punctuation tokens, as BLEU and ROUGE compare them."""
     return _TOKEN.findall(text.lower())
 
 
@@ -178,59 +189,155 @@ async def _generate(settings: Settings, examples: Sequence[Example]) -> dict:
     return {"replies": replies, "fallbacks": fallbacks, "seconds": seconds}
 
 
-def _adherence(settings: Settings, texts: Sequence[str], wanted: Sequence[int]) -> float | None:
-    try:
-        from services.strategy.model import StrategyModel
+class _Adherence:
+    """Reads replies with the strategy service's utterance classifier; ``None`` readings when
+    its weights or the encoder are missing (adherence is then reported as unavailable)."""
 
-        model = StrategyModel(settings)
-    except Exception:  # weights or encoder missing: report adherence as unavailable
-        return None
-    predicted = model.utterance_probabilities(list(texts)).argmax(axis=1)
-    return float(sum(int(p) == w for p, w in zip(predicted, wanted, strict=True)) / len(wanted))
+    def __init__(self, settings: Settings) -> None:
+        try:
+            from services.strategy.model import StrategyModel
+
+            self.model: StrategyModel | None = StrategyModel(settings)
+        except Exception:  # weights or encoder missing: report adherence as unavailable
+            self.model = None
+
+    def read(self, texts: Sequence[str]) -> list[int] | None:
+        """The strategy index the classifier reads in each text."""
+        if self.model is None:
+            return None
+        return [self.model.classify_utterance(text).index for text in texts]
 
 
-def run(settings: Settings, samples: int | None = None) -> str:
-    """The evaluation table as text."""
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One line of the table: a method on an engine (or the gold turns), scored on the sample.
+
+    ``adherence`` is ``None`` when the classifier is unavailable; ``misread`` counts the
+    (requested, read) strategy pairs the classifier disagreed on.
+    """
+
+    name: str
+    engine: str
+    bleu: float
+    rouge: float
+    dist1: float
+    dist2: float
+    adherence: float | None
+    misread: Counter[tuple[int, int]]
+    fell_back: int | None = None
+    ms_per_reply: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The scored sample: where it came from and one row per (method, engine), gold last."""
+
+    path: Path
+    seed: int
+    samples: int
+    rows: list[Row]
+    seconds: float
+
+    def row(self, name: str, engine: str = "composer") -> Row:
+        return next(r for r in self.rows if r.name == name and r.engine == engine)
+
+
+def _score(
+    name: str,
+    engine: str,
+    texts: Sequence[str],
+    examples: Sequence[Example],
+    adherence: _Adherence,
+    fell_back: int | None = None,
+    ms_per_reply: float | None = None,
+) -> Row:
+    references = [tokens(e.reference) for e in examples]
+    hyps = [tokens(t) for t in texts]
+    read = adherence.read(texts)
+    misread: Counter[tuple[int, int]] = Counter()
+    share = None
+    if read is not None:
+        wanted = [e.strategy for e in examples]
+        misread.update((w, r) for w, r in zip(wanted, read, strict=True) if w != r)
+        share = 1.0 - sum(misread.values()) / len(wanted)
+    return Row(
+        name=name,
+        engine=engine,
+        bleu=corpus_bleu(hyps, references) * 100,
+        rouge=sum(rouge_l(h, r) for h, r in zip(hyps, references, strict=True)) / len(hyps) * 100,
+        dist1=distinct(hyps, 1) * 100,
+        dist2=distinct(hyps, 2) * 100,
+        adherence=share,
+        misread=misread,
+        fell_back=fell_back,
+        ms_per_reply=ms_per_reply,
+    )
+
+
+def evaluate(settings: Settings, samples: int | None = None, seed: int | None = None) -> Report:
+    """Generate and score replies on the sample; ``FileNotFoundError`` without the test split."""
     samples = samples or int(os.environ.get(SAMPLES_ENV, DEFAULT_SAMPLES))
+    seed = seed if seed is not None else int(os.environ.get(SEED_ENV, SEED))
     path = Path(settings.data_dir) / "esconv" / "test.txt"
     if not path.is_file():
-        return f"ESConv test split not found at {path}; nothing to evaluate."
-    examples = load_examples(path, samples)
+        raise FileNotFoundError(path)
+    examples = load_examples(path, samples, seed)
     started = time.perf_counter()
     generated = asyncio.run(_generate(settings, examples))
-    references = [tokens(e.reference) for e in examples]
-    wanted = [e.strategy for e in examples]
+    adherence = _Adherence(settings)
+    rows = []
+    for (method, engine), texts in generated["replies"].items():
+        per_reply = generated["seconds"][(method, engine)] / len(examples) * 1000
+        fell = generated["fallbacks"][(method, engine)]
+        rows.append(_score(method, engine, texts, examples, adherence, fell, per_reply))
+    gold = [e.reference for e in examples]
+    rows.append(_score("gold (reference)", "-", gold, examples, adherence))
+    return Report(path, seed, len(examples), rows, time.perf_counter() - started)
 
+
+# Strategy names short enough for one line of misreadings per method.
+_SHORT = (
+    "Question",
+    "Restatement",
+    "Reflection",
+    "Self-disclosure",
+    "Affirmation",
+    "Suggestions",
+    "Information",
+    "Others",
+)
+assert len(_SHORT) == len(STRATEGIES)
+
+
+def _short(strategy: int) -> str:
+    return _SHORT[strategy]
+
+
+def run(settings: Settings, samples: int | None = None, seed: int | None = None) -> str:
+    """The evaluation table as text."""
+    try:
+        report = evaluate(settings, samples, seed)
+    except FileNotFoundError as missing:
+        return f"ESConv test split not found at {missing}; nothing to evaluate."
     header = (
         f"{'method':<20} {'engine':<9} {'BLEU-2':>7} {'ROUGE-L':>8} {'Dist-1':>7} {'Dist-2':>7} "
         f"{'adhere':>7} {'fell back':>9} {'ms/reply':>9}"
     )
     lines = [
-        f"ESConv test ({path}), {len(examples)} supporter turns sampled with seed {SEED}; "
-        "requested strategy = gold strategy",
+        f"ESConv test ({report.path}), {report.samples} supporter turns sampled with seed "
+        f"{report.seed}; requested strategy = gold strategy",
         "",
         header,
         "-" * len(header),
     ]
-
-    def row(name: str, engine: str, texts: Sequence[str], extra: str) -> str:
-        hyps = [tokens(t) for t in texts]
-        bleu = corpus_bleu(hyps, references) * 100
-        rouge = sum(rouge_l(h, r) for h, r in zip(hyps, references, strict=True)) / len(hyps)
-        adherence = _adherence(settings, texts, wanted)
-        shown = "n/a" if adherence is None else f"{adherence * 100:.1f}%"
-        return (
-            f"{name:<20} {engine:<9} {bleu:>7.2f} {rouge * 100:>8.2f} "
-            f"{distinct(hyps, 1) * 100:>7.2f} {distinct(hyps, 2) * 100:>7.2f} {shown:>7} {extra}"
+    for r in report.rows:
+        shown = "n/a" if r.adherence is None else f"{r.adherence * 100:.1f}%"
+        fell = "-" if r.fell_back is None else str(r.fell_back)
+        ms = "-" if r.ms_per_reply is None else f"{r.ms_per_reply:.1f}"
+        lines.append(
+            f"{r.name:<20} {r.engine:<9} {r.bleu:>7.2f} {r.rouge:>8.2f} {r.dist1:>7.2f} "
+            f"{r.dist2:>7.2f} {shown:>7} {fell:>9} {ms:>9}"
         )
-
-    for (method, engine), texts in generated["replies"].items():
-        per_reply = generated["seconds"][(method, engine)] / len(examples) * 1000
-        fell = generated["fallbacks"][(method, engine)]
-        lines.append(row(method, engine, texts, f"{fell:>9} {per_reply:>9.1f}"))
-    lines.append(
-        row("gold (reference)", "-", [e.reference for e in examples], f"{'-':>9} {'-':>9}")
-    )
     lines.append("")
     for name, (bleu, rouge) in PUBLISHED.items():
         lines.append(f"published {name:<10} BLEU-2 {bleu:.2f}  ROUGE-L {rouge:.2f} (full test set)")
@@ -238,5 +345,12 @@ def run(settings: Settings, samples: int | None = None) -> str:
         "adherence = the strategy service's utterance classifier reads the requested strategy in "
         "the reply; the gold row is that classifier's agreement with ESConv's annotators."
     )
-    lines.append(f"took {time.perf_counter() - started:.0f}s")
+    lines.append("most frequent misreadings (requested → read):")
+    for r in report.rows:
+        if r.misread:
+            top = ", ".join(
+                f"{_short(w)}→{_short(g)} {n}" for (w, g), n in r.misread.most_common(4)
+            )
+            lines.append(f"  {r.name:<20} {r.engine:<9} {top}")
+    lines.append(f"took {report.seconds:.0f}s")
     return "\n".join(lines)

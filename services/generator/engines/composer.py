@@ -5,9 +5,10 @@ It realises every method step from the conversation itself: the lexicons (``lexi
 the seeker's feeling, key phrase, thoughts, behaviours and values; the built-in knowledge
 (``knowledge.py``) gives the topic, a first-person experience, a suggestion and a fact. A
 reply-writing prompt always follows its strategy (the strategy sentence ends the reply, so a
-Question ends with "?"); one optional lead sentence carries what earlier steps concluded (the
-value to reinforce, the emotion the chain found, a softer opening for low-adaptive defenses, or
-the runner-up of a strategy mixture).
+Question ends with "?"). What earlier steps concluded (the value to reinforce, the emotion
+the chain found) is woven into that sentence, so the reply stays one strategy; one optional
+lead sentence carries only a softer opening for low-adaptive defenses or the runner-up of a
+strategy mixture.
 
 Phrasings are chosen by a hash of (conversation, seed, step, strategy): the same request always
 gives the same reply, different conversations get different wordings. The composer honours
@@ -29,7 +30,7 @@ from services.common.labels import STRATEGIES
 from services.generator import knowledge, lexicon
 from services.generator.engines.base import Engine, Prompt
 
-COMPOSER_VERSION = "composer-1"
+COMPOSER_VERSION = "composer-2"
 
 # Strategy indices, named once so templates read clearly (order of labels.STRATEGIES).
 QUESTION, RESTATEMENT, REFLECTION, SELF_DISCLOSURE = 0, 1, 2, 3
@@ -38,6 +39,14 @@ assert STRATEGIES[SUGGESTIONS] == "Providing Suggestions"  # guard the order abo
 
 # Templates per strategy. Slots: {t} topic, {f} feeling, {p} the seeker's phrase flipped to
 # the second person, {e} a first-person experience, {s} a suggestion, {i} a fact.
+#
+# Wordings follow what ESConv supporters write for each strategy (train split): a restatement
+# checks its understanding ("So ..., is that correct?"), a reflection says what the supporter
+# can feel or tell ("I can feel how ..."), a self-disclosure starts from "I have been there
+# too", an affirmation says the seeker is doing their best and will get through. Each wording
+# was checked against the strategy classifier on ESConv train conversations, so that what the
+# reply does is also what it reads as; softer wordings that read as another strategy (a
+# restatement ending "...and that has been weighing on you" reads as reassurance) were dropped.
 TEMPLATES: dict[int, tuple[str, ...]] = {
     QUESTION: (
         "What has been the hardest part of {t} for you?",
@@ -47,31 +56,31 @@ TEMPLATES: dict[int, tuple[str, ...]] = {
         "Is there anyone in your life you've been able to talk to about {t}?",
     ),
     RESTATEMENT: (
-        "It sounds like you're saying {p}.",
-        "So if I'm hearing you right, {p}.",
-        "What I'm hearing is that {p}.",
-        "If I understand you correctly, {p}, and that has been weighing on you.",
+        "So {p}, is that right?",
+        "I hear you saying that {p}. Is that correct?",
+        "So if I understand correctly, {p}?",
+        "So {p}, is that correct?",
     ),
     REFLECTION: (
-        "It sounds like you're feeling really {f} about {t}.",
-        "I can hear how {f} you've been feeling about {t}.",
-        "You seem to be feeling {f} right now, and that makes a lot of sense given {t}.",
-        "It must be so hard to feel this {f} while you're dealing with {t}.",
+        "I can feel how {f} you are about {t}.",
+        "Just from chatting with you, I can tell how {f} {t} has made you.",
+        "I can sense how {f} you feel about {t}, and that is completely understandable.",
+        "I can feel your pain; {t} has left you feeling so {f}.",
     ),
     SELF_DISCLOSURE: (
         "I went through something similar {e}, and I remember how hard it was to see a way "
         "through.",
-        "{e}, I felt a lot of what you're describing, so I understand a little of how this feels.",
+        "I have been there too. {e}, I felt really {f} for a while.",
         "I remember feeling {f} myself {e}; it took me a while, but things did get easier.",
+        "I've been in a similar position myself: {e}, I felt {f} too.",
     ),
     AFFIRMATION: (
         "It takes real courage to open up about {t}, and you're clearly doing your best to get "
         "through it.",
-        "You've been carrying a lot with {t}, and reaching out like this shows real strength.",
-        "You're handling something genuinely difficult, and the care you're putting into facing "
-        "it says a lot about you.",
-        "Feeling this way about {t} doesn't mean you're failing; you've already shown you can "
-        "keep going through hard things.",
+        "You are doing your best with {t}, and I know you will get through this.",
+        "It's completely okay to feel this way about {t}; you're doing the best you can, and "
+        "that is enough.",
+        "You have already shown real strength in facing {t}, and I know you can keep going.",
     ),
     SUGGESTIONS: (
         "One thing that might help is to {s}.",
@@ -81,15 +90,65 @@ TEMPLATES: dict[int, tuple[str, ...]] = {
     ),
     INFORMATION: (
         "It may help to know that {i}.",
+        "Many people don't realise that {i}.",
         "Something worth knowing: {i}.",
-        "You might find it useful to know that {i}.",
-        "For what it's worth, {i}.",
     ),
     OTHERS: (
         "Thank you for sharing that with me. I'm here for you.",
         "I really appreciate you telling me this, and I'm glad you reached out.",
         "Thanks for trusting me with this. I'm listening whenever you want to keep talking.",
     ),
+}
+
+# When an analysis chain (MADP's emotion agent, Empathy-R1's first link) has named the
+# seeker's emotion, the strategy sentence itself carries it. A separate "Feeling anxious makes
+# sense." before the reply would make every strategy read as a reflection of feelings.
+FEELING_TEMPLATES: dict[int, tuple[str, ...]] = {
+    QUESTION: (
+        "When did you start feeling {f} about {t}?",
+        "What do you think has been making you feel most {f} lately?",
+        "Feeling {f} like this is hard; how have you been coping with {t} so far?",
+    ),
+    RESTATEMENT: ("I hear you saying that {p}, and that it has left you {f}. Is that correct?",),
+    SELF_DISCLOSURE: (
+        "I have been there too; {e}, I felt {f} as well.",
+        "I remember feeling {f} myself {e}; it took me a while, but things did get easier.",
+    ),
+    AFFIRMATION: (
+        "You're doing your best even while feeling {f}, and I know you will get through {t}.",
+        "It's okay to feel {f} about {t}; you're doing the best you can, and that is enough.",
+    ),
+    SUGGESTIONS: ("When you're feeling {f}, one thing that might help is to {s}.",),
+}
+
+# Value reinforcement weaves the seeker's value ({v}) into the strategy sentence instead of
+# leading with "I can see {v} in you, and that is a real strength": that lead is an
+# affirmation, and it turned every other strategy into one. A restatement has no template
+# here: it speaks back the seeker's own words about what they value (``_value_phrase``).
+VALUE_TEMPLATES: dict[int, tuple[str, ...]] = {
+    QUESTION: (
+        "Given {v}, what has been the hardest part of {t} for you?",
+        "What matters most to you about {t}, given {v}?",
+    ),
+    REFLECTION: (
+        "Just from chatting with you, I can tell how {f} {t} has made you; I can feel {v} in it.",
+        "I can feel how {f} you are about {t}. Just from chatting with you, I can tell it "
+        "matters so much because of {v}.",
+    ),
+    SELF_DISCLOSURE: (
+        "I went through something similar {e}, and what kept me going was the same thing I "
+        "hear in you: {v}.",
+    ),
+    AFFIRMATION: (
+        "I can see {v} in what you've shared, and that is a real strength; I know you'll get "
+        "through this.",
+        "You're doing your best, and {v} is a real strength that will help you through {t}.",
+    ),
+    SUGGESTIONS: (
+        "Given {v}, one thing that might help is to {s}.",
+        "Given {v}, maybe you could {s}.",
+    ),
+    OTHERS: ("Thank you for sharing this with me, and for letting me see {v}.",),
 }
 
 # A greeting with nothing to reflect on gets its own wordings for the strategies whose
@@ -131,15 +190,6 @@ MIXTURE_LEADS: dict[int, str] = {
     OTHERS: "Thank you for telling me.",
 }
 _MIXTURE_FLOOR = 0.25
-
-EMOTION_LEADS: tuple[str, ...] = (
-    "Feeling {f} about {t} makes a lot of sense.",
-    "Anyone in your place could feel {f}.",
-)
-VALUE_LEADS: tuple[str, ...] = (
-    "I can see {v} in what you've shared, and that is a real strength.",
-    "What you've said shows {v}, and that matters.",
-)
 
 SAFE_REPLIES: dict[str, str] = {
     "en": "Thank you for sharing this with me. I'm here to listen, and you don't have to go "
@@ -208,10 +258,22 @@ def _feeling(prompt: Prompt, scene: Scene) -> str | None:
     return lexicon.feeling_in(prompt.context.get("emotion", "")) or scene.reading.feeling
 
 
+def _value_phrase(prompt: Prompt, scene: Scene) -> str:
+    """The seeker's phrase to restate: under value reinforcement, the newest sentence in which
+    they voiced the value (its lexicon cue), so the restatement gives their value back to them
+    in their own words; otherwise the lexicon's key phrase."""
+    cue = prompt.context.get("value_cue", "")
+    if cue:
+        for _, text in reversed(prompt.conversation.seeker_turns()):
+            if lexicon.find_cues(lexicon.normalise(text), (cue,)):
+                return lexicon.key_phrase(_sentence_with(text, cue))
+    return scene.reading.phrase
+
+
 def _slots(prompt: Prompt, scene: Scene) -> dict[str, str]:
     ctx = prompt.context
     entry = scene.entry
-    phrase = scene.reading.phrase
+    phrase = _value_phrase(prompt, scene)
     return {
         "t": ctx.get("topic") or entry.topic,
         "f": _feeling(prompt, scene) or lexicon.DEFAULT_FEELING,
@@ -219,34 +281,40 @@ def _slots(prompt: Prompt, scene: Scene) -> dict[str, str]:
         "e": entry.experience,
         "s": (ctx.get("knowledge") or entry.suggestion).rstrip("."),
         "i": (ctx.get("fact") or entry.information).rstrip("."),
+        "v": ctx.get("value_phrase", ""),
     }
 
 
-def _main_sentence(prompt: Prompt, scene: Scene, slots: dict[str, str]) -> str:
+def _options(prompt: Prompt, scene: Scene) -> tuple[str, ...]:
+    """The wordings for the prompt's strategy, given what the method's earlier steps found."""
     strategy = prompt.strategy
     assert strategy is not None
-    options = TEMPLATES[strategy]
     if scene.reading.small_talk and strategy in SMALL_TALK:
-        options = SMALL_TALK[strategy]
-    elif strategy == QUESTION and _feeling(prompt, scene) is None:
+        return SMALL_TALK[strategy]
+    if prompt.context.get("value_phrase") and strategy in VALUE_TEMPLATES:
+        return VALUE_TEMPLATES[strategy]
+    chain_feeling = lexicon.feeling_in(prompt.context.get("emotion", ""))
+    if chain_feeling and strategy in FEELING_TEMPLATES:
+        return FEELING_TEMPLATES[strategy]
+    options = TEMPLATES[strategy]
+    if strategy == QUESTION and _feeling(prompt, scene) is None:
         # "When did you start feeling weighed down" presumes a feeling nobody named.
         options = tuple(o for o in options if "{f}" not in o)
-    text = _pick(options, scene, prompt, "main").format(**slots)
+    return options
+
+
+def _main_sentence(prompt: Prompt, scene: Scene, slots: dict[str, str]) -> str:
+    text = _pick(_options(prompt, scene), scene, prompt, "main").format(**slots)
     return " ".join(_sentence(part) for part in re.split(r"(?<=[.!?])\s+", text))
 
 
 def _lead_sentence(prompt: Prompt, scene: Scene, slots: dict[str, str]) -> str:
-    """At most one opening sentence, from the highest-priority signal present."""
-    ctx = prompt.context
+    """At most one opening sentence, from the highest-priority signal present.
+
+    What a method concluded (a value, an emotion) is not a lead: it is woven into the strategy
+    sentence (``VALUE_TEMPLATES``, ``FEELING_TEMPLATES``), so the reply stays one strategy.
+    """
     strategy = prompt.strategy
-    if ctx.get("value_phrase"):
-        return _pick(VALUE_LEADS, scene, prompt, "lead").format(v=ctx["value_phrase"])
-    if (
-        ctx.get("emotion")
-        and strategy not in (REFLECTION, OTHERS)
-        and _feeling(prompt, scene) is not None
-    ):
-        return _pick(EMOTION_LEADS, scene, prompt, "lead").format(**slots)
     if prompt.defense in _LOW_ADAPTIVE_DEFENSES and not scene.reading.small_talk:
         return _pick(SOFTENERS, scene, prompt, "lead")
     probabilities = prompt.strategy_probabilities

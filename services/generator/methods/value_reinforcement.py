@@ -3,7 +3,9 @@
 A ``values.ValueDetector`` finds the value the seeker's words express most: a classifier over
 the sentence encoder trained on Touché23-ValueEval when it is available, the small lexicon over
 the 10 basic values (``lexicon.VALUES``) otherwise or when the classifier is unsure. The reply
-affirms it in plain words while following the strategy. Only values a
+names it in plain words inside the strategy sentence (a question asks what matters to the
+seeker given that value, a suggestion builds on it, an affirmation affirms it), so the reply
+still does what the strategy asks. Only values a
 supporter can affirm without endorsing harm are reinforced (power is not). When the seeker
 expresses none, reaching out is itself taken as self-direction.
 """
@@ -53,4 +55,7 @@ class ValueReinforcementMethod(Method):
             value = DEFAULT_VALUE
             run.note("value.detect", f"no value stated; reaching out is read as {value}")
         context = {"value": value, "value_phrase": VALUE_PHRASES[value]}
+        if found and found.evidence:
+            # The seeker's own cue word lets a restatement give the value back in their words.
+            context["value_cue"] = found.evidence
         return run.prompt("value.reply", reply_instruction(value), context, reply=True)

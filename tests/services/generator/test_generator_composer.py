@@ -64,11 +64,22 @@ def test_question_asks_a_question(conv) -> None:
 
 
 def test_restatement_speaks_the_seekers_words_back() -> None:
-    text = reply(JOB, RESTATEMENT)
-    assert re.search(r"sounds like you're saying|hearing|understand you", text)
-    # The seeker's own content, with pronouns flipped.
-    assert "you lost your job last week" in text
-    assert not re.search(r"\b(I|my)\b", text.replace("I'm hearing", "").replace("If I", ""))
+    for seed in range(8):
+        text = reply(JOB, RESTATEMENT, seed=seed)
+        # Checks its understanding, as ESConv supporters do ("So ..., is that correct?").
+        assert re.search(r"^So |^I hear you saying", text)
+        assert re.search(r"(right|correct)\?$", text) or text.endswith("?")
+        # The seeker's own content, with pronouns flipped.
+        assert "you lost your job last week" in text
+        assert not re.search(r"\b(I|my)\b", re.sub(r"^I hear|If I|if I", "", text))
+
+
+def test_restatement_restates_what_the_seeker_said_not_a_pleasantry() -> None:
+    conv = conversation(
+        "My sister stopped talking to me after our argument.",
+        "Thanks for listening, have a good day.",
+    )
+    assert "your sister stopped talking to you" in reply(conv, RESTATEMENT)
 
 
 def test_pronouns_flip_for_restatement() -> None:
@@ -160,6 +171,16 @@ def test_seed_varies_the_phrasing() -> None:
 def test_different_conversations_give_different_replies(strategy: int) -> None:
     replies = {reply(c, strategy) for c in CONVERSATIONS}
     assert len(replies) >= (2 if strategy == OTHERS else len(CONVERSATIONS))
+
+
+def test_a_chain_emotion_is_carried_by_the_strategy_sentence_not_a_lead() -> None:
+    # MADP and Empathy-R1 hand over the emotion they found; a separate "Feeling anxious makes
+    # sense." before the reply would make every strategy read as a reflection.
+    for strategy in (QUESTION, AFFIRMATION, SUGGESTIONS, SELF_DISCLOSURE):
+        text = reply(JOB, strategy, context={"emotion": "the seeker feels anxious"})
+        assert len(sentences(text)) == 1 or strategy == SELF_DISCLOSURE, text
+        assert "anxious" in text
+    assert reply(JOB, QUESTION, context={"emotion": "anxious"}).endswith("?")
 
 
 def test_mixture_runner_up_leads_and_the_strategy_still_ends_the_reply() -> None:

@@ -152,6 +152,32 @@ async def test_value_reinforcement_names_the_seekers_value(text: str, value: str
     assert VALUE_PHRASES[value] in result.text
 
 
+@pytest.mark.parametrize("strategy", [QUESTION, SUGGESTIONS])
+async def test_value_reinforcement_weaves_the_value_into_the_strategy_sentence(
+    strategy: int,
+) -> None:
+    conv = conversation("I just want to take care of my family and my kids.")
+    result = await core_with(RecordingEngine()).generate(
+        request(conv, strategy, "VALUE_REINFORCEMENT")
+    )
+    # One sentence that both follows the strategy and names the value: a separate value
+    # sentence would read as an affirmation whatever the strategy.
+    assert VALUE_PHRASES["benevolence"] in result.text
+    assert len(re.findall(r"[.!?](?:\s|$)", result.text)) == 1
+    if strategy == QUESTION:
+        assert result.text.endswith("?")
+    else:
+        assert SUGGESTION_PHRASING.search(result.text)
+
+
+async def test_value_reinforcement_restates_the_seekers_own_value_words() -> None:
+    conv = conversation("I just want to take care of my family. Work has been so stressful lately.")
+    result = await core_with(RecordingEngine()).generate(
+        request(conv, strategy_index("Restatement or Paraphrasing"), "VALUE_REINFORCEMENT")
+    )
+    assert "you just want to take care of your family" in result.text
+
+
 async def test_value_reinforcement_never_reinforces_power() -> None:
     conv = conversation("I want to be in charge and have authority over everyone.")
     result = await core_with(RecordingEngine()).generate(
