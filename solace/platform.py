@@ -4,32 +4,38 @@ with Serve's gRPC proxy answering Support, health and reflection on ``SOLACE_GRP
 from __future__ import annotations
 
 import signal
-import threading
+import time
 
 from services.common.config import Settings
 from services.router.service_names import GRPC_SERVICER_FUNCTIONS
 
 
+def _init_ray(settings: Settings) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    options: dict = {}
+    if not settings.ray_address:
+        # A local Ray: its per-node metrics agent serves the replicas' Prometheus metrics.
+        options["_metrics_export_port"] = settings.ray_metrics_port
+    ray.init(
+        address=settings.ray_address or None,
+        include_dashboard=False,
+        logging_level="WARNING",
+        log_to_driver=False,
+        **options,
+    )
+
+
 def start_platform(settings: Settings, blocking: bool = False) -> None:
     """Start Ray (or join ``settings.ray_address``), Serve's proxies and the Solace app."""
-    import ray
     from ray import serve
     from ray.serve.config import HTTPOptions, gRPCOptions
 
     from services.router.app import APP_NAME, build_app
 
-    if not ray.is_initialized():
-        options: dict = {}
-        if not settings.ray_address:
-            # A local Ray: its per-node metrics agent serves the replicas' Prometheus metrics.
-            options["_metrics_export_port"] = settings.ray_metrics_port
-        ray.init(
-            address=settings.ray_address or None,
-            include_dashboard=False,
-            logging_level="WARNING",
-            log_to_driver=False,
-            **options,
-        )
+    _init_ray(settings)
     serve.start(
         http_options=HTTPOptions(host=settings.host, port=settings.http_port),
         grpc_options=gRPCOptions(
@@ -51,6 +57,12 @@ def stop_platform() -> None:
 def serve_platform(settings: Settings) -> int:
     from services.common.access import AccessControl
 
+    # Ray installs its own fatal-signal handlers at init: ours go in after it, and before the
+    # (long) deployment, so a SIGTERM at any point after this stops the platform cleanly.
+    _init_ray(settings)
+    stopping: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: stopping.append(signum))
     start_platform(settings)
     access = "OPEN: no API keys configured" if AccessControl(settings).is_open else "API keys"
     print(
@@ -58,10 +70,10 @@ def serve_platform(settings: Settings) -> int:
         f"reflection on the same port; access: {access}). Ctrl-C or SIGTERM stops it.",
         flush=True,
     )
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    # The handler only appends to a list that this loop polls: a handler must not take a lock
+    # the main thread may hold (Event.set inside Event.wait deadlocks).
+    while not stopping:
+        time.sleep(0.2)
     print("Stopping Solace ...", flush=True)
     stop_platform()
     return 0
