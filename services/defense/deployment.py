@@ -18,8 +18,7 @@ from solace.v1 import defense_pb2
 CLASSIFY = "solace.v1.DefenseClassifier/Classify"
 
 
-@serve.deployment(name=DEFENSE)
-class DefenseDeployment:
+class DefenseReplica:
     def __init__(self, settings: Settings, batching: BatchOptions | None = None) -> None:
         from services.defense.model import DefenseModel
         from services.defense.servicer import DefenseServicer
@@ -55,3 +54,9 @@ class DefenseDeployment:
 
     async def ping(self) -> bool:
         return True
+
+
+# Bound here rather than with a decorator so the replica class stays a plain module
+# attribute: Ray then pickles it by reference instead of by value (by value drags in
+# whatever the class's closures hold, such as a live batch queue).
+DefenseDeployment = serve.deployment(name=DEFENSE)(DefenseReplica)

@@ -15,8 +15,7 @@ GENERATE = "solace.v1.Generator/Generate"
 GENERATE_STREAM = "solace.v1.Generator/GenerateStream"
 
 
-@serve.deployment(name=GENERATOR)
-class GeneratorDeployment:
+class GeneratorReplica:
     def __init__(self, settings: Settings) -> None:
         from services.generator.servicer import build_generator_servicer
 
@@ -43,3 +42,9 @@ class GeneratorDeployment:
 
     async def ping(self) -> bool:
         return True
+
+
+# Bound here rather than with a decorator so the replica class stays a plain module
+# attribute: Ray then pickles it by reference instead of by value (by value drags in
+# whatever the class's closures hold, such as a live batch queue).
+GeneratorDeployment = serve.deployment(name=GENERATOR)(GeneratorReplica)

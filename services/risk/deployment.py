@@ -19,8 +19,7 @@ from solace.v1 import risk_pb2
 SCREEN = "solace.v1.RiskScreening/Screen"
 
 
-@serve.deployment(name=RISK)
-class RiskDeployment:
+class RiskReplica:
     def __init__(self, settings: Settings) -> None:
         from services.risk.servicer import build_risk_servicer
 
@@ -38,3 +37,9 @@ class RiskDeployment:
 
     async def ping(self) -> bool:
         return True
+
+
+# Bound here rather than with a decorator so the replica class stays a plain module
+# attribute: Ray then pickles it by reference instead of by value (by value drags in
+# whatever the class's closures hold, such as a live batch queue).
+RiskDeployment = serve.deployment(name=RISK)(RiskReplica)

@@ -32,8 +32,7 @@ log = logging.getLogger("solace.router")
 _HEALTH_TTL_S = 1.0
 
 
-@serve.deployment(name="SupportIngress")
-class SupportIngress:
+class SupportIngressReplica:
     def __init__(self, risk: Any, defense: Any, strategy: Any, generator: Any, settings: Settings):
         # Replicas export metrics through Ray's per-node agent; traces go to OTLP when the
         # standard OTEL_* variables ask for it (off by default).
@@ -119,3 +118,9 @@ def _set_status(grpc_context: Any, exc: BaseException) -> str:
         grpc_context.set_code(code)
         grpc_context.set_details(message)
     return code.name
+
+
+# Bound here rather than with a decorator so the replica class stays a plain module
+# attribute: Ray then pickles it by reference instead of by value (by value drags in
+# whatever the class's closures hold, such as a live batch queue).
+SupportIngress = serve.deployment(name="SupportIngress")(SupportIngressReplica)

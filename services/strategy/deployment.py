@@ -18,8 +18,7 @@ from solace.v1 import strategy_pb2
 PREDICT = "solace.v1.StrategyPredictor/Predict"
 
 
-@serve.deployment(name=STRATEGY)
-class StrategyDeployment:
+class StrategyReplica:
     def __init__(self, settings: Settings, batching: BatchOptions | None = None) -> None:
         from services.strategy.model import StrategyModel
         from services.strategy.servicer import StrategyServicer
@@ -55,3 +54,9 @@ class StrategyDeployment:
 
     async def ping(self) -> bool:
         return True
+
+
+# Bound here rather than with a decorator so the replica class stays a plain module
+# attribute: Ray then pickles it by reference instead of by value (by value drags in
+# whatever the class's closures hold, such as a live batch queue).
+StrategyDeployment = serve.deployment(name=STRATEGY)(StrategyReplica)
