@@ -4,11 +4,14 @@ applies: bad input becomes ``InvalidArgument`` naming the field path
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from services.common.config import Settings
 from services.common.domain import SEEKER, SUPPORTER, Conversation, Turn
-from services.common.errors import InvalidArgument
+from services.common.errors import InvalidArgument, SolaceError
 from solace.v1 import common_pb2
 
 _ROLES = {common_pb2.ROLE_SEEKER: SEEKER, common_pb2.ROLE_SUPPORTER: SUPPORTER}
@@ -101,3 +104,35 @@ def probabilities_from_scores(
 
 def timings(pairs: Iterable[tuple[str, float]]) -> list[common_pb2.StageTiming]:
     return [common_pb2.StageTiming(stage=s, milliseconds=ms) for s, ms in pairs]
+
+
+R = TypeVar("R")
+
+
+async def answer_batch(
+    requests: Sequence[Any],
+    settings: Settings,
+    run_batch: Callable[[list[Conversation]], Sequence[Any]],
+    respond: Callable[[Any, float], R],
+) -> list[R | SolaceError]:
+    """Answer a batch of classifier requests with one model call (Ray Serve batches).
+
+    A request that fails validation comes back as its error, in its place; the others are
+    answered. ``run_batch`` is the model's batch API (run in a thread: it is CPU-bound);
+    ``respond(scored, elapsed_ms)`` builds one response.
+    """
+    answers: list[R | SolaceError | None] = []
+    valid: list[tuple[int, Conversation]] = []
+    for i, request in enumerate(requests):
+        try:
+            valid.append((i, conversation_from_proto(request.conversation, settings)))
+            answers.append(None)
+        except SolaceError as exc:
+            answers.append(exc)
+    if valid:
+        start = time.perf_counter()
+        scored = await asyncio.to_thread(run_batch, [c for _, c in valid])
+        elapsed = (time.perf_counter() - start) * 1000
+        for (i, _), one in zip(valid, scored, strict=True):
+            answers[i] = respond(one, elapsed)
+    return [a for a in answers if a is not None]

@@ -7,8 +7,13 @@ import time
 from collections.abc import Sequence
 
 from services.common.config import Settings
-from services.common.convert import conversation_from_proto, label_scores, timings
-from services.common.domain import Conversation, Scored
+from services.common.convert import (
+    answer_batch,
+    conversation_from_proto,
+    label_scores,
+    timings,
+)
+from services.common.domain import Scored
 from services.common.errors import SolaceError
 from services.common.labels import DEFENSE_ENUM_NAMES
 from services.defense.model import DefenseModel
@@ -31,23 +36,8 @@ class DefenseServicer(defense_pb2_grpc.DefenseClassifierServicer):
     async def classify_batch(
         self, requests: Sequence[defense_pb2.ClassifyRequest]
     ) -> list[defense_pb2.ClassifyResponse | SolaceError]:
-        """One model call for many requests (Ray Serve's batches). A request that fails
-        validation comes back as its error, in its place; the others are answered."""
-        answers: list[defense_pb2.ClassifyResponse | SolaceError | None] = []
-        valid: list[tuple[int, Conversation]] = []
-        for i, request in enumerate(requests):
-            try:
-                valid.append((i, conversation_from_proto(request.conversation, self._settings)))
-                answers.append(None)
-            except SolaceError as exc:
-                answers.append(exc)
-        if valid:
-            start = time.perf_counter()
-            scored = await asyncio.to_thread(self._model.predict_batch, [c for _, c in valid])
-            elapsed = (time.perf_counter() - start) * 1000
-            for (i, _), one in zip(valid, scored, strict=True):
-                answers[i] = _response(one, elapsed)
-        return [a for a in answers if a is not None]
+        """One model call for many requests; see ``convert.answer_batch``."""
+        return await answer_batch(requests, self._settings, self._model.predict_batch, _response)
 
     async def Classify(self, request, context):
         return await self.classify(request)
