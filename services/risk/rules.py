@@ -249,12 +249,17 @@ RULES: list[Rule] = [
         r"\b(?:go|fall|going|falling) to sleep and (?:never|not) wake up\b",
         r"\b(?:hope|hoping|wish|wishing|want|pray) (?:that )?(?:i )?(?:would |will |could )?"
         r"(?:never|not|do not) wake up\b",
-        r"\bwish(?:ed)? i (?:was|were|had) never (?:been )?born\b",
+        # "I'd" normalises to "i would", though here it means "I had".
+        r"\bwish(?:ed)? i (?:was|were|had|would) never (?:have )?(?:been )?born\b",
         r"\bwish(?:ed)? i (?:did not|could not|would not) exist\b",
-        rf"\b(?:wish i could|want to|wanted to) {_A}(?:disappear forever|stop existing|"
-        r"cease to exist|not exist|not be here|not be alive|vanish forever)\b",
+        # "disappear"/"vanish" without "forever" too: a seeker wishing to vanish is the classic
+        # passive wish; LOW only flags it (resources come at MODERATE).
+        rf"\b(?:wish i could|wish i would|want to|wanted to) {_A}(?:disappear|vanish|stop existing|"
+        r"cease to exist|not exist|not be here|not be alive)\b",
         r"\b(?:tired|sick) of (?:living|being alive|existing)\b",
-        r"\bwhat is the point (?:of|in) (?:living|life|being alive|going on|existing)\b",
+        rf"\bwhat is {_A}the point (?:of|in) (?:living|life|being alive|going on|existing)\b",
+        rf"\b(?:do|does) not {_A}see (?:the|any) point (?:of|in) (?:living|life|being alive|"
+        r"going on|existing|carrying on)\b",
         r"\b(?:everyone|everybody|they|the world|my family|people) (?:would|will) be better off "
         r"(?:without me|if i (?:was|were) (?:dead|gone|not here))\b",
         r"\b(?:no one|nobody) would (?:care|notice|miss me) if i (?:died|was gone|were gone|"
@@ -424,7 +429,8 @@ RULES: list[Rule] = [
         r"\bcan not (?:go on|do this anymore|take (?:it|this|much more)(?: anymore)?|keep going|"
         r"cope anymore)\b",
         r"\b(?:give|giving|gave|given) up on (?:life|everything|myself)\b",
-        r"\b(?:want|wants) to disappear\b",
+        rf"\b(?:do|does) not {_A}see (?:the|any) point (?:of|in) (?:anything|trying|it all)\b",
+        r"\bthere is no point (?:to|in) anything\b",
         r"\bnothing (?:matters|will (?:ever )?get better)\b",
         r"\b(?:dead|empty) inside\b",
     ),
