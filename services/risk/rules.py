@@ -268,6 +268,11 @@ RULES: list[Rule] = [
         r"\b(?:not sure|do not know) (?:if |whether )?i (?:still )?want to (?:live|be alive|"
         r"keep living|go on|keep going)\b",
         rf"\b(?:do|does) not want to {_A}(?:be here|be around) (?:anymore|any more)\b",
+        r"\b(?:would|will) be (?:so much |much |a lot )?(?:easier|better) (?:for everyone )?"
+        r"if i (?:was|were|am) (?:not|no longer) (?:around|here|alive)\b",
+        rf"\b(?:want to|wish i could|just want to) {_A}(?:go to )?sleep (?:forever|for good|"
+        r"and never wake)\b",
+        rf"\b(?:am|so|just) {_A}done with (?:life|living|being alive|existing)\b",
     ),
     # C-SSRS 2, suicidal thoughts: explicit desire (policy level, default HIGH) and thoughts.
     *_rule(
@@ -293,6 +298,9 @@ RULES: list[Rule] = [
         r"\bcommit(?:ting)? suicide\b",
         r"\bsuicidal (?:thoughts|ideation|feelings|urges|thinking)\b",
         r"\b(?:thinking|think|thought|thoughts|considering|considered) (?:about |of )?suicide\b",
+        # "Ending things" is the common euphemism; thinking about it is active ideation.
+        rf"\b(?:thinking|think|thought|thoughts|considering|considered) {_A}(?:about |of )?"
+        r"(?:ending|end) (?:things|it|it all|everything)\b",
     ),
     *_rule(
         "rule:death_thoughts",
@@ -430,6 +438,8 @@ RULES: list[Rule] = [
         r"cope anymore)\b",
         r"\b(?:give|giving|gave|given) up on (?:life|everything|myself)\b",
         rf"\b(?:do|does) not {_A}see (?:the|any) point (?:of|in) (?:anything|trying|it all)\b",
+        r"\bmy life is over\b",
+        rf"\bfeel(?:ing)? like {_A}dying\b",
         r"\bthere is no point (?:to|in) anything\b",
         r"\bnothing (?:matters|will (?:ever )?get better)\b",
         r"\b(?:dead|empty) inside\b",
