@@ -262,6 +262,10 @@ RULES: list[Rule] = [
         r"going on|existing|carrying on)\b",
         r"\b(?:everyone|everybody|they|the world|my family|people) (?:would|will) be better off "
         r"(?:without me|if i (?:was|were) (?:dead|gone|not here))\b",
+        r"\b(?:no one|nobody) (?:would|will) (?:even )?(?:miss me|notice if i was gone|"
+        r"notice if i were gone)\b",
+        rf"\b(?:think|thinking|thought) {_A}about (?:not existing|not being here|not being alive|"
+        r"being gone)\b",
         r"\b(?:no one|nobody) would (?:care|notice|miss me) if i (?:died|was gone|were gone|"
         r"disappeared|was dead|were dead)\b",
         r"\b(?:do|does) not care if i (?:die|live|wake up)\b",
@@ -336,6 +340,11 @@ RULES: list[Rule] = [
         rf"\b(?:hang|hanging|hanged|shoot|shooting|drown|drowning) {_REF}\b",
         rf"\b(?:slit|slitting|slash|slashing|cut|cutting) {_POSS} (?:wrists?|throat|veins?)\b",
         rf"\bgun to {_POSS} head\b",
+        # Asking for a way to die is method seeking, whoever it is phrased for.
+        rf"\b(?:best|easiest|quickest|fastest|surest|simplest|most painless|least painful|"
+        rf"painless|quiet|quietest) (?:way|ways|method|methods) (?:to|of) (?:die|dying|kill {_REF}|"
+        rf"end {_POSS} (?:own )?life|commit suicide|end it)\b",
+        r"\b(?:die|dying|kill myself|end it) (?:painlessly|quickly and painlessly|without pain)\b",
         r"\b(?:jump|jumps|jumped|jumping) (?:off|from|in front of) (?:a|the|my|this|that) (?:\w+ )?"
         r"(?:bridge|building|roof|rooftop|cliff|balcony|window|train|bus|car|truck|ledge|tower|"
         r"overpass|parking garage)\b",
@@ -356,6 +365,11 @@ RULES: list[Rule] = [
         r"ready|right here|in front of me|next to me|in my (?:hand|pocket|bag|room|drawer)|"
         r"just in case)",
         rf"\benough {_PILLS} to\b",
+        rf"\b(?:stockpil(?:e|es|ed|ing)|hoard(?:ed|ing)?|sav(?:e|ed|ing) up)(?: up)? "
+        rf"(?:my |all my |the |some |a lot of )?(?:{_PILLS}|prescriptions?)\b",
+        # A firearm the seeker keeps returning to: means at hand, even without stated intent.
+        r"\b(?:gun|firearm|pistol|rifle)\b(?: \w+){0,6} (?:keep|kept|keeps) (?:looking at|"
+        r"thinking about|holding|staring at) (?:it|the gun|my gun)\b",
         rf"\b(?:{_PILLS}|rope|gun|knife|razor|blade)s? (?:is |are )?(?:right here|next to me|"
         r"in front of me|in my hand)",
     ),
@@ -391,6 +405,8 @@ RULES: list[Rule] = [
         "BEHAVIOR",
         "HIGH",
         r"\b(?:suicide|goodbye|farewell) (?:note|letter|letters|video)\b",
+        r"\b(?:saying|say|said|texted|texting|wrote|writing) (?:my )?(?:goodbye|goodbyes|farewell) "
+        r"to (?:everyone|everybody|all of you|you all|my family|my friends|the world)\b",
         r"\bgiv(?:e|ing|en) away (?:all )?(?:of )?(?:my|his|her|their) (?:stuff|things|belongings|"
         r"possessions|cat|dog|pets?|clothes|games|money)\b",
     ),
