@@ -55,7 +55,8 @@ $(VLLM_VENV)/.installed: pyproject.toml
 test-vllm: $(VLLM_VENV)/.installed $(STUBS)
 	VLLM_ENABLE_V1_MULTIPROCESSING=0 VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_VENV)/bin/python -m pytest \
 		-q -p no:cacheprovider tests/kernels/test_logits_processor_vllm.py \
-		tests/services/generator/test_engine_vllm.py
+		tests/services/generator/test_engine_vllm.py \
+		tests/services/generator/test_engine_openai_vllm.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -3,6 +3,7 @@
 The server is a small aiohttp app written here (vLLM's own OpenAI server is not installed in the
 main environment): it implements ``POST /v1/completions`` with JSON and server-sent-event
 answers, and records every request body so the test can check the ``logit_bias`` it got.
+The run against vLLM's own server is ``test_engine_openai_vllm.py`` (``make test-vllm``).
 """
 
 from __future__ import annotations

@@ -1,52 +1,24 @@
-"""The ``vllm`` engine's plumbing on a tiny random Llama built here (hidden 64, 2 heads of 32,
-2 layers, vocabulary 512): tokens flow, a conditioned request's tokens follow its strategy's
-bias, and an unconditioned request in the same batch decodes exactly as without the processor.
-Runs where vLLM is installed (``.venv-vllm``); skipped elsewhere."""
+"""The ``vllm`` engine's plumbing on the tiny random Llama of ``tiny_llama`` (hidden 64, 2 heads
+of 32, 2 layers, vocabulary 512): tokens flow, a conditioned request's tokens follow its
+strategy's bias, and an unconditioned request in the same batch decodes exactly as without the
+processor. Runs where vLLM is installed (``.venv-vllm``); skipped elsewhere."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 pytest.importorskip("vllm", reason="vllm not installed")
 
+from tiny_llama import VOCAB, build_tiny_llama
+
 from kernels.bias_table import BiasTable, save_bias_table, tokenizer_identity
 from services.common.domain import Conversation, Turn
 from services.generator.engines.base import DecodingOptions, Prompt
 
-VOCAB = 512
 BOOSTED = 300  # the token strategy "Question" pushes
-
-
-def build_tiny_llama(folder: Path) -> None:
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
-    vocab.update({f"w{i}": i for i in range(3, VOCAB)})
-    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, unk_token="<unk>", bos_token="<s>", eos_token="</s>"
-    )
-    fast.save_pretrained(folder)
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=VOCAB,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        bos_token_id=1,
-        eos_token_id=2,
-    )
-    LlamaForCausalLM(config).save_pretrained(folder)
 
 
 @pytest.fixture(scope="module")
