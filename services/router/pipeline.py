@@ -61,6 +61,8 @@ class SafetyLayer(Protocol):
         self, conversation: Conversation, reply: str, risk_level: str
     ) -> tuple[bool, list[str]]: ...
 
+    def third_party_note(self, locale: str) -> str: ...
+
     def safe_reply(self, conversation: Conversation) -> str: ...
 
 
@@ -230,6 +232,10 @@ class SupportPipeline:
             del response.generation.trace[:]
         if ok:
             response.reply = generated.text
+            if response.risk.third_party_concern:
+                # Someone else may be at risk: the seeker gets what they need to help them.
+                note = self._safety.third_party_note(conversation.locale)
+                response.reply = f"{response.reply}\n\n{note}"
         else:
             response.reply = self._safety.safe_reply(conversation)
             response.generation.text = response.reply

@@ -16,7 +16,13 @@ from services.escalation.outbox import OutboxDeliverer
 from services.escalation.store import Escalation, EscalationStore, Reason, open_store
 from services.generator.engines.composer import safe_reply
 from services.risk.policy import load_policy
-from services.safety.crisis import CrisisResource, crisis_reply, holding_reply, resources_for
+from services.safety.crisis import (
+    CrisisResource,
+    crisis_reply,
+    holding_reply,
+    resources_for,
+    third_party_note,
+)
 from services.safety.output_screen import screen_output
 from solace.v1 import common_pb2, risk_pb2
 
@@ -68,6 +74,9 @@ class RouterSafety:
 
     def resources(self, locale: str) -> list[common_pb2.CrisisResource]:
         return _resources(resources_for(locale, self._resources_file))
+
+    def third_party_note(self, locale: str) -> str:
+        return third_party_note(locale, self._resources_file)
 
     def safe_reply(self, conversation: Conversation) -> str:
         return safe_reply(conversation, conversation.locale)

@@ -169,3 +169,21 @@ def holding_reply(locale: str, path: str | None = None) -> tuple[str, list[Crisi
     """The fail-closed reply when the risk screen is unavailable: supportive, not generated,
     with the locale's resources because the seeker's risk is unknown."""
     return _reply(HOLDING_MESSAGE, locale, path)
+
+
+THIRD_PARTY_LINE = (
+    "If you think they may be in immediate danger, call {emergency} now. {name} ({contact}) "
+    "can also help you support them, and you can reach out together."
+)
+
+
+def third_party_note(locale: str, path: str | None = None) -> str:
+    """Appended to the reply when the seeker voices concern for someone else's safety: the
+    seeker is not treated as at risk, but gets what they need to help the other person."""
+    entry = load_resources(path).lookup(locale)
+    first = entry.resources[0] if entry.resources else None
+    if first is None:
+        return EMERGENCY_LINE.format(emergency=entry.emergency)
+    return THIRD_PARTY_LINE.format(
+        emergency=entry.emergency, name=first.name, contact=first.contact
+    )

@@ -175,3 +175,18 @@ async def test_a_retried_crisis_request_is_recorded_once(make_pipeline):
     other = await pipeline.respond(request, key_name="partner-b")  # another partner's id space
     assert other.escalation_id != first.escalation_id
     await safety.close()
+
+
+async def test_third_party_concern_gets_resources_without_escalating_the_seeker(make_pipeline):
+    pipeline, safety = make_pipeline()
+    request = ask("My sister said she's going to kill herself tonight, what do I do?")
+    request.conversation.locale = "en-GB"
+    response = await pipeline.respond(request)
+    assert response.risk.third_party_concern
+    assert not response.escalated and not response.safety_hold
+    assert response.risk.level < common_pb2.RISK_LEVEL_HIGH
+    assert response.resources
+    assert "999" in response.reply and "Samaritans" in response.reply
+    chunks = [c async for c in pipeline.respond_stream(request)]
+    assert "".join(c.text_delta for c in chunks[:-1]) == chunks[-1].final.reply
+    await safety.close()
