@@ -104,31 +104,43 @@ def _added_fields(entry: Any) -> tuple[int, Any]:
 
 
 class ConditioningBatch:
-    """Per-row conditioning that follows vLLM's persistent batch, and the dense tensors for the
-    kernel, rebuilt only when the batch changed."""
+    """Per-row conditioning that follows vLLM's persistent batch.
+
+    ``rows`` maps a batch index to its ``RowConditioning``. Beside it live preallocated CPU
+    buffers (probs [capacity, S], strength [capacity]) that ``update`` edits only for the rows a
+    batch update touches, so nothing is rebuilt from Python values on a decode step. What the
+    kernel needs (the dense tensors on the logits' device, and the prepared fast step of
+    ``_FactoredStep``) is derived from them once per batch change and cached until the next."""
 
     def __init__(self, num_strategies: int = NUM_STRATEGIES) -> None:
         self.num_strategies = num_strategies
         self.rows: dict[int, RowConditioning] = {}
         self.batch_size = 0
+        self._probs: Any = None  # CPU fp32 [capacity, S], zeros where a row asks for nothing
+        self._strength: Any = None  # CPU fp32 [capacity]
         self._tensors: Any = None
         self._tensor_key: Any = None
+        self._step: Any = None  # _FactoredStep, or False when the fast step does not apply
+        self._step_key: Any = None
 
     def update(self, batch_update: Any) -> None:
         """Apply a vLLM ``BatchUpdate`` (or anything with ``batch_size``, ``removed``, ``added``
-        and ``moved``); ``None`` means the batch did not change."""
+        and ``moved``); ``None`` means the batch did not change (vLLM's every-step call, which
+        must stay free)."""
         if batch_update is None:
             return
-        changed = False
+        touched: set[int] = set()
         for index in batch_update.removed:
-            changed |= self.rows.pop(index, None) is not None
+            if self.rows.pop(index, None) is not None:
+                touched.add(index)
         for entry in batch_update.added:
             index, params = _added_fields(entry)
             row = parse_extra_args(getattr(params, "extra_args", None))
             old = self.rows.pop(index, None)
             if row is not None:
                 self.rows[index] = row
-            changed |= old != row
+            if old != row:
+                touched.add(index)
         for source, target, direction in batch_update.moved:
             moving = self.rows.pop(source, None)
             staying = self.rows.pop(target, None)
@@ -136,17 +148,47 @@ class ConditioningBatch:
                 self.rows[target] = moving
             if _is_swap(direction) and staying is not None:
                 self.rows[source] = staying
-            changed |= moving is not None or staying is not None
+            if moving is not None or staying is not None:
+                touched.update((source, target))
         self.batch_size = int(getattr(batch_update, "batch_size", self.batch_size))
-        if changed:
+        if touched:
+            self._write_rows(touched)
             self._tensors = None
+            self._step = None
+
+    def _write_rows(self, indices: set[int]) -> None:
+        """Copy the touched rows from ``rows`` into the preallocated buffers (zeros for a row
+        that asks for nothing); the buffers grow by doubling, so a batch costs O(log B)
+        allocations over its life."""
+        import torch
+
+        needed = max(indices) + 1
+        capacity = 0 if self._probs is None else self._probs.shape[0]
+        if needed > capacity:
+            size = max(needed, 2 * capacity, 8)
+            probs = torch.zeros((size, self.num_strategies), dtype=torch.float32)
+            strength = torch.zeros((size,), dtype=torch.float32)
+            if capacity:
+                probs[:capacity] = self._probs
+                strength[:capacity] = self._strength
+            self._probs, self._strength = probs, strength
+        for index in indices:
+            row = self.rows.get(index)
+            if row is None:
+                self._probs[index] = 0.0
+                self._strength[index] = 0.0
+            else:
+                self._probs[index] = torch.tensor(row.probs, dtype=torch.float32)
+                self._strength[index] = row.strength
 
     def __bool__(self) -> bool:
         return bool(self.rows)
 
     def tensors(self, num_rows: int, device: Any, pin_memory: bool = False):
         """(probs [R, S] fp32, strength [R] fp32, banned [R, K] int32 or None) for ``num_rows``
-        logits rows; rows without conditioning get zeros (the kernel leaves them untouched)."""
+        logits rows; rows without conditioning get zeros (the kernel leaves them untouched).
+        Cached until the batch changes. The result is a snapshot, never a view of the live
+        buffers: an asynchronous host-to-device copy must not see a later update."""
         import torch
 
         key = (num_rows, str(device))
@@ -154,15 +196,17 @@ class ConditioningBatch:
             return self._tensors
         probs = torch.zeros((num_rows, self.num_strategies), dtype=torch.float32)
         strength = torch.zeros((num_rows,), dtype=torch.float32)
+        if self._probs is not None:
+            filled = min(num_rows, self._probs.shape[0])
+            probs[:filled] = self._probs[:filled]
+            strength[:filled] = self._strength[:filled]
         widest = max((len(r.banned) for i, r in self.rows.items() if i < num_rows), default=0)
-        banned = torch.full((num_rows, widest), -1, dtype=torch.int32) if widest else None
-        for index, row in self.rows.items():
-            if index >= num_rows:
-                continue
-            probs[index] = torch.tensor(row.probs, dtype=torch.float32)
-            strength[index] = row.strength
-            if banned is not None and row.banned:
-                banned[index, : len(row.banned)] = torch.tensor(row.banned, dtype=torch.int32)
+        banned = None
+        if widest:
+            banned = torch.full((num_rows, widest), -1, dtype=torch.int32)
+            for index, row in self.rows.items():
+                if index < num_rows and row.banned:
+                    banned[index, : len(row.banned)] = torch.tensor(row.banned, dtype=torch.int32)
         parts = [probs, strength, banned]
         if pin_memory:
             parts = [p.pin_memory() if p is not None else None for p in parts]
@@ -170,11 +214,120 @@ class ConditioningBatch:
         self._tensors, self._tensor_key = tuple(parts), key
         return self._tensors
 
+    def conditioned_indices(self, num_rows: int) -> list[int]:
+        """Sorted batch indices below ``num_rows`` that receive the mixture (λ ≠ 0, Σ p > 0)."""
+        return sorted(
+            i for i, r in self.rows.items() if i < num_rows and r.strength != 0 and sum(r.probs) > 0
+        )
+
+    def factored_step(self, logits: Any, bias: Any):
+        """The prepared ``_FactoredStep`` for these logits, or None when the general
+        dispatcher must run (bans, several strengths, a λ too large for the factored form, a
+        tile too big for one pass, another backend chosen, ...). Rebuilt only when the batch,
+        the logits' shape/dtype/device or the table changed."""
+        if logits.dim() != 2:
+            return None  # the dispatcher raises the proper error
+        key = (
+            logits.shape[0],
+            logits.shape[1],
+            logits.dtype,
+            logits.device,
+            id(bias),
+            bias._version,
+        )
+        if self._step is None or self._step_key != key:
+            self._step = _FactoredStep.build(self, logits, bias) or False
+            self._step_key = key
+        return self._step or None
+
+
+class _FactoredStep:
+    """The factored mixture (``strategy_mixture_factored``) prepared for one batch state: the
+    conditioned rows, their normalised p(s) and the factors F_s = exp(λ (b_s − c_s)) are fixed
+    until the batch changes, so a decode step is about a dozen tensor ops on the rows' slice and
+    no Python-side checks, grouping, ``unique`` or cache look-ups.
+
+    It is the single-chunk, single-λ, no-bans case of the factored form, with the same formula
+    and the same order of operations, so its results agree with the dispatcher's to fp32
+    rounding; every other case goes to the dispatcher. Unconditioned rows are not read or
+    written, so they stay bit-identical."""
+
+    __slots__ = ("factors", "factors_t", "index", "num", "prefix", "probs")
+
+    @classmethod
+    def build(cls, batch: ConditioningBatch, logits: Any, bias: Any) -> _FactoredStep | None:
+        import torch
+
+        from kernels.strategy_mixture import choose_backend
+        from kernels.strategy_mixture.reference import _SAFE_EXP_RANGE, _TILE_ELEMENTS
+
+        num_rows, vocab = logits.shape
+        if bias.dim() != 2 or bias.shape[1] != vocab:
+            return None  # the dispatcher raises the proper error
+        if not logits.is_floating_point() or not bias.is_floating_point():
+            return None
+        if choose_backend(logits) != "factored":
+            return None
+        if any(r.banned for i, r in batch.rows.items() if i < num_rows):
+            return None
+        rows = batch.conditioned_indices(num_rows)
+        strengths = {batch.rows[i].strength for i in rows}
+        # One pass over the whole vocabulary: the dispatcher would also use a single chunk here
+        # (its tiles are _TILE_ELEMENTS), so the prepared step does the same arithmetic.
+        if not rows or len(strengths) != 1 or len(rows) * vocab > _TILE_ELEMENTS:
+            return None
+        (lam,) = strengths
+        table = bias.float()
+        high, low = table.amax(dim=1), table.amin(dim=1)
+        if abs(lam) * float((high - low).max()) > _SAFE_EXP_RANGE:
+            return None
+        step = cls()
+        step.factors = torch.exp(lam * (table - (high if lam > 0 else low)[:, None]))  # [S, V]
+        step.factors_t = step.factors.T
+        probs = torch.tensor([batch.rows[i].probs for i in rows], dtype=torch.float32)
+        step.probs = (probs / probs.sum(dim=1, keepdim=True)).to(logits.device)
+        step.num = len(rows)
+        # The common layouts (every row, or the first n) are a view: no gather, no scatter.
+        step.prefix = rows == list(range(len(rows)))
+        step.index = None if step.prefix else torch.tensor(rows, device=logits.device)
+        return step
+
+    def __call__(self, logits: Any) -> Any:
+        """Write the mixture into the conditioned rows of ``logits``, in place."""
+        import torch
+
+        if self.prefix:
+            rows = logits if self.num == logits.shape[0] else logits[: self.num]
+        else:
+            rows = logits.index_select(0, self.index)
+        part = rows.float()  # a no-op for vLLM's fp32 logits
+        # m: the row max, 0 where the row has no finite logit (as the factored path's m_safe).
+        m = part.amax(dim=1, keepdim=True).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
+        e = torch.sub(part, m).exp_()  # [R, V]
+        d = torch.mm(e, self.factors_t)  # D_s [R, S]
+        # p(s)/D_s, 0 where D_s = 0 (no allowed token). D_s ≥ exp(−_SAFE_EXP_RANGE) otherwise,
+        # so a finite quotient is never mistaken for 0.
+        w = torch.div(self.probs, d).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
+        q = torch.mm(w, self.factors).log_()
+        q.add_(part).sub_(m)
+        if self.prefix:
+            rows.copy_(q)
+        else:
+            logits.index_copy_(0, self.index, q.to(logits.dtype))
+        return logits
+
 
 def apply_conditioning(logits: Any, bias: Any, batch: ConditioningBatch, pin_memory: bool = False):
-    """Write the mixture into ``logits`` in place for the conditioned rows; return ``logits``."""
+    """Write the mixture into ``logits`` in place for the conditioned rows; return ``logits``.
+
+    Three costs: no conditioned or banned row → nothing (one ``bool``); the common decode case
+    (one λ, no bans, a small vocabulary tile) → the prepared ``_FactoredStep``; anything else →
+    the general dispatcher with tensors cached per batch state."""
     if not batch:
         return logits
+    step = batch.factored_step(logits, bias)
+    if step is not None:
+        return step(logits)
     from kernels.strategy_mixture import strategy_mixture
 
     probs, strength, banned = batch.tensors(logits.shape[0], logits.device, pin_memory)

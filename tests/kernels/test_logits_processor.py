@@ -160,3 +160,127 @@ def test_apply_with_nothing_to_do_returns_logits_untouched(case):
     batch = ConditioningBatch()
     batch.update(FakeBatchUpdate(2, added=[_added(0), _added(1)]))
     assert apply_conditioning(logits, bias, batch) is logits
+
+
+# The prepared fast step (``_FactoredStep``): one λ, no bans, a single vocabulary tile.
+
+SOFT = [0.1, 0.0, 0.3, 0.0, 0.2, 0.0, 0.4, 0.0]
+
+
+def _batch_with(size, conditioned, **extra):
+    """A batch of ``size`` rows where the indices in ``conditioned`` ask for ``extra``."""
+    batch = ConditioningBatch()
+    added = [_added(i, **extra) if i in conditioned else _added(i) for i in range(size)]
+    batch.update(FakeBatchUpdate(size, added=added))
+    return batch
+
+
+def _dispatcher(logits, bias, batch):
+    """What the general dispatcher writes for this batch state (the fast step's reference)."""
+    from kernels.strategy_mixture import strategy_mixture
+
+    probs, strength, banned = batch.tensors(logits.shape[0], logits.device)
+    return strategy_mixture(logits.clone(), bias, probs, strength, banned)
+
+
+@pytest.mark.parametrize(
+    "conditioned",
+    [range(6), range(3), [1, 4, 5]],
+    ids=["every row (whole tensor)", "a prefix (view)", "scattered rows (gather)"],
+)
+def test_fast_step_matches_the_dispatcher_and_leaves_other_rows_alone(case, conditioned):
+    logits, bias, _, _ = case(6, 300, seed=41)
+    logits[2, :40] = float("-inf")  # masked tokens, as vLLM's min_tokens processor leaves them
+    batch = _batch_with(6, set(conditioned), strategy_probs=SOFT, strategy_strength=1.5)
+    step = batch.factored_step(logits, bias)
+    assert step is not None
+    work = logits.clone()
+    assert apply_conditioning(work, bias, batch) is work
+    expected = _dispatcher(logits, bias, batch)
+    torch.testing.assert_close(work, expected, atol=1e-4, rtol=1e-5)
+    for row in set(range(6)) - set(conditioned):
+        assert torch.equal(work[row], logits[row])  # bit for bit
+    if 2 in conditioned:  # a masked token stays masked under the mixture
+        assert torch.isneginf(work[2, :40]).all()
+
+
+def test_fast_step_row_without_any_finite_logit_stays_minus_inf(case):
+    logits, bias, _, _ = case(2, 64, seed=42)
+    logits[1] = float("-inf")
+    batch = _batch_with(2, {0, 1}, strategy=3)
+    assert batch.factored_step(logits, bias) is not None
+    work = apply_conditioning(logits.clone(), bias, batch)
+    assert torch.isneginf(work[1]).all() and torch.isfinite(work[0]).all()
+
+
+def test_fast_step_on_bf16_logits(case):
+    logits, bias, _, _ = case(4, 128, seed=43, dtype=torch.bfloat16)
+    batch = _batch_with(4, {0, 2}, strategy=5)
+    assert batch.factored_step(logits, bias) is not None
+    work = apply_conditioning(logits.clone(), bias, batch)
+    assert work.dtype == torch.bfloat16
+    torch.testing.assert_close(work, _dispatcher(logits, bias, batch), atol=0.05, rtol=0.01)
+    assert torch.equal(work[1], logits[1]) and torch.equal(work[3], logits[3])
+
+
+def test_fast_step_is_prepared_once_per_batch_state(case):
+    logits, bias, _, _ = case(3, 100, seed=44)
+    batch = _batch_with(3, {0, 1, 2}, strategy=0)
+    step = batch.factored_step(logits, bias)
+    assert batch.factored_step(logits.clone(), bias) is step  # next decode step: reused
+    batch.update(None)
+    assert batch.factored_step(logits, bias) is step
+    batch.update(FakeBatchUpdate(3, removed=[1], added=[_added(1, strategy=7)]))
+    rebuilt = batch.factored_step(logits, bias)
+    assert rebuilt is not step
+    torch.testing.assert_close(
+        apply_conditioning(logits.clone(), bias, batch), _dispatcher(logits, bias, batch)
+    )
+    assert batch.factored_step(logits[:2], bias) is not rebuilt  # fewer logits rows: rebuilt
+
+
+@pytest.mark.parametrize(
+    "extras",
+    [
+        [{"strategy": 0, "banned_token_ids": [5]}, {"strategy": 1}],  # bans
+        [{"strategy": 0, "strategy_strength": 1.0}, {"strategy": 1, "strategy_strength": 2.0}],
+        [{"strategy": 0, "strategy_strength": 50.0}, {"strategy": 1, "strategy_strength": 50.0}],
+    ],
+    ids=["bans", "two strengths", "λ too large for the factored form"],
+)
+def test_other_cases_go_to_the_dispatcher(case, extras):
+    logits, bias, _, _ = case(2, 200, seed=45)
+    batch = ConditioningBatch()
+    batch.update(FakeBatchUpdate(2, added=[_added(i, **e) for i, e in enumerate(extras)]))
+    assert batch.factored_step(logits, bias) is None
+    work = apply_conditioning(logits.clone(), bias, batch)
+    torch.testing.assert_close(work, _dispatcher(logits, bias, batch), atol=1e-4, rtol=1e-5)
+
+
+def test_a_forced_backend_bypasses_the_fast_step(case, monkeypatch):
+    logits, bias, _, _ = case(2, 100, seed=46)
+    batch = _batch_with(2, {0, 1}, strategy=2)
+    monkeypatch.setenv("SOLACE_KERNEL_BACKEND", "reference")
+    assert batch.factored_step(logits, bias) is None
+
+
+def test_buffers_follow_every_update(case):
+    """The preallocated buffers, edited row by row on updates, always equal the rows dict
+    (including growth past the initial capacity, swaps and condensing moves)."""
+    batch = ConditioningBatch()
+    batch.update(FakeBatchUpdate(20, added=[_added(i, strategy=i % 8) for i in range(0, 20, 2)]))
+    batch.update(
+        FakeBatchUpdate(
+            19,
+            removed=[4, 19],
+            added=[_added(4, strategy_probs=SOFT, strategy_strength=-0.5)],
+            moved=[(2, 3, MoveDirectionality.SWAP), (18, 19, MoveDirectionality.UNIDIRECTIONAL)],
+        )
+    )
+    probs, strength, _ = batch.tensors(20, "cpu")
+    for index in range(20):
+        row = batch.rows.get(index)
+        want = torch.tensor(row.probs if row else [0.0] * 8, dtype=torch.float32)
+        assert torch.equal(probs[index], want), index
+        assert strength[index] == (row.strength if row else 0.0), index
+    assert 3 in batch.rows and 2 not in batch.rows and 19 in batch.rows and 18 not in batch.rows

@@ -12,7 +12,7 @@ of ~15 s) in this process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``) with a 1 GiB KV
 the environment says otherwise; scripts that build it must sit under
 ``if __name__ == "__main__":``.
 
-Benchmark, side by side with and without the processor::
+Benchmark, side by side with and without the processor (``solace.benchmarks.vllm``)::
 
     python -m services.generator.engines.vllm_engine --bench MODEL_DIR --bias-table TABLE.npz
 """
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -101,40 +100,31 @@ class VllmEngine(Engine):
             return await asyncio.to_thread(self.generate, texts, params)
 
 
-def bench(model: str, bias_table: str, batch: int = 8, tokens: int = 64) -> str:
-    """Decode throughput with and without the strategy processor, same model and prompts."""
-    from vllm import SamplingParams
+def bench(
+    model: str,
+    bias_table: str | None,
+    batches: Sequence[int] = (8, 64),
+    tokens: int = 64,
+    repeats: int = 5,
+) -> str:
+    """Decode throughput with and without the strategy processor, side by side in one process
+    (``solace.benchmarks.vllm``: no processor, processor with no request conditioned, every
+    request conditioned; medians and the cost, plus ``apply()`` alone per step)."""
+    from solace.benchmarks.vllm import run
 
-    prompts = [f"Seeker: I feel stressed about work, day {i}.\nSupporter:" for i in range(batch)]
-    lines = []
-    for label, table, extra in (
-        ("no processor", None, None),
-        ("processor, requests unconditioned", bias_table, None),
-        ("processor, every request conditioned", bias_table, {"strategy": 0}),
-    ):
-        engine = VllmEngine(model, table)
-        params = SamplingParams(
-            max_tokens=tokens, min_tokens=tokens, temperature=0, extra_args=extra
-        )
-        engine.generate(prompts[:1], [params])  # warm-up
-        best = float("inf")
-        for _ in range(3):
-            started = time.perf_counter()
-            engine.generate(prompts, [params] * batch)
-            best = min(best, time.perf_counter() - started)
-        lines.append(f"{label:<40} {batch * tokens / best:>9.0f} tokens/s")
-        del engine
-    return "\n".join(lines)
+    return run(model, bias_table, batches, tokens, repeats)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="vLLM engine benchmark")
     parser.add_argument("--bench", required=True, metavar="MODEL_DIR")
-    parser.add_argument("--bias-table", required=True)
-    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--bias-table", help="kernels.bias_table file (default: random)")
+    parser.add_argument("--batch", default="8,64", help="batch sizes, comma-separated")
     parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
-    print(bench(args.bench, args.bias_table, args.batch, args.tokens))
+    batches = [int(b) for b in str(args.batch).split(",") if b.strip()]
+    print(bench(args.bench, args.bias_table, batches, args.tokens, args.repeats))
     return 0
 
 

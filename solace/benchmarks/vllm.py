@@ -1,0 +1,228 @@
+"""Cost of the strategy logits processor in vLLM, side by side in one process.
+
+Two engines over the same model live together (vLLM without the processor, and with it), and
+each repetition runs, back to back and interleaved so that a noisy neighbour hits every mode
+alike:
+
+- ``no processor``: the plain engine;
+- ``processor, none conditioned``: the processor loaded, no request asks for conditioning;
+- ``processor, all conditioned``: every request hard-conditioned (``strategy`` 0, λ = 1).
+
+for each batch size (``--batches``, default 8 and 64), ``--tokens`` greedy tokens per request
+(``ignore_eos``, so every run decodes the same number). It prints the median tokens/s over
+``--repeats`` and its difference to the plain engine (negative: slower), then a
+micro-benchmark of the processor's ``apply()`` alone (µs per decode step, on fake batch state
+with the engine's table) next to the engine's own time per decode step, which says how much of
+a measured cost is the processor and how much is noise::
+
+    python -m solace.benchmarks.vllm                      # the tests' tiny random Llama
+    python -m solace.benchmarks.vllm --model DIR --bias-table TABLE.npz
+
+Without ``--model`` it builds the tests' tiny random Llama (hidden 64, 2 layers, vocabulary
+512; ``tests/services/generator/tiny_llama.py`` of this checkout) and a seeded random [8, V]
+bias table in a temporary folder. Needs vLLM (``.venv-vllm`` on CPU); figures, not assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+MODES = ("no processor", "processor, none conditioned", "processor, all conditioned")
+_TINY_LLAMA = Path(__file__).resolve().parents[2] / "tests/services/generator/tiny_llama.py"
+
+
+def build_tiny_model(folder: Path) -> Path:
+    """The tests' tiny random Llama, written to ``folder`` (the tests own the builder, so the
+    benchmark measures exactly the model the engine tests run)."""
+    if not _TINY_LLAMA.exists():
+        raise SystemExit(f"no --model given and {_TINY_LLAMA} is absent (not a checkout?)")
+    spec = importlib.util.spec_from_file_location("_solace_tiny_llama", _TINY_LLAMA)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.build_tiny_llama(folder)
+    return folder
+
+
+def build_random_table(model: Path, path: Path, seed: int = 0) -> Path:
+    """A seeded N(0, 1) [8, V] bias table (clipped to ±5, like real tables) bound to the model's
+    tokenizer: the processor's cost does not depend on what the table says."""
+    import numpy as np
+    from transformers import AutoTokenizer
+
+    from kernels.bias_table import BiasTable, save_bias_table, tokenizer_identity
+    from kernels.strategies import NUM_STRATEGIES
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model))
+    identity = tokenizer_identity(tokenizer, str(model))
+    rng = np.random.default_rng(seed)
+    bias = np.clip(rng.standard_normal((NUM_STRATEGIES, identity.vocab_size)), -5, 5)
+    table = BiasTable(
+        bias=bias.astype(np.float32),
+        tokenizer=identity,
+        smoothing=1.0,
+        clip=5.0,
+        turns_per_strategy=(1,) * NUM_STRATEGIES,
+        source="random (benchmark)",
+    )
+    return save_bias_table(table, path)
+
+
+def _prompts(batch: int) -> list[str]:
+    # Words of the tiny model's vocabulary (w3 … w511); any tokenizer reads them as text.
+    return [" ".join(f"w{3 + (i * 7 + j) % 500}" for j in range(8)) for i in range(batch)]
+
+
+def _time_generate(llm: Any, prompts: list[str], params: Any) -> float:
+    started = time.perf_counter()
+    llm.generate(prompts, [params] * len(prompts), use_tqdm=False)
+    return time.perf_counter() - started
+
+
+def engine_throughput(
+    model: str, table: str, batches: Sequence[int], tokens: int, repeats: int
+) -> dict[tuple[int, str], list[float]]:
+    """tokens/s per (batch, mode), ``repeats`` values each, measured interleaved."""
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    from vllm import LLM, SamplingParams
+
+    from kernels.logits_processor import make_logits_processor
+
+    options = {"enforce_eager": True, "seed": 0, "dtype": "float32", "max_model_len": 256}
+    plain = LLM(model, **options)
+    with_processor = LLM(model, logits_processors=[make_logits_processor(table)], **options)
+
+    def params(extra: dict | None) -> Any:
+        return SamplingParams(max_tokens=tokens, temperature=0, ignore_eos=True, extra_args=extra)
+
+    runs = {
+        MODES[0]: (plain, params(None)),
+        MODES[1]: (with_processor, params(None)),
+        MODES[2]: (with_processor, params({"strategy": 0, "strategy_strength": 1.0})),
+    }
+    # Warm-up, every mode at every batch size: the first run of a shape pays allocations and
+    # lazy imports (up to 2x slower), which would land on whichever mode runs first.
+    for batch in batches:
+        for llm, sampling in runs.values():
+            _time_generate(llm, _prompts(batch), sampling)
+    results: dict[tuple[int, str], list[float]] = {}
+    order = list(runs)
+    for repeat in range(repeats):
+        for batch in batches:
+            prompts = _prompts(batch)
+            # Rotate the order each repetition: whichever mode runs first after a switch of
+            # batch size would otherwise always pay (or dodge) the same cache effects.
+            shift = repeat % len(order)
+            for mode in order[shift:] + order[:shift]:
+                llm, sampling = runs[mode]
+                seconds = _time_generate(llm, prompts, sampling)
+                results.setdefault((batch, mode), []).append(batch * tokens / seconds)
+    return results
+
+
+def apply_microbenchmark(
+    table: str, batch: int, vocab: int | None = None, steps: int = 300, repeats: int = 7
+) -> dict[str, float]:
+    """Median µs of one ``apply()`` on fake batch state (``batch`` rows), no row and every row
+    conditioned, with the table the engine loads; logits are fresh clones (vLLM hands over a
+    new tensor each step), the clone not timed."""
+    import torch
+
+    from kernels.bias_table import load_bias_table
+    from kernels.logits_processor import ConditioningBatch, apply_conditioning
+
+    bias = load_bias_table(table).to_tensor(vocab_size=vocab)
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn((batch, bias.shape[1]), generator=generator)
+    figures = {}
+    for label, extra in (("none conditioned", None), ("all conditioned", {"strategy": 0})):
+        state = ConditioningBatch(bias.shape[0])
+        added = [(i, SimpleNamespace(extra_args=extra), [], []) for i in range(batch)]
+        state.update(SimpleNamespace(batch_size=batch, removed=[], added=added, moved=[]))
+        for _ in range(50):
+            apply_conditioning(logits.clone(), bias, state)
+        samples = []
+        for _ in range(repeats):
+            work = [logits.clone() for _ in range(steps)]
+            started = time.perf_counter()
+            for tensor in work:
+                apply_conditioning(tensor, bias, state)
+            samples.append((time.perf_counter() - started) / steps * 1e6)
+        figures[label] = statistics.median(samples)
+    return figures
+
+
+def report(
+    results: dict[tuple[int, str], list[float]],
+    micro: dict[int, dict[str, float]],
+    batches: Sequence[int],
+    tokens: int,
+    repeats: int,
+) -> str:
+    """The printed tables: engine throughput with the median cost, then apply() per step."""
+    lines = [
+        f"vLLM strategy processor, {tokens} greedy tokens per request, median of {repeats} "
+        f"(interleaved); {platform.machine()}, {os.cpu_count()} CPUs",
+        f"{'batch':>5}  {'mode':<28} {'tokens/s':>9} {'min–max':>15} {'vs none':>7}",
+    ]
+    for batch in batches:
+        base = statistics.median(results[(batch, MODES[0])])
+        for mode in MODES:
+            values = results[(batch, mode)]
+            median = statistics.median(values)
+            cost = "–" if mode == MODES[0] else f"{(median / base - 1) * 100:+.1f}%"
+            spread = f"{min(values):,.0f}–{max(values):,.0f}"
+            lines.append(f"{batch:>5}  {mode:<28} {median:>9,.0f} {spread:>15} {cost:>7}")
+    lines.append("")
+    lines.append(f"{'batch':>5}  {'apply() µs/step':>30}  {'decode step µs':>14}  apply share")
+    for batch in batches:
+        step_us = batch / statistics.median(results[(batch, MODES[0])]) * 1e6
+        none, every = micro[batch]["none conditioned"], micro[batch]["all conditioned"]
+        lines.append(
+            f"{batch:>5}  {f'none {none:.1f} / all {every:.1f}':>30}  {step_us:>14.0f}  "
+            f"{every / step_us * 100:.1f}%"
+        )
+    return "\n".join(lines)
+
+
+def run(
+    model: str | None = None,
+    bias_table: str | None = None,
+    batches: Sequence[int] = (8, 64),
+    tokens: int = 64,
+    repeats: int = 5,
+) -> str:
+    """Build what is missing, measure, and return the printed report."""
+    with tempfile.TemporaryDirectory(prefix="solace-vllm-bench-") as scratch:
+        model_dir = Path(model) if model else build_tiny_model(Path(scratch) / "tiny-llama")
+        table = bias_table or str(build_random_table(model_dir, Path(scratch) / "table.npz"))
+        results = engine_throughput(str(model_dir), table, batches, tokens, repeats)
+        micro = {batch: apply_microbenchmark(table, batch) for batch in batches}
+    return report(results, micro, batches, tokens, repeats)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="Hugging Face causal-LM folder (default: tiny Llama)")
+    parser.add_argument("--bias-table", help="kernels.bias_table file (default: random)")
+    parser.add_argument("--batches", default="8,64", help="comma-separated batch sizes")
+    parser.add_argument("--tokens", type=int, default=64, help="greedy tokens per request")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    batches = [int(b) for b in args.batches.split(",") if b.strip()]
+    print(run(args.model, args.bias_table, batches, args.tokens, args.repeats))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
