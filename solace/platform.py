@@ -10,12 +10,23 @@ from services.common.config import Settings
 from services.router.service_names import GRPC_SERVICER_FUNCTIONS
 
 
+def serve_environment(settings: Settings) -> dict[str, str]:
+    """Ray Serve switches every Ray process of the app must see (driver, proxy, replicas)."""
+    return {"RAY_SERVE_USE_GRPC_BY_DEFAULT": "1" if settings.serve_grpc_transport else "0"}
+
+
 def _init_ray(settings: Settings) -> None:
+    import os
+
     import ray
 
     if ray.is_initialized():
         return
-    options: dict = {}
+    env = serve_environment(settings)
+    # Serve reads these at import, in this process too; a local Ray's workers inherit them,
+    # and on a cluster the job's runtime environment carries them to the replicas.
+    os.environ.update(env)
+    options: dict = {"runtime_env": {"env_vars": env}}
     if not settings.ray_address:
         # A local Ray: its per-node metrics agent serves the replicas' Prometheus metrics.
         options["_metrics_export_port"] = settings.ray_metrics_port
