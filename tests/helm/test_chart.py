@@ -23,12 +23,16 @@ import yaml
 kubernetes = pytest.importorskip("kubernetes", reason="pip install kubernetes (dev extra)")
 from kubernetes.client import ApiClient  # noqa: E402
 
+from services.risk.policy import RiskPolicy, load_policy  # noqa: E402
+from services.safety.crisis import load_resources  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "solace"
 CI = CHART / "ci"
 SCRIPT = ROOT / "scripts" / "helm_check.sh"
 HELM = Path(os.environ.get("HELM", ROOT / ".cache" / "tools" / "helm"))
 BIN = Path(sys.executable).parent
+PACKAGED_CRISIS_RESOURCES = ROOT / "services" / "safety" / "crisis_resources.yaml"
 SERVE_DEPLOYMENTS = {
     "RiskDeployment",
     "DefenseDeployment",
@@ -288,10 +292,11 @@ def test_configmaps_carry_settings_safety_and_crisis_resources(helm: Path) -> No
     settings = maps["solace-settings"].data
     assert settings["SOLACE_DEFAULT_ENGINE"] == "composer"
     assert settings["SOLACE_RISK_TIMEOUT_MS"] == "2000"
-    safety = yaml.safe_load(maps["solace-safety"].data["safety.yaml"])
-    assert safety["failClosed"] is True
+    # Default values: no safety overrides (the application's defaults) and the packaged
+    # crisis resources, verbatim.
+    assert yaml.safe_load(maps["solace-safety"].data["safety.yaml"]) == {}
     crisis = yaml.safe_load(maps["solace-crisis-resources"].data["crisis-resources.yaml"])
-    assert crisis["en-US"][0]["phone"] == "988"
+    assert crisis == yaml.safe_load(PACKAGED_CRISIS_RESOURCES.read_text(encoding="utf-8"))
     dashboard = json.loads(maps["solace-grafana-dashboard"].data["solace-dashboard.json"])
     exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
     for metric in (
@@ -300,3 +305,49 @@ def test_configmaps_carry_settings_safety_and_crisis_resources(helm: Path) -> No
         "solace_escalations_total",
     ):
         assert metric in exprs
+
+
+def _mounted_config(docs: list[dict[str, Any]], tmp_path: Path) -> tuple[str, str, dict[str, str]]:
+    """The rendered safety and crisis files, written where a pod would read them, and the env
+    var paths the pods are given (every Solace container gets the same)."""
+    maps = {c["metadata"]["name"]: c["data"] for c in by_kind(docs, "ConfigMap")}
+    safety = tmp_path / "safety.yaml"
+    safety.write_text(maps["solace-safety"]["safety.yaml"], encoding="utf-8")
+    crisis = tmp_path / "crisis-resources.yaml"
+    crisis.write_text(maps["solace-crisis-resources"]["crisis-resources.yaml"], encoding="utf-8")
+    container = next(iter(ray_pod_templates(docs).values())).spec.containers[0]
+    env = {e.name: e.value for e in container.env if e.value is not None}
+    return str(safety), str(crisis), env
+
+
+@pytest.mark.parametrize("values", [None, "production-values.yaml"])
+def test_rendered_safety_and_crisis_files_load_in_the_application(
+    helm: Path, values: str | None, tmp_path: Path
+) -> None:
+    """The application's own loaders read what the chart mounts: an unknown safety key makes
+    the risk service refuse to start, and a crisis file in another shape loads no resources."""
+    safety, crisis, env = _mounted_config(render(helm, values), tmp_path)
+    assert env["SOLACE_SAFETY_CONFIG"] == "/etc/solace/safety/safety.yaml"
+    assert env["SOLACE_CRISIS_RESOURCES_FILE"] == "/etc/solace/crisis/crisis-resources.yaml"
+    policy = load_policy(safety)
+    book = load_resources(crisis)
+    assert book.lookup("en-GB").emergency == "999"
+    assert book.lookup("en-US").resources[0].contact == "Call or text 988"
+    assert book.lookup("xx").resources[0].name == "Find A Helpline"
+    if values is None:
+        assert policy == RiskPolicy()
+        return
+    # Production overrides come through; unset fields keep the defaults.
+    assert policy.model_imminent == 0.5
+    assert policy.model_high == RiskPolicy().model_high
+    assert policy.supportive_strategies == (
+        "Question",
+        "Reflection of feelings",
+        "Affirmation and Reassurance",
+    )
+    assert policy.guard_model_caps["idiom"] == "LOW"
+    assert policy.guard_model_caps["negation"] == "MODERATE"
+    de = book.lookup("de-DE")
+    assert (de.emergency, de.resources[0].name) == ("112", "TelefonSeelsorge")
+    # A packaged locale set to null is dropped from the merged file: en-IN gets the default.
+    assert book.lookup("en-IN").resources[0].name == "Find A Helpline"
