@@ -38,6 +38,12 @@ class SupportIngressReplica:
         # standard OTEL_* variables ask for it (off by default).
         telemetry.export_via_ray()
         telemetry.setup_tracing("solace-router")
+        if settings.serve_grpc_transport:
+            # Handles are built where the app is bound (the driver) with that process's default
+            # transport; choose it here so the setting holds however the driver was started.
+            risk, defense, strategy, generator = (
+                h.options(_by_reference=False) for h in (risk, defense, strategy, generator)
+            )
         self._clients = HandleClients(risk, defense, strategy, generator)
         self._safety = build_safety_layer(settings)
         self._pipeline = SupportPipeline(self._clients, self._safety, settings)

@@ -192,18 +192,6 @@ def _with_platform(settings: Settings, env: dict[str, str], work: Any) -> Any:
     os.environ.update(env)
     settings = settings.with_overrides(grpc_port=_free_port(), http_port=_free_port())
     try:
-        if not settings.ray_address:
-            import ray
-
-            # Logical CPUs are Ray's scheduling tokens, not cores: replicas that ask for a whole
-            # CPU each (the default when a deployment sets no num_cpus) would leave some of the
-            # five deployments unscheduled on a 2-core machine. start_platform keeps this Ray.
-            ray.init(
-                include_dashboard=False,
-                logging_level="WARNING",
-                log_to_driver=False,
-                num_cpus=max(os.cpu_count() or 1, 5 * settings.replicas),
-            )
         start_platform(settings)
         host = f"127.0.0.1:{settings.grpc_port}"
         _wait_serving(host)
