@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Helpers shared by tests in different folders (e.g. the tiny Llama of the vLLM tests).
+sys.path.insert(0, str(Path(__file__).with_name("support")))
 
 import pytest
 

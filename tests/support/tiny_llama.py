@@ -2,9 +2,10 @@
 
 Hidden 64, 2 heads of 32 (the CPU attention backend rejects a head_dim of 16), 2 layers,
 vocabulary 512: token ``i`` (3 <= i < 512) is the word ``w{i}``, 0-2 are ``<unk>``, ``<s>``,
-``</s>``. Weights are seeded, so every build is the same model. Shared by the in-process
-engine test and the test of the ``openai`` engine behind vLLM's OpenAI server; needs torch and
-transformers (``.venv-vllm``).
+``</s>``. Weights are seeded, so every build is the same model. Shared (``tests/conftest.py``
+puts ``tests/support`` on the path) by the kernels' logits-processor test, the in-process engine
+test and the ``openai`` engine test behind vLLM's OpenAI server; needs torch and transformers
+(``.venv-vllm``).
 """
 
 from __future__ import annotations
