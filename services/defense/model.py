@@ -19,14 +19,10 @@ import numpy as np
 from services.common.config import Settings
 from services.common.domain import Conversation, Scored
 from services.common.encoder import get_encoder
-from services.common.features import (
-    Embed,
-    MemoEmbed,
-    defense_features,
-    defense_target_index,
-)
+from services.common.features import Embed, MemoEmbed
 from services.common.heads import ClassifierHead
 from services.common.labels import DEFENSE_LEVELS
+from services.defense.features import defense_features, defense_target_index
 
 HEAD_PATH = Path(__file__).resolve().parent / "weights" / "head.onnx"
 # Clauses end at sentence punctuation, a semicolon or a comma, or before "but"/"because".

@@ -22,9 +22,10 @@ import numpy as np
 from services.common.config import Settings
 from services.common.domain import Conversation, Scored
 from services.common.encoder import get_encoder
-from services.common.features import Embed, MemoEmbed, strategy_features
+from services.common.features import Embed, MemoEmbed
 from services.common.heads import ClassifierHead
 from services.common.labels import STRATEGIES
+from services.strategy.features import strategy_features
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 HEAD_PATH = WEIGHTS / "head.onnx"

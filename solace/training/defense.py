@@ -18,9 +18,9 @@ import numpy as np
 
 from services.common.config import Settings
 from services.common.domain import SEEKER, SUPPORTER, Conversation, Turn
-from services.common.features import DEFENSE_BLOCKS, DEFENSE_FEATURES, defense_features
 from services.common.heads import ClassifierHead
 from services.common.labels import DEFENSE_LEVELS
+from services.defense.features import DEFENSE_BLOCKS, DEFENSE_FEATURES, defense_features
 from solace.training.cache import CachedEmbedder
 from solace.training.common import classification_metrics, weights_dir, write_metrics
 from solace.training.onnx_head import fold_scaler, write_head

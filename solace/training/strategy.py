@@ -22,9 +22,9 @@ import numpy as np
 from services.common.config import Settings
 from services.common.domain import SEEKER, SUPPORTER, Conversation, Turn
 from services.common.encoder import EMBEDDING_DIM, file_version
-from services.common.features import HISTORY_TURNS, STRATEGY_FEATURES, strategy_features
 from services.common.heads import ClassifierHead
 from services.common.labels import STRATEGIES, strategy_index
+from services.strategy.features import HISTORY_TURNS, STRATEGY_FEATURES, strategy_features
 from solace.training.cache import CachedEmbedder
 from solace.training.common import (
     classification_metrics,

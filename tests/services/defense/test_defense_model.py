@@ -66,7 +66,7 @@ def test_deterministic_and_batch_consistent(model: DefenseModel) -> None:
 
 
 def test_dmrs_cues_mark_their_phrases() -> None:
-    from services.common.features import DEFENSE_CUES, N_DEFENSE_CUES, defense_cues
+    from services.defense.features import DEFENSE_CUES, N_DEFENSE_CUES, defense_cues
 
     names = list(DEFENSE_CUES)
     cues = defense_cues("It's fine, whatever. Everyone always lets me down lol")
@@ -78,6 +78,6 @@ def test_dmrs_cues_mark_their_phrases() -> None:
 
 
 def test_head_reads_the_features_the_service_builds(model: DefenseModel) -> None:
-    from services.common.features import defense_features
+    from services.defense.features import defense_features
 
     assert model.head.input_dim == defense_features([CONV], model._embed).shape[1]
