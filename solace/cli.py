@@ -117,7 +117,14 @@ def cmd_chat(args: argparse.Namespace) -> int:
                 turns.pop()
                 return 1
             _print_response(response, args.json)
-            turns.append(common_pb2.Turn(role=common_pb2.ROLE_SUPPORTER, text=response.reply))
+            # Echo the strategy the reply followed: strategy prediction reads the history from it.
+            turns.append(
+                common_pb2.Turn(
+                    role=common_pb2.ROLE_SUPPORTER,
+                    text=response.reply,
+                    strategy=response.generation.strategy,
+                )
+            )
             return 0
 
         if args.message:

@@ -16,6 +16,9 @@ from solace.v1 import common_pb2
 
 _ROLES = {common_pb2.ROLE_SEEKER: SEEKER, common_pb2.ROLE_SUPPORTER: SUPPORTER}
 _ROLE_VALUES = {v: k for k, v in _ROLES.items()}
+_STRATEGY_VALUES = frozenset(
+    v.number for v in common_pb2.Strategy.DESCRIPTOR.values if v.number != 0
+)
 
 
 def conversation_from_proto(
@@ -47,7 +50,18 @@ def conversation_from_proto(
                 f"{field}.turns[{i}].text",
                 f"{len(text)} characters is over the limit of {settings.max_text_chars}",
             )
-        out.append(Turn(role=role, text=text))
+        strategy = None
+        if turn.strategy != common_pb2.STRATEGY_UNSPECIFIED:
+            if role != SUPPORTER:
+                raise InvalidArgument(
+                    f"{field}.turns[{i}].strategy", "only supporter turns carry a strategy"
+                )
+            if turn.strategy not in _STRATEGY_VALUES:
+                raise InvalidArgument(
+                    f"{field}.turns[{i}].strategy", f"{turn.strategy} is not a Strategy value"
+                )
+            strategy = turn.strategy - 1  # proto value i + 1 is label index i
+        out.append(Turn(role=role, text=text, strategy=strategy))
     if require_seeker_last and out[-1].role != SEEKER:
         raise InvalidArgument(
             f"{field}.turns[{len(out) - 1}].role", "the last turn must be the seeker's"
@@ -70,7 +84,14 @@ def conversation_from_proto(
 
 def conversation_to_proto(conversation: Conversation) -> common_pb2.Conversation:
     return common_pb2.Conversation(
-        turns=[common_pb2.Turn(role=_ROLE_VALUES[t.role], text=t.text) for t in conversation.turns],
+        turns=[
+            common_pb2.Turn(
+                role=_ROLE_VALUES[t.role],
+                text=t.text,
+                strategy=common_pb2.STRATEGY_UNSPECIFIED if t.strategy is None else t.strategy + 1,
+            )
+            for t in conversation.turns
+        ],
         situation=conversation.situation,
         locale=conversation.locale,
     )

@@ -11,10 +11,12 @@ SUPPORTER = "supporter"
 
 @dataclass(frozen=True, slots=True)
 class Turn:
-    """One turn: ``role`` is ``"seeker"`` or ``"supporter"``."""
+    """One turn: ``role`` is ``"seeker"`` or ``"supporter"``; ``strategy`` is the index in
+    ``labels.STRATEGIES`` of the strategy a supporter turn used, when the caller knows it."""
 
     role: str
     text: str
+    strategy: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

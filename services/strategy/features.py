@@ -8,16 +8,13 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from services.common.domain import SEEKER, SUPPORTER, Conversation
+from services.common.domain import SEEKER, SUPPORTER, Conversation, Turn
 from services.common.encoder import EMBEDDING_DIM
 from services.common.features import (
-    CONTEXT_TURNS,
     Embed,
     embed_unique,
     last_text,
     lookup,
-    mean_embedding,
-    recent_texts,
 )
 
 # How many earlier supporter turns the strategy-history block describes (most recent first).
@@ -27,12 +24,7 @@ UtteranceProbs = Callable[[Sequence[str]], np.ndarray]
 N_STRATEGIES = 8
 
 STRATEGY_FEATURES = {
-    "blocks": [
-        "situation embedding",
-        "last seeker turn embedding",
-        "last supporter turn embedding (zero if none)",
-        f"normalised mean embedding of the last {CONTEXT_TURNS} turns",
-    ],
+    "blocks": ["situation embedding", "last seeker turn embedding"],
     "numeric": [
         "turns so far / 20",
         "1 if a supporter turn exists",
@@ -41,48 +33,57 @@ STRATEGY_FEATURES = {
         "supporter turns since the last seeker turn / 3",
     ],
     "history": [
-        f"for each of the last {HISTORY_TURNS} supporter turns (most recent first): the "
-        f"utterance classifier's {N_STRATEGIES} strategy probabilities and 1 if the turn exists"
+        f"for each of the last {HISTORY_TURNS} supporter turns (most recent first): "
+        f"{N_STRATEGIES} strategy columns (one-hot of the turn's given strategy, else the "
+        "utterance classifier's probabilities), 1 if the turn exists, 1 if its strategy was given"
     ],
 }
+HISTORY_WIDTH = N_STRATEGIES + 2
+N_BLOCKS = len(STRATEGY_FEATURES["blocks"])
+N_NUMERIC = len(STRATEGY_FEATURES["numeric"])
 
 
-def _supporter_history(conv: Conversation) -> list[str]:
-    """The last ``HISTORY_TURNS`` supporter texts, most recent first."""
-    texts = [t.text for t in reversed(conv.turns) if t.role == SUPPORTER]
-    return texts[:HISTORY_TURNS]
+def _supporter_history(conv: Conversation) -> list[Turn]:
+    """The last ``HISTORY_TURNS`` supporter turns, most recent first."""
+    return [t for t in reversed(conv.turns) if t.role == SUPPORTER][:HISTORY_TURNS]
 
 
 def strategy_history(convs: Sequence[Conversation], utterance_probs: UtteranceProbs) -> np.ndarray:
-    """[N, HISTORY_TURNS * 9]: the predicted strategies of the earlier supporter turns.
+    """[N, HISTORY_TURNS * HISTORY_WIDTH]: the strategies of the earlier supporter turns.
 
-    Requests carry no strategy labels, so the history is what the utterance classifier reads
-    from the supporter's own words; training uses the same (cross-fitted) predictions.
+    A turn whose strategy the request gives (``Turn.strategy``, the label Solace returned with
+    that reply) contributes its one-hot; otherwise the utterance classifier reads the strategy
+    from the supporter's own words, and only those texts are encoded.
     """
     histories = [_supporter_history(conv) for conv in convs]
-    unique = sorted({t for h in histories for t in h})
+    unique = sorted({t.text for h in histories for t in h if t.strategy is None})
     table = dict(zip(unique, utterance_probs(unique), strict=True)) if unique else {}
-    width = N_STRATEGIES + 1
-    out = np.zeros((len(convs), HISTORY_TURNS * width), np.float32)
+    out = np.zeros((len(convs), HISTORY_TURNS * HISTORY_WIDTH), np.float32)
     for row, history in enumerate(histories):
-        for j, text in enumerate(history):
-            out[row, j * width : j * width + N_STRATEGIES] = table[text]
-            out[row, j * width + N_STRATEGIES] = 1.0
+        for j, turn in enumerate(history):
+            start = j * HISTORY_WIDTH
+            if turn.strategy is None:
+                out[row, start : start + N_STRATEGIES] = table[turn.text]
+            else:
+                out[row, start + turn.strategy] = 1.0
+                out[row, start + N_STRATEGIES + 1] = 1.0
+            out[row, start + N_STRATEGIES] = 1.0
     return out
 
 
 def strategy_features(
     convs: Sequence[Conversation], embed: Embed, utterance_probs: UtteranceProbs
 ) -> np.ndarray:
-    """[N, 4*384 + 5 + 27] features predicting the next supporter strategy."""
+    """[N, 2*384 + 5 + 30] features predicting the next supporter strategy.
+
+    Two texts are embedded per conversation (the situation, the GLHG-style global cause, and
+    the last seeker turn, the local intention): on ESConv valid the other context blocks we
+    tried (last supporter turn, mean of recent turns) added nothing over these plus the
+    strategy history, and each costs an encoder pass on a conversation's first request.
+    """
     texts: list[str] = []
     for conv in convs:
-        texts += [
-            conv.situation,
-            last_text(conv, SEEKER),
-            last_text(conv, SUPPORTER),
-            *recent_texts(conv),
-        ]
+        texts += [conv.situation, last_text(conv, SEEKER)]
     table = embed_unique(texts, embed)
     rows = []
     for conv in convs:
@@ -102,16 +103,6 @@ def strategy_features(
             ],
             np.float32,
         )
-        rows.append(
-            np.concatenate(
-                [
-                    lookup(table, conv.situation),
-                    lookup(table, seeker),
-                    lookup(table, supporter),
-                    mean_embedding(table, recent_texts(conv)),
-                    numeric,
-                ]
-            )
-        )
-    base = np.asarray(rows, np.float32).reshape(len(convs), 4 * EMBEDDING_DIM + 5)
+        rows.append(np.concatenate([lookup(table, conv.situation), lookup(table, seeker), numeric]))
+    base = np.asarray(rows, np.float32).reshape(len(convs), N_BLOCKS * EMBEDDING_DIM + N_NUMERIC)
     return np.hstack([base, strategy_history(convs, utterance_probs)])

@@ -11,7 +11,9 @@ latency per request with the real encoder (batch 1, after warm-up) on ESConv tes
 - "cold": every request as a conversation's first (each text of the features encoded once).
 
 - strategy: ESConv test split (codes_zcj seed 13), next supporter strategy: accuracy,
-  macro-F1, weighted-F1; and the utterance classifier on every test supporter turn;
+  macro-F1, weighted-F1, with the earlier supporter turns' strategies given (as the published
+  numbers do) and guessed (requests that carry none); and the utterance classifier on every
+  test supporter turn;
 - defense: PsyDefConv official test set (``test_label.json``, 472 rows): macro-F1, per-class F1;
 - risk: the held-out C-SSRS test users (the training split): accuracy, macro-F1 and expected
   calibration error (top label, and P(HIGH or above), which the safety policy thresholds).
@@ -88,13 +90,16 @@ def _scores(y: np.ndarray, probs: np.ndarray, labels: Sequence[str]) -> dict:
 def _strategy(settings: Settings, embed: Callable) -> tuple[list[str], dict]:
     from services.common.labels import STRATEGIES
     from services.strategy.model import StrategyModel
-    from solace.training.strategy import load_esconv, load_utterances
+    from solace.training.strategy import load_esconv, load_utterances, without_strategies
 
     root = Path(settings.data_dir) / "esconv"
     convs, y = load_esconv(root / "test.txt")
     model = StrategyModel(settings, embed=embed)
     probs = np.asarray([s.probabilities for s in model.predict_batch(convs)])
     next_turn = _scores(y, probs, STRATEGIES)
+    unlabelled = without_strategies(convs)
+    guessed_probs = np.asarray([s.probabilities for s in model.predict_batch(unlabelled)])
+    guessed = _scores(y, guessed_probs, STRATEGIES)
     texts, y_utt, _ = load_utterances(root / "test.txt")
     utterance = _scores(y_utt, model.utterance_probabilities(texts), STRATEGIES)
 
@@ -103,6 +108,9 @@ def _strategy(settings: Settings, embed: Callable) -> tuple[list[str], dict]:
     first = _FirstRequest(settings)
     cold_model = StrategyModel(settings, embed=first)
     cold = _p50_ms(first.timed(cold_model.predict), requests, warm)
+    cold_guessed = _p50_ms(
+        first.timed(cold_model.predict), without_strategies(requests), without_strategies(warm)
+    )
     utt_p50 = _p50_ms(
         first.timed(cold_model.classify_utterance),
         texts[:LATENCY_REQUESTS],
@@ -113,13 +121,20 @@ def _strategy(settings: Settings, embed: Callable) -> tuple[list[str], dict]:
         f"accuracy {next_turn['accuracy']:.4f}  macro-F1 {next_turn['macro_f1']:.4f}  "
         f"weighted-F1 {next_turn['weighted_f1']:.4f}  "
         f"p50 {stream:.2f} ms (stream), {cold:.2f} ms (cold)",
+        f"  history guessed (turns carry no strategy): accuracy {guessed['accuracy']:.4f}  "
+        f"macro-F1 {guessed['macro_f1']:.4f}  weighted-F1 {guessed['weighted_f1']:.4f}  "
+        f"p50 {cold_guessed:.2f} ms (cold)",
         f"strategy (utterance)  {model.utterance_version}  n={utterance['n']}  "
         f"accuracy {utterance['accuracy']:.4f}  macro-F1 {utterance['macro_f1']:.4f}  "
         f"weighted-F1 {utterance['weighted_f1']:.4f}  p50 {utt_p50:.2f} ms",
         "  next-turn per-class F1: "
         + ", ".join(f"{k} {v:.2f}" for k, v in next_turn["per_class_f1"].items()),
     ]
-    return lines, {"strategy": next_turn, "utterance": utterance}
+    return lines, {
+        "strategy": next_turn,
+        "strategy_history_guessed": guessed,
+        "utterance": utterance,
+    }
 
 
 def _defense(settings: Settings, embed: Callable) -> tuple[list[str], dict]:

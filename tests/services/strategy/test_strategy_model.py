@@ -82,3 +82,52 @@ def test_supporter_turns_change_the_prediction(model: StrategyModel) -> None:
         ),
     )
     assert model.predict(asked).probabilities != model.predict(CONV).probabilities
+
+
+def test_given_strategies_replace_the_guessed_history(model: StrategyModel) -> None:
+    # The partner echoes the strategy Solace returned: the history then reads that label, and
+    # the supporter's words are not sent to the utterance classifier at all.
+    read: list[str] = []
+    original = model.utterance_probabilities
+
+    def spy(texts):
+        read.extend(texts)
+        return original(texts)
+
+    def labelled(strategy: str) -> Conversation:
+        turns = list(CONV.turns)
+        turns[1] = Turn("supporter", turns[1].text, STRATEGIES.index(strategy))
+        return Conversation(situation=CONV.situation, turns=tuple(turns))
+
+    model.utterance_probabilities = spy  # type: ignore[method-assign]
+    try:
+        asked = model.predict(labelled("Question"))
+        suggested = model.predict(labelled("Providing Suggestions"))
+    finally:
+        del model.utterance_probabilities
+    assert read == []
+    assert asked.probabilities != suggested.probabilities
+    assert model.predict(CONV).probabilities not in (asked.probabilities, suggested.probabilities)
+
+
+def test_history_columns_hold_the_given_label() -> None:
+    import numpy as np
+
+    from services.strategy.features import HISTORY_WIDTH, strategy_history
+
+    turns = (
+        Turn("seeker", "hi"),
+        Turn("supporter", "What happened?", STRATEGIES.index("Question")),
+        Turn("supporter", "That sounds hard."),
+        Turn("seeker", "It is."),
+    )
+    guessed = np.full(len(STRATEGIES), 1 / len(STRATEGIES), np.float32)
+    row = strategy_history(
+        [Conversation(turns=turns)], lambda texts: np.stack([guessed] * len(texts))
+    )[0]
+    recent, earlier = row[:HISTORY_WIDTH], row[HISTORY_WIDTH : 2 * HISTORY_WIDTH]
+    assert recent[: len(STRATEGIES)].tolist() == guessed.tolist()
+    assert recent[len(STRATEGIES) :].tolist() == [1.0, 0.0]  # exists, not given
+    assert earlier[: len(STRATEGIES)].tolist() == [1.0] + [0.0] * (len(STRATEGIES) - 1)
+    assert earlier[len(STRATEGIES) :].tolist() == [1.0, 1.0]  # exists, given
+    assert not row[2 * HISTORY_WIDTH :].any()  # no third supporter turn
