@@ -1,5 +1,5 @@
-"""Defense-level features: the columns the DMRS head reads (target-turn embedding, context,
-surface cues), built the same way for serving (``services/defense/model.py``) and training
+"""Defense-level features: the columns the DMRS head reads (target-turn embedding, two numeric
+columns, surface cues), built the same way for serving (``services/defense/model.py``) and training
 (``solace/training/defense.py``).
 """
 
@@ -10,9 +10,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from services.common.domain import SEEKER, SUPPORTER, Conversation
+from services.common.domain import SEEKER, Conversation
 from services.common.encoder import EMBEDDING_DIM
-from services.common.features import CONTEXT_TURNS, Embed, embed_unique, lookup, mean_embedding
+from services.common.features import Embed, embed_unique, lookup
 
 # Surface cues of the DMRS levels in the target turn (the handbook's markers, as regular
 # expressions): each gives a 0/1 column; a few also give a per-word rate.
@@ -70,19 +70,18 @@ def defense_cues(text: str) -> np.ndarray:
 
 
 DEFENSE_FEATURES = {
-    "blocks": [
-        "target (last seeker) turn embedding",
-        "previous supporter turn embedding (zero if none)",
-        f"normalised mean embedding of the last {CONTEXT_TURNS} turns before the target",
-    ],
+    "blocks": ["target (last seeker) turn embedding"],
     "numeric": ["log1p(characters of the target) / 6", "seeker turns so far / 10"],
     "cues": [f"DMRS surface cues of the target turn: {', '.join(DEFENSE_CUES)}"],
 }
 # Column ranges of the blocks, for trainers that fit on a subset (unused columns get 0 weight).
+# Only the target turn is embedded: one encoder call per request keeps the level within the
+# 5 ms p50 budget (each further turn costs about 2.5 ms on a 2-core machine), and embeddings
+# of the supporter turn and the recent context did not raise CV macro-F1 (docs/models/defense.md).
 DEFENSE_BLOCKS = {
     "target": (0, EMBEDDING_DIM),
-    "context": (EMBEDDING_DIM, 3 * EMBEDDING_DIM + 2),
-    "cues": (3 * EMBEDDING_DIM + 2, 3 * EMBEDDING_DIM + 2 + N_DEFENSE_CUES),
+    "numeric": (EMBEDDING_DIM, EMBEDDING_DIM + 2),
+    "cues": (EMBEDDING_DIM + 2, EMBEDDING_DIM + 2 + N_DEFENSE_CUES),
 }
 
 
@@ -99,36 +98,20 @@ def defense_features(
     embed: Embed,
     target_texts: Sequence[str] | None = None,
 ) -> np.ndarray:
-    """[N, 3*384 + 2 + N_DEFENSE_CUES] features for the defense level of each conversation's
+    """[N, 384 + 2 + N_DEFENSE_CUES] features for the defense level of each conversation's
     last seeker turn (blocks in ``DEFENSE_BLOCKS``).
 
     ``target_texts`` replaces the target turn's text (used to score occluded variants).
     """
-    parts: list[tuple[str, str, list[str], int]] = []
+    texts, seekers = [], []
     for i, conv in enumerate(convs):
         target = defense_target_index(conv)
         text = conv.turns[target].text if target >= 0 else ""
-        if target_texts is not None:
-            text = target_texts[i]
-        before = conv.turns[:target] if target >= 0 else conv.turns
-        supporter = next((t.text for t in reversed(before) if t.role == SUPPORTER), "")
-        recent = [t.text for t in before[-CONTEXT_TURNS:]]
-        seekers = sum(1 for t in conv.turns if t.role == SEEKER)
-        parts.append((text, supporter, recent, seekers))
-    texts = [t for text, sup, recent, _ in parts for t in (text, sup, *recent)]
+        texts.append(target_texts[i] if target_texts is not None else text)
+        seekers.append(sum(1 for t in conv.turns if t.role == SEEKER))
     table = embed_unique(texts, embed)
     rows = []
-    for text, supporter, recent, seekers in parts:
-        numeric = np.array([np.log1p(len(text)) / 6.0, seekers / 10.0], np.float32)
-        rows.append(
-            np.concatenate(
-                [
-                    lookup(table, text),
-                    lookup(table, supporter),
-                    mean_embedding(table, recent),
-                    numeric,
-                    defense_cues(text),
-                ]
-            )
-        )
-    return np.asarray(rows, np.float32)
+    for text, n_seeker in zip(texts, seekers, strict=True):
+        numeric = np.array([np.log1p(len(text)) / 6.0, n_seeker / 10.0], np.float32)
+        rows.append(np.concatenate([lookup(table, text), numeric, defense_cues(text)]))
+    return np.asarray(rows, np.float32).reshape(len(texts), DEFENSE_BLOCKS["cues"][1])

@@ -1,11 +1,11 @@
 """Defense-level core (no gRPC): the DMRS level of the seeker's last turn, with evidence.
 
-The last seeker turn, the supporter turn before it and the recent context are embedded by the
-shared int8 encoder, beside surface cues of the DMRS levels in the target turn
-(``features.DEFENSE_CUES``); a committed ONNX head gives a probability per PsyDefConv level
-(``labels.DEFENSE_LEVELS``). Evidence is found by occlusion: each clause of the target turn is
-dropped in turn and the text re-scored; the clauses whose removal lowers the predicted level's
-probability most are the spans that support it.
+The last seeker turn is embedded by the shared int8 encoder (one encoder call per request),
+beside surface cues of the DMRS levels in it (``features.DEFENSE_CUES``); a committed ONNX
+head gives a probability per PsyDefConv level (``labels.DEFENSE_LEVELS``). Evidence is found by
+occlusion: each clause of the target turn is dropped in turn and the text re-scored; the
+clauses whose removal lowers the predicted level's probability most are the spans that
+support it.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class DefenseModel:
         if len(spans) > MAX_CLAUSES:
             spans = sorted(sorted(spans, key=lambda s: s[0] - s[1])[:MAX_CLAUSES])
         variants = [(text[:s] + text[e:]).strip() for s, e in spans]
-        # One feature call for every variant: the context texts are embedded once.
+        # One feature call (one encoder batch) for every variant.
         feats = defense_features([conv] * len(variants), self._embed, variants)
         drops = full_prob - self.head.probabilities(feats)[:, level]
         top = float(drops.max())

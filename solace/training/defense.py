@@ -1,9 +1,10 @@
 """Trains the defense-level head on PsyDefConv (DMRS levels 0-8 of a seeker turn in context).
 
 Train: the 373 labelled rows of ``train_subset373_flat.csv`` (flattened "seeker: ... supporter:
-..." transcripts; the target is the final seeker segment). The model (logistic regression or
-shrinkage LDA, which feature blocks, C) is chosen by repeated stratified 5-fold
-cross-validation on those rows only; the 472 rows of ``test_label.json`` are scored once.
+..." transcripts; the target is the final seeker segment). The model (shrinkage LDA, logistic
+regression, a linear SVM or a sum of two; which feature blocks; C) and the softmax temperature
+are chosen by repeated stratified 5-fold cross-validation on those rows only; the 472 rows of
+``test_label.json`` are scored once, for the chosen model.
 """
 
 from __future__ import annotations
@@ -26,15 +27,25 @@ from solace.training.common import classification_metrics, weights_dir, write_me
 from solace.training.onnx_head import fold_scaler, write_head
 
 HEAD_NAME = "solace-defense"
-# Candidates compared by cross-validation: (kind, feature blocks, C). "lda" is shrinkage LDA
-# (Ledoit-Wolf) with a uniform prior, a strong linear model when rows are few and columns many.
-_BLOCK_SETS = (("target", "context"), ("target",), ("target", "context", "cues"))
-CANDIDATES: tuple[tuple[str, tuple[str, ...], float], ...] = (
-    *(("logreg", blocks, c) for blocks in _BLOCK_SETS for c in (0.003, 0.01, 0.03)),
-    ("lda", ("target",), 0.0),
-    ("lda", ("target", "cues"), 0.0),
+# A member is (kind, feature blocks, C or shrinkage); a candidate is one member or the sum of
+# several (each member's logits scaled to unit spread on its fit rows, so neither dominates).
+# Every candidate is linear in the features, so it exports as one Gemm. "lda" is LDA with a
+# uniform prior and Ledoit-Wolf shrinkage; "svm" is a linear SVM (one-vs-rest hinge loss);
+# "logreg" a multinomial logistic regression; both of the last two with balanced class weights.
+Member = tuple[str, tuple[str, ...], float]
+_ALL = ("target", "numeric", "cues")
+CANDIDATES: tuple[tuple[Member, ...], ...] = (
+    (("lda", ("target",), 0.0),),
+    (("lda", _ALL, 0.0),),
+    *((("logreg", _ALL, c),) for c in (0.003, 0.01, 0.03)),
+    *((("svm", _ALL, c),) for c in (0.001, 0.003)),
+    (("lda", ("target",), 0.0), ("logreg", _ALL, 0.01)),
+    (("lda", ("target",), 0.0), ("svm", _ALL, 0.001)),
 )
-CV_REPEATS = (0, 1)
+CV_REPEATS = (0, 1, 2)
+# Softmax temperatures tried on the chosen candidate's out-of-fold logits (log-loss), so the
+# served probabilities are calibrated; the temperature does not change the predicted level.
+TEMPERATURES = (0.25, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0, 5.6, 8.0)
 _SPEAKER = re.compile(r"(?:^|\s)(seeker|supporter):\s")
 
 
@@ -73,26 +84,31 @@ def _columns(blocks: tuple[str, ...]) -> np.ndarray:
     return np.concatenate([np.arange(*DEFENSE_BLOCKS[b]) for b in blocks])
 
 
-def fit_linear(
-    kind: str, blocks: tuple[str, ...], c: float, x: np.ndarray, y: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Fit one candidate on the ``blocks`` columns of ``x``; return (W [D, 9], b [9]) over
-    every column and level, so softmax(x @ W + b) is exactly what the exported head computes
-    (columns outside ``blocks`` and levels absent from ``y`` get zero weight / -30 bias)."""
+def fit_member(member: Member, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fit one member on its blocks' columns of ``x``; return (W [D, 9], b [9]) over every
+    column and level, so x @ W + b are its logits (columns outside its blocks and levels absent
+    from ``y`` get zero weight / -30 bias)."""
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
 
+    kind, blocks, c = member
     cols = _columns(blocks)
     classes = np.unique(y)
-    if kind == "logreg":
+    if kind in ("logreg", "svm"):
         scaler = StandardScaler().fit(x[:, cols])
-        model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced", random_state=0)
+        if kind == "logreg":
+            model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced", random_state=0)
+        else:
+            model = LinearSVC(C=c, class_weight="balanced", random_state=0)
         model.fit(scaler.transform(x[:, cols]), y)
         w_sub, b_sub = fold_scaler(model.coef_.T, model.intercept_, scaler.mean_, scaler.scale_)
     else:
         prior = np.full(len(classes), 1.0 / len(classes))
-        model = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto", priors=prior)
+        model = LinearDiscriminantAnalysis(
+            solver="lsqr", shrinkage=c if c > 0 else "auto", priors=prior
+        )
         model.fit(x[:, cols], y)
         w_sub, b_sub = model.coef_.T, model.intercept_
     weight = np.zeros((x.shape[1], len(DEFENSE_LEVELS)))
@@ -102,21 +118,101 @@ def fit_linear(
     return weight, bias
 
 
-def linear_probs(layer: tuple[np.ndarray, np.ndarray], x: np.ndarray) -> np.ndarray:
-    z = x @ layer[0] + layer[1]
+def fit_linear(
+    candidate: tuple[Member, ...], x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One candidate as one dense layer (W [D, 9], b [9]): the sum of its members' logits,
+    each divided by the standard deviation of its logits on the fit rows."""
+    classes = np.unique(y)
+    weight = np.zeros((x.shape[1], len(DEFENSE_LEVELS)))
+    bias = np.zeros(len(DEFENSE_LEVELS))
+    for member in candidate:
+        w, b = fit_member(member, x, y)
+        spread = float(np.std((x @ w + b)[:, classes])) if len(candidate) > 1 else 1.0
+        weight += w / spread
+        bias += b / spread
+    absent = np.setdiff1d(np.arange(len(DEFENSE_LEVELS)), classes)
+    weight[:, absent] = 0.0
+    bias[absent] = -30.0
+    return weight, bias
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _describe(kind: str, blocks: tuple[str, ...], c: float) -> str:
-    model = f"logreg C={c}" if kind == "logreg" else "shrinkage LDA"
+def linear_probs(layer: tuple[np.ndarray, np.ndarray], x: np.ndarray) -> np.ndarray:
+    return softmax(x @ layer[0] + layer[1])
+
+
+def _describe_member(member: Member) -> str:
+    kind, blocks, c = member
+    if kind == "lda":
+        model = "shrinkage LDA" if c == 0 else f"LDA shrinkage={c}"
+    else:
+        model = f"{kind} C={c}"
     return f"{model} on {'+'.join(blocks)}"
+
+
+def describe(candidate: tuple[Member, ...]) -> str:
+    return " + ".join(_describe_member(m) for m in candidate)
+
+
+def select_model(x: np.ndarray, y: np.ndarray, verbose: bool = True) -> dict:
+    """Repeated stratified 5-fold CV macro-F1 of every candidate on the train rows only.
+
+    Returns the grid (mean and standard deviation over repeats), the chosen candidate (the
+    best mean) and its softmax temperature (the one with the lowest out-of-fold log-loss).
+    """
+    from sklearn.metrics import f1_score, log_loss
+    from sklearn.model_selection import StratifiedKFold
+
+    grid: dict[str, dict[str, float]] = {}
+    oof: dict[str, list[np.ndarray]] = {}
+    for candidate in CANDIDATES:
+        scores, logits = [], []
+        for seed in CV_REPEATS:
+            z = np.zeros((len(y), len(DEFENSE_LEVELS)))
+            folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
+            for fit_idx, val_idx in folds.split(x, y):
+                w, b = fit_linear(candidate, x[fit_idx], y[fit_idx])
+                z[val_idx] = x[val_idx] @ w + b
+            scores.append(f1_score(y, z.argmax(1), average="macro"))
+            logits.append(z)
+        name = describe(candidate)
+        grid[name] = {
+            "mean": round(float(np.mean(scores)), 4),
+            "sd": round(float(np.std(scores)), 4),
+        }
+        oof[name] = logits
+        if verbose:
+            print(
+                f"  defense {name}: CV macro-F1 {grid[name]['mean']:.4f} ± {grid[name]['sd']:.4f}"
+            )
+    chosen = max(CANDIDATES, key=lambda cand: grid[describe(cand)]["mean"])
+    logits = np.concatenate(oof[describe(chosen)])
+    labels = np.tile(y, len(CV_REPEATS))
+    levels = list(range(len(DEFENSE_LEVELS)))
+    losses = {t: log_loss(labels, softmax(logits / t), labels=levels) for t in TEMPERATURES}
+    temperature = min(losses, key=losses.__getitem__)
+    per_class = np.mean(
+        [f1_score(y, z.argmax(1), labels=levels, average=None) for z in oof[describe(chosen)]],
+        axis=0,
+    )
+    return {
+        "grid": grid,
+        "chosen": chosen,
+        "temperature": temperature,
+        "per_class_cv_f1": {
+            k: round(float(v), 4) for k, v in zip(DEFENSE_LEVELS, per_class, strict=True)
+        },
+    }
 
 
 def train_defense(settings: Settings) -> dict:
     from sklearn.metrics import f1_score
-    from sklearn.model_selection import StratifiedKFold
 
     started = time.perf_counter()
     root = Path(settings.data_dir) / "psydefconv"
@@ -128,38 +224,31 @@ def train_defense(settings: Settings) -> dict:
     embed.save()
 
     # Choice by repeated stratified 5-fold CV macro-F1 on the train rows only.
-    selection: dict[str, float] = {}
-    for kind, blocks, c in CANDIDATES:
-        scores = []
-        for seed in CV_REPEATS:
-            pred = np.zeros(len(y_tr), int)
-            folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
-            for fit_idx, val_idx in folds.split(x_tr, y_tr):
-                layer = fit_linear(kind, blocks, c, x_tr[fit_idx], y_tr[fit_idx])
-                pred[val_idx] = linear_probs(layer, x_tr[val_idx]).argmax(1)
-            scores.append(f1_score(y_tr, pred, average="macro"))
-        name = _describe(kind, blocks, c)
-        selection[name] = round(float(np.mean(scores)), 4)
-        print(f"  defense {name}: CV macro-F1 {selection[name]:.4f}")
-    kind, blocks, c = max(CANDIDATES, key=lambda cand: selection[_describe(*cand)])
-    layer = fit_linear(kind, blocks, c, x_tr, y_tr)
+    selection = select_model(x_tr, y_tr)
+    chosen, temperature = selection["chosen"], selection["temperature"]
+    weight, bias = fit_linear(chosen, x_tr, y_tr)
+    layer = (weight / temperature, bias / temperature)
     head = weights_dir("defense") / "head.onnx"
     write_head(head, [layer], DEFENSE_LEVELS, HEAD_NAME, DEFENSE_FEATURES)
     served = ClassifierHead(head)
+    # The test set is scored once, for the chosen candidate only.
+    test_probs = served.probabilities(x_te)
     majority = np.full_like(y_te, np.bincount(y_tr).argmax())
     metrics = {
         "data": "PsyDefConv: train_subset373_flat.csv (train), test_label.json (test, 472 rows)",
-        "model": _describe(kind, blocks, c)
-        + (", class_weight=balanced" if kind == "logreg" else ", uniform prior"),
+        "model": describe(chosen),
+        "temperature": temperature,
         "samples": {"train": len(y_tr), "test": len(y_te)},
         "selection": {
-            "criterion": f"stratified 5-fold CV macro-F1 on train, mean of {len(CV_REPEATS)} "
-            "repeats",
-            "grid": selection,
+            "criterion": f"stratified 5-fold CV macro-F1 on train, mean ± sd of "
+            f"{len(CV_REPEATS)} repeats; temperature by out-of-fold log-loss",
+            "grid": selection["grid"],
+            "cv_macro_f1": selection["grid"][describe(chosen)]["mean"],
+            "cv_per_class_f1": selection["per_class_cv_f1"],
         },
-        "test": classification_metrics(y_te, served.probabilities(x_te), DEFENSE_LEVELS),
+        "test": classification_metrics(y_te, test_probs, DEFENSE_LEVELS),
         "test_predicted_counts": np.bincount(
-            served.probabilities(x_te).argmax(1), minlength=len(DEFENSE_LEVELS)
+            test_probs.argmax(1), minlength=len(DEFENSE_LEVELS)
         ).tolist(),
         "test_true_counts": np.bincount(y_te, minlength=len(DEFENSE_LEVELS)).tolist(),
         "majority_class_test_macro_f1": round(float(f1_score(y_te, majority, average="macro")), 4),

@@ -65,6 +65,34 @@ def test_deterministic_and_batch_consistent(model: DefenseModel) -> None:
     assert batch[1].extras == single.extras
 
 
+def test_greeting_is_no_defense(model: DefenseModel) -> None:
+    scored = model.classify(Conversation(turns=(Turn("seeker", "Hi"),)))
+    assert DEFENSE_LEVELS[scored.index] == "No Defense"
+
+
+def test_minimising_turn_reads_as_a_defense(model: DefenseModel) -> None:
+    # "It's fine, not a big deal ... keep busy so I don't have to think about it": denial and
+    # minimising, so one of the defensive levels (Action .. Obsessional), not a greeting or
+    # mature coping.
+    level = DEFENSE_LEVELS[model.classify(CONV).index]
+    assert level in DEFENSE_LEVELS[1:7]
+
+
+def test_level_encodes_only_the_target_turn(model_settings: Settings) -> None:
+    # One encoder call of one text per request keeps the level within the latency budget.
+    from services.common.encoder import get_encoder
+
+    seen: list[list[str]] = []
+    encoder = get_encoder(model_settings)
+
+    def embed(texts):
+        seen.append(list(texts))
+        return encoder.embed(texts)
+
+    DefenseModel(model_settings, embed=embed).predict_batch([CONV], evidence=False)
+    assert seen == [[TARGET]]
+
+
 def test_dmrs_cues_mark_their_phrases() -> None:
     from services.defense.features import DEFENSE_CUES, N_DEFENSE_CUES, defense_cues
 
