@@ -7,6 +7,7 @@ reads the same texts) never re-encodes a text, and a rebuilt encoder never reuse
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,7 +61,9 @@ class CachedEmbedder:
         if not self._dirty:
             return
         keys = np.array(sorted(self._index, key=self._index.__getitem__))
-        tmp = self.folder / "embeddings.tmp.npz"
+        # A temporary name of this process's own: two trainers saving at once each replace the
+        # file whole (the later one wins) instead of writing into each other's temporary file.
+        tmp = self.folder / f"embeddings.{os.getpid()}.{id(self)}.tmp.npz"
         np.savez(tmp, keys=keys, vectors=np.stack(self._rows).astype(np.float32))
         tmp.replace(self.path)
         self._dirty = False
