@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from services.common.config import Settings
@@ -47,17 +45,6 @@ def test_deterministic_and_batch_consistent(model: StrategyModel) -> None:
 def test_version_names_head_and_encoder(model: StrategyModel, model_settings: Settings) -> None:
     assert model.predict(CONV).model_version == StrategyModel(model_settings).version
     assert "+enc." in model.version
-
-
-def test_answers_in_a_few_milliseconds(model: StrategyModel) -> None:
-    model.predict(CONV)  # warm-up
-    timings = []
-    for _ in range(20):
-        start = time.perf_counter()
-        model.predict(CONV)
-        timings.append(time.perf_counter() - start)
-    # Generous bound for a shared 2-core CI machine; typically about 5 ms.
-    assert sorted(timings)[10] < 0.05
 
 
 def test_classify_utterance_reads_the_strategy_of_supporter_text(model: StrategyModel) -> None:
