@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import re
@@ -32,6 +33,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -339,6 +341,9 @@ def safe_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
 # -- tracing -------------------------------------------------------------------------------------
 
 _provider: Any = None  # the SDK TracerProvider when tracing is on, else None
+# Its tracer, fetched once: the SDK's get_tracer builds a new Tracer (scope, config look-up,
+# warnings filter) on every call, which cost more than the span itself.
+_tracer: Any = None
 _service_name = ""
 _TRACER_NAME = "solace"
 
@@ -397,7 +402,7 @@ def setup_tracing(
     synchronous processor so spans are visible as soon as they end. Safe to call again: later
     calls without an exporter keep the first setup.
     """
-    global _provider, _service_name
+    global _provider, _tracer, _service_name
     env = os.environ if environ is None else environ
     if exporter is None and (_provider is not None or not tracing_requested(env)):
         return _provider is not None
@@ -412,6 +417,7 @@ def setup_tracing(
     else:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     previous, _provider, _service_name = _provider, provider, name
+    _tracer = provider.get_tracer(_TRACER_NAME)
     if previous is not None:
         previous.shutdown()
     else:
@@ -424,8 +430,9 @@ def setup_tracing(
 
 def shutdown_tracing() -> None:
     """Flush and stop the exporter (call on graceful stop so the last spans are not lost)."""
-    global _provider
+    global _provider, _tracer
     if _provider is not None:
+        _tracer = None
         _provider.shutdown()
         _provider = None
 
@@ -442,8 +449,8 @@ def tracing_enabled() -> bool:
 
 def tracer() -> trace.Tracer:
     """Solace's tracer: the SDK one when tracing is on, otherwise a no-op tracer."""
-    if _provider is not None:
-        return _provider.get_tracer(_TRACER_NAME)
+    if _tracer is not None:
+        return _tracer
     return trace.NoOpTracer()
 
 
@@ -501,6 +508,68 @@ def current_trace_id() -> str:
     return trace.format_trace_id(span_context.trace_id)
 
 
+# The span helpers below sit on every request's path (about ten spans per Support request), so
+# they call the SDK directly: one ``start_span`` and one context attach per span, attributes of
+# the fixed spans checked by ``safe_attributes`` once per process rather than once per span, and
+# plain classes instead of stacked generator-based context managers.
+
+_INTERNAL, _SERVER, _CLIENT = trace.SpanKind.INTERNAL, trace.SpanKind.SERVER, trace.SpanKind.CLIENT
+
+
+def _open(
+    name: str,
+    kind: trace.SpanKind,
+    attributes: Mapping[str, Any],
+    context: otel_context.Context | None = None,
+) -> tuple[Any, object]:
+    """Start a span (child of ``context``, else of the current span) and make it current;
+    returns the span and the token that ``_close`` detaches. Tracing must be on."""
+    current = _tracer.start_span(
+        name,
+        context=context,
+        kind=kind,
+        attributes=attributes,
+        record_exception=False,  # exception messages may quote the request; keep only the code
+        set_status_on_exception=False,
+    )
+    return current, otel_context.attach(trace.set_span_in_context(current))
+
+
+def _close(current: Any, token: object, exc: BaseException | None) -> None:
+    """Mark the span with the status code of an escaping exception, restore the previous
+    context, end the span."""
+    if exc is not None and current.is_recording():
+        code = code_of(exc)
+        current.set_attribute("solace.code", code)
+        current.set_status(trace.Status(trace.StatusCode.ERROR, code))
+    otel_context.detach(token)
+    current.end()
+
+
+def _split_rpc(rpc: str) -> tuple[str, str]:
+    service, _, method = rpc.strip("/").rpartition("/")
+    return service, method
+
+
+# The fixed attributes of stage and RPC spans, through ``safe_attributes`` once per distinct
+# stage or RPC. Read-only: the SDK copies attributes into each span and must never alter these.
+
+
+@functools.lru_cache(maxsize=1024)
+def _stage_attributes(service: str, name: str) -> Mapping[str, Any]:
+    return MappingProxyType(safe_attributes({"solace.stage": name, "solace.service": service}))
+
+
+@functools.lru_cache(maxsize=1024)
+def _rpc_attributes(rpc: str, service: str = "") -> Mapping[str, Any]:
+    """Client spans: rpc.*; server spans (``service`` given): rpc.* and solace.service."""
+    rpc_service, rpc_method = _split_rpc(rpc)
+    attributes = {"rpc.system": "grpc", "rpc.service": rpc_service, "rpc.method": rpc_method}
+    if service:
+        attributes["solace.service"] = service
+    return MappingProxyType(safe_attributes(attributes))
+
+
 @contextlib.contextmanager
 def span(
     name: str,
@@ -509,26 +578,19 @@ def span(
     context: otel_context.Context | None = None,
 ) -> Iterator[trace.Span]:
     """A span with guarded attributes; records the status code of an escaping exception."""
-    if _provider is None:
+    if _tracer is None:
         # Tracing off: skip context attach and attribute checks, the hot path stays cheap.
         yield trace.INVALID_SPAN
         return
-    with tracer().start_as_current_span(
-        name,
-        context=context,
-        kind=kind,
-        attributes=safe_attributes(attributes),
-        record_exception=False,  # exception messages may quote the request; keep only the code
-        set_status_on_exception=False,
-    ) as current:
-        try:
-            yield current
-        except BaseException as exc:
-            if current.is_recording():
-                code = code_of(exc)
-                current.set_attribute("solace.code", code)
-                current.set_status(trace.Status(trace.StatusCode.ERROR, code))
-            raise
+    current, token = _open(name, kind, safe_attributes(attributes), context)
+    error: BaseException | None = None
+    try:
+        yield current
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        _close(current, token, error)
 
 
 @dataclass
@@ -545,33 +607,44 @@ class StageRecord:
     attributes: dict[str, Any] = field(default_factory=dict)
 
 
-@contextlib.contextmanager
-def stage(service: str, name: str, method: str = "", engine: str = "") -> Iterator[StageRecord]:
+class stage:  # lower case: used like a function, ``with telemetry.stage(...) as record``
     """Time one pipeline stage: a span named after the stage plus one histogram observation
     (with the status code of an escaping exception)."""
-    record = StageRecord(service, name, method, engine)
-    start = time.perf_counter()
-    with span(name, attributes={"solace.stage": name, "solace.service": service}) as current:
-        try:
-            yield record
-        except BaseException as exc:
-            if record.code == "OK":
-                record.code = code_of(exc)
-            raise
-        finally:
-            record.seconds = time.perf_counter() - start
-            observe_stage(service, name, record.seconds, record.method, record.engine, record.code)
-            if current.is_recording():
-                current.set_attributes(
-                    safe_attributes(
-                        {
-                            "solace.method": record.method or None,
-                            "solace.engine": record.engine or None,
-                            "solace.code": record.code,
-                            **record.attributes,
-                        }
-                    )
-                )
+
+    __slots__ = ("_record", "_span", "_start", "_token")
+
+    def __init__(self, service: str, name: str, method: str = "", engine: str = "") -> None:
+        self._record = StageRecord(service, name, method, engine)
+        self._span: Any = None
+
+    def __enter__(self) -> StageRecord:
+        record = self._record
+        self._start = time.perf_counter()
+        if _tracer is not None:
+            self._span, self._token = _open(
+                record.stage,
+                _INTERNAL,
+                _stage_attributes(record.service, record.stage),
+            )
+        return record
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        record = self._record
+        record.seconds = time.perf_counter() - self._start
+        if exc is not None and record.code == "OK":
+            record.code = code_of(exc)
+        observe_stage(
+            record.service, record.stage, record.seconds, record.method, record.engine, record.code
+        )
+        if self._span is not None:
+            if self._span.is_recording():
+                late = {"solace.code": record.code, **record.attributes}
+                if record.method:
+                    late["solace.method"] = record.method
+                if record.engine:
+                    late["solace.engine"] = record.engine
+                self._span.set_attributes(safe_attributes(late))
+            _close(self._span, self._token, exc)
 
 
 @dataclass
@@ -587,68 +660,81 @@ class CallRecord:
     engine: str = ""
 
 
-def _split_rpc(rpc: str) -> tuple[str, str]:
-    service, _, method = rpc.strip("/").rpartition("/")
-    return service, method
-
-
-@contextlib.contextmanager
-def server_call(
-    service: str, rpc: str, metadata: Any = None, attributes: Mapping[str, Any] | None = None
-) -> Iterator[CallRecord]:
+class server_call:  # lower case: used like a function, ``with telemetry.server_call(...)``
     """Handle one incoming RPC (``rpc`` like "solace.v1.Support/Respond"): continue the caller's
     trace from ``metadata``, open a SERVER span, count it in flight, then count it by status
     code and observe its duration as stage "total"."""
-    record = CallRecord(service, rpc)
-    rpc_service, rpc_method = _split_rpc(rpc)
-    start = time.perf_counter()
-    _add_in_flight(service, rpc, 1)
-    try:
-        with span(
-            rpc.strip("/"),
-            kind=trace.SpanKind.SERVER,
-            attributes={
-                "rpc.system": "grpc",
-                "rpc.service": rpc_service,
-                "rpc.method": rpc_method,
-                "solace.service": service,
-                **(attributes or {}),
-            },
-            context=extract_context(metadata) if _provider is not None else None,
-        ) as current:
+
+    __slots__ = ("_attributes", "_metadata", "_record", "_span", "_start", "_token")
+
+    def __init__(
+        self,
+        service: str,
+        rpc: str,
+        metadata: Any = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._record = CallRecord(service, rpc)
+        self._metadata = metadata
+        self._attributes = attributes
+        self._span: Any = None
+
+    def __enter__(self) -> CallRecord:
+        record = self._record
+        self._start = time.perf_counter()
+        _add_in_flight(record.service, record.rpc, 1)
+        if _tracer is not None:
+            attributes = _rpc_attributes(record.rpc, record.service)
+            if self._attributes:
+                attributes = {**attributes, **safe_attributes(self._attributes)}
+            self._span, self._token = _open(
+                record.rpc.strip("/"), _SERVER, attributes, extract_context(self._metadata)
+            )
             record.trace_id = current_trace_id()
-            try:
-                yield record
-            except BaseException as exc:
-                if record.code == "OK":  # a code the handler set (before aborting) wins
-                    record.code = code_of(exc)
-                raise
-            finally:
-                if current.is_recording():
-                    current.set_attribute("rpc.grpc.status_code", record.code)
+        return record
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        record = self._record
+        try:
+            # A code the handler set (before aborting) wins over the exception's.
+            if exc is not None and record.code == "OK":
+                record.code = code_of(exc)
+            if self._span is not None:
+                if self._span.is_recording():
+                    self._span.set_attribute("rpc.grpc.status_code", record.code)
                     if record.code != "OK":
-                        current.set_status(trace.Status(trace.StatusCode.ERROR, record.code))
-    finally:
-        _add_in_flight(service, rpc, -1)
-        count_request(service, rpc, record.code)
-        observe_stage(
-            service,
-            "total",
-            time.perf_counter() - start,
-            record.method,
-            record.engine,
-            record.code,
-        )
+                        self._span.set_status(trace.Status(trace.StatusCode.ERROR, record.code))
+                _close(self._span, self._token, exc)
+        finally:
+            _add_in_flight(record.service, record.rpc, -1)
+            count_request(record.service, record.rpc, record.code)
+            observe_stage(
+                record.service,
+                "total",
+                time.perf_counter() - self._start,
+                record.method,
+                record.engine,
+                record.code,
+            )
 
 
-@contextlib.contextmanager
-def client_call(rpc: str, metadata: Sequence[tuple[str, str]] | None = None) -> Iterator[list]:
+class client_call:  # lower case: used like a function, ``with telemetry.client_call(...)``
     """Open a CLIENT span for an outgoing call and yield the metadata to send with it
     (``metadata`` plus traceparent). Works for gRPC stubs and for Ray handle calls."""
-    rpc_service, rpc_method = _split_rpc(rpc)
-    with span(
-        rpc.strip("/"),
-        kind=trace.SpanKind.CLIENT,
-        attributes={"rpc.system": "grpc", "rpc.service": rpc_service, "rpc.method": rpc_method},
-    ):
-        yield inject_metadata(metadata)
+
+    __slots__ = ("_metadata", "_rpc", "_span", "_token")
+
+    def __init__(self, rpc: str, metadata: Sequence[tuple[str, str]] | None = None) -> None:
+        self._rpc = rpc
+        self._metadata = metadata
+        self._span: Any = None
+
+    def __enter__(self) -> list[tuple[str, str]]:
+        if _tracer is None:
+            return list(self._metadata or [])
+        self._span, self._token = _open(self._rpc.strip("/"), _CLIENT, _rpc_attributes(self._rpc))
+        return inject_metadata(self._metadata)
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if self._span is not None:
+            _close(self._span, self._token, exc)
