@@ -70,3 +70,32 @@ async def test_bad_input_names_the_field_over_grpc(platform):
         await stub.Respond(request, timeout=30)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert err.value.details().startswith("conversation.turns[1].role")
+
+
+async def test_echoed_strategy_reaches_strategy_prediction(platform):
+    # A partner app echoes the strategy of each reply on its supporter turn; the strategy
+    # service, two hops away, reads the history from that label.
+    _, stub, _ = platform
+    first = await stub.Respond(ask("I lost my job and I can't sleep"), timeout=30)
+
+    def follow_up(strategy: int) -> support_pb2.RespondRequest:
+        request = ask("I lost my job and I can't sleep")
+        request.conversation.turns.add(
+            role=common_pb2.ROLE_SUPPORTER, text=first.reply, strategy=strategy
+        )
+        request.conversation.turns.add(role=common_pb2.ROLE_SEEKER, text="It has been weeks.")
+        return request
+
+    asked = await stub.Respond(follow_up(common_pb2.STRATEGY_QUESTION), timeout=30)
+    suggested = await stub.Respond(follow_up(common_pb2.STRATEGY_PROVIDING_SUGGESTIONS), timeout=30)
+    probabilities = [[s.probability for s in r.strategy.probabilities] for r in (asked, suggested)]
+    assert probabilities[0] != probabilities[1]
+
+    bad = ask("hi")
+    bad.conversation.turns[0].strategy = common_pb2.STRATEGY_QUESTION
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.Respond(bad, timeout=30)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details().startswith("conversation.turns[0].strategy")
+    # The server keeps serving after the rejected request.
+    assert (await stub.Respond(follow_up(0), timeout=30)).reply
