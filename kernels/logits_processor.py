@@ -122,6 +122,8 @@ class ConditioningBatch:
         self._tensor_key: Any = None
         self._step: Any = None  # _FactoredStep, or False when the fast step does not apply
         self._step_key: Any = None
+        self._prepared: Any = None  # what apply_conditioning runs: a prepared step, or False
+        self._prepared_key: Any = None
 
     def update(self, batch_update: Any) -> None:
         """Apply a vLLM ``BatchUpdate`` (or anything with ``batch_size``, ``removed``, ``added``
@@ -155,6 +157,7 @@ class ConditioningBatch:
             self._write_rows(touched)
             self._tensors = None
             self._step = None
+            self._prepared = None
 
     def _write_rows(self, indices: set[int]) -> None:
         """Copy the touched rows from ``rows`` into the preallocated buffers (zeros for a row
@@ -240,6 +243,28 @@ class ConditioningBatch:
             self._step_key = key
         return self._step or None
 
+    def prepared_step(self, logits: Any, bias: Any):
+        """What ``apply_conditioning`` runs on a decode step: the ``_OneHotStep`` when every
+        conditioned row asks for a single strategy, else the ``_FactoredStep`` when it applies,
+        else None (the general dispatcher). Chosen and prepared once per batch state, logits
+        shape/dtype/device and table; a step costs one key comparison to find it again."""
+        shape = logits.shape
+        key = (shape, logits.dtype, logits.device, id(bias), bias._version)
+        if self._prepared is None or self._prepared_key != key:
+            step = None
+            if len(shape) == 2:  # otherwise the dispatcher raises the proper error
+                step = _OneHotStep.build(self, logits, bias) or _FactoredStep.build(
+                    self, logits, bias
+                )
+            self._prepared, self._prepared_key = step or False, key
+        return self._prepared or None
+
+    def one_hot_step(self, logits: Any, bias: Any):
+        """The prepared ``_OneHotStep`` when every conditioned row asks for a single strategy
+        and no row bans tokens, else None."""
+        step = self.prepared_step(logits, bias)
+        return step if isinstance(step, _OneHotStep) else None
+
 
 class _FactoredStep:
     """The factored mixture (``strategy_mixture_factored``) prepared for one batch state: the
@@ -296,10 +321,7 @@ class _FactoredStep:
         """Write the mixture into the conditioned rows of ``logits``, in place."""
         import torch
 
-        if self.prefix:
-            rows = logits if self.num == logits.shape[0] else logits[: self.num]
-        else:
-            rows = logits.index_select(0, self.index)
+        rows = _prepared_rows(self, logits)
         part = rows.float()  # a no-op for vLLM's fp32 logits
         # m: the row max, 0 where the row has no finite logit (as the factored path's m_safe).
         m = part.amax(dim=1, keepdim=True).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
@@ -308,24 +330,102 @@ class _FactoredStep:
         # p(s)/D_s, 0 where D_s = 0 (no allowed token). D_s ≥ exp(−_SAFE_EXP_RANGE) otherwise,
         # so a finite quotient is never mistaken for 0.
         w = torch.div(self.probs, d).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
-        q = torch.mm(w, self.factors).log_()
-        q.add_(part).sub_(m)
+        q = torch.mm(w, self.factors, out=e).log_()  # e is spent: its storage takes q
+        # part + q is q + part bit for bit (IEEE addition commutes), so adding into ``part``
+        # writes fp32 logits in place with no copy; otherwise ``part`` is already a copy.
+        part.add_(q).sub_(m)
+        if not self.prefix:
+            logits.index_copy_(0, self.index, part.to(logits.dtype))
+        elif part is not rows:
+            rows.copy_(part)
+        return logits
+
+
+def _prepared_rows(step: Any, logits: Any) -> Any:
+    """The conditioned rows of ``logits``: a view for the common layouts (every row, or the
+    first n), else a gathered copy."""
+    if step.prefix:
+        return logits if step.num == logits.shape[0] else logits[: step.num]
+    return logits.index_select(0, step.index)
+
+
+class _OneHotStep:
+    """Rows that each ask for one strategy s (``strategy``, or a one-hot ``strategy_probs``):
+    the mixture has one component, log softmax(logits + λ b_s), so with each row's λ b_s
+    gathered once per batch state a decode step is an add and a fused log-softmax on the rows'
+    slice — no exp/log pair through the factors, no matrix products, and any λ per row (no
+    range limit: log-softmax is stable). Same value as the factored form to fp32 rounding.
+    Unconditioned rows are not read or written, so they stay bit-identical."""
+
+    __slots__ = ("bias_rows", "index", "num", "prefix")
+
+    @classmethod
+    def build(cls, batch: ConditioningBatch, logits: Any, bias: Any) -> _OneHotStep | None:
+        import torch
+
+        from kernels.strategy_mixture import choose_backend
+
+        num_rows, vocab = logits.shape
+        if bias.dim() != 2 or bias.shape[1] != vocab:
+            return None  # the dispatcher raises the proper error
+        if not logits.is_floating_point() or not bias.is_floating_point():
+            return None
+        if choose_backend(logits) != "factored":
+            return None  # a forced backend (reference, triton) is honoured
+        if any(r.banned for i, r in batch.rows.items() if i < num_rows):
+            return None
+        rows = batch.conditioned_indices(num_rows)
+        if not rows:
+            return None
+        strategies, strengths = [], []
+        for index in rows:
+            row = batch.rows[index]
+            hot = [s for s, p in enumerate(row.probs) if p > 0]
+            if len(hot) != 1:
+                return None  # a real mixture: the factored step
+            strategies.append(hot[0])
+            strengths.append(row.strength)
+        step = cls()
+        table = bias.float()
+        lam = torch.tensor(strengths, dtype=torch.float32, device=table.device)
+        picked = table.index_select(0, torch.tensor(strategies, device=table.device))
+        step.bias_rows = (picked * lam[:, None]).to(logits.device)  # λ_r b_{s_r}, [R, V]
+        step.num = len(rows)
+        step.prefix = rows == list(range(len(rows)))
+        step.index = None if step.prefix else torch.tensor(rows, device=logits.device)
+        return step
+
+    def __call__(self, logits: Any) -> Any:
+        """Write log softmax(logits + λ b_s) into the conditioned rows of ``logits``, in place."""
+        import torch
+
+        rows = _prepared_rows(self, logits)
+        # fp32 rows of a view are biased in place; otherwise ``rows.float()`` or the gather
+        # already made a copy.
+        work = rows.float()
+        work.add_(self.bias_rows)
+        # One fused pass (max, exp-sum, log, subtract). A row without any finite logit comes
+        # out NaN; it stays −inf, as in the factored form (infinities are kept as they are).
+        out = torch.log_softmax(work, dim=1).nan_to_num_(
+            nan=-math.inf, posinf=math.inf, neginf=-math.inf
+        )
         if self.prefix:
-            rows.copy_(q)
+            rows.copy_(out)
         else:
-            logits.index_copy_(0, self.index, q.to(logits.dtype))
+            logits.index_copy_(0, self.index, out.to(logits.dtype))
         return logits
 
 
 def apply_conditioning(logits: Any, bias: Any, batch: ConditioningBatch, pin_memory: bool = False):
     """Write the mixture into ``logits`` in place for the conditioned rows; return ``logits``.
 
-    Three costs: no conditioned or banned row → nothing (one ``bool``); the common decode case
-    (one λ, no bans, a small vocabulary tile) → the prepared ``_FactoredStep``; anything else →
-    the general dispatcher with tensors cached per batch state."""
+    Four costs: no conditioned or banned row → nothing (one ``bool``); every conditioned row on
+    a single strategy, no bans → the prepared ``_OneHotStep`` (add, fused log-softmax); a
+    mixture with one λ, no bans, a small vocabulary tile → the prepared ``_FactoredStep``;
+    anything else → the general dispatcher with tensors cached per batch state."""
     if not batch:
         return logits
-    step = batch.factored_step(logits, bias)
+    step = batch.prepared_step(logits, bias)
     if step is not None:
         return step(logits)
     from kernels.strategy_mixture import strategy_mixture

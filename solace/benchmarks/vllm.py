@@ -6,7 +6,10 @@ alike:
 
 - ``no processor``: the plain engine;
 - ``processor, none conditioned``: the processor loaded, no request asks for conditioning;
-- ``processor, all conditioned``: every request hard-conditioned (``strategy`` 0, λ = 1).
+- ``processor, all conditioned``: every request hard-conditioned (``strategy`` 0, λ = 1);
+- ``processor, all mixture``: every request conditioned on a mixture over all 8 strategies
+  (``strategy_probs`` ``MIXTURE``, λ = 1), as the vLLM engine sends the strategy predictor's
+  probabilities when no strategy is forced.
 
 for each batch size (``--batches``, default 8 and 64), ``--tokens`` greedy tokens per request
 (``ignore_eos``, so every run decodes the same number). It prints the median tokens/s over
@@ -19,7 +22,7 @@ a measured cost is the processor and how much is noise::
     python -m solace.benchmarks.vllm --model DIR --bias-table TABLE.npz
 
 Without ``--model`` it builds the tests' tiny random Llama (hidden 64, 2 layers, vocabulary
-512; ``tests/services/generator/tiny_llama.py`` of this checkout) and a seeded random [8, V]
+512; ``tests/support/tiny_llama.py`` of this checkout) and a seeded random [8, V]
 bias table in a temporary folder. Needs vLLM (``.venv-vllm`` on CPU); figures, not assertions.
 """
 
@@ -37,8 +40,15 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-MODES = ("no processor", "processor, none conditioned", "processor, all conditioned")
-_TINY_LLAMA = Path(__file__).resolve().parents[2] / "tests/services/generator/tiny_llama.py"
+MODES = (
+    "no processor",
+    "processor, none conditioned",
+    "processor, all conditioned",
+    "processor, all mixture",
+)
+# A predictor-like distribution: every strategy possible, one preferred.
+MIXTURE = (0.05, 0.10, 0.15, 0.30, 0.10, 0.10, 0.10, 0.10)
+_TINY_LLAMA = Path(__file__).resolve().parents[2] / "tests/support/tiny_llama.py"
 
 
 def build_tiny_model(folder: Path) -> Path:
@@ -109,6 +119,10 @@ def engine_throughput(
         MODES[0]: (plain, params(None)),
         MODES[1]: (with_processor, params(None)),
         MODES[2]: (with_processor, params({"strategy": 0, "strategy_strength": 1.0})),
+        MODES[3]: (
+            with_processor,
+            params({"strategy_probs": list(MIXTURE), "strategy_strength": 1.0}),
+        ),
     }
     # Warm-up, every mode at every batch size: the first run of a shape pays allocations and
     # lazy imports (up to 2x slower), which would land on whichever mode runs first.
@@ -145,7 +159,11 @@ def apply_microbenchmark(
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn((batch, bias.shape[1]), generator=generator)
     figures = {}
-    for label, extra in (("none conditioned", None), ("all conditioned", {"strategy": 0})):
+    for label, extra in (
+        ("none conditioned", None),
+        ("all conditioned", {"strategy": 0}),
+        ("all mixture", {"strategy_probs": list(MIXTURE)}),
+    ):
         state = ConditioningBatch(bias.shape[0])
         added = [(i, SimpleNamespace(extra_args=extra), [], []) for i in range(batch)]
         state.update(SimpleNamespace(batch_size=batch, removed=[], added=added, moved=[]))
@@ -184,13 +202,17 @@ def report(
             spread = f"{min(values):,.0f}–{max(values):,.0f}"
             lines.append(f"{batch:>5}  {mode:<28} {median:>9,.0f} {spread:>15} {cost:>7}")
     lines.append("")
-    lines.append(f"{'batch':>5}  {'apply() µs/step':>30}  {'decode step µs':>14}  apply share")
+    lines.append(
+        f"{'batch':>5}  {'apply() µs/step: none / all / mixture':>40}  {'decode step µs':>14}  "
+        "apply share (all / mixture)"
+    )
     for batch in batches:
         step_us = batch / statistics.median(results[(batch, MODES[0])]) * 1e6
         none, every = micro[batch]["none conditioned"], micro[batch]["all conditioned"]
+        mixture = micro[batch]["all mixture"]
         lines.append(
-            f"{batch:>5}  {f'none {none:.1f} / all {every:.1f}':>30}  {step_us:>14.0f}  "
-            f"{every / step_us * 100:.1f}%"
+            f"{batch:>5}  {f'{none:.1f} / {every:.1f} / {mixture:.1f}':>40}  {step_us:>14.0f}  "
+            f"{every / step_us * 100:.1f}% / {mixture / step_us * 100:.1f}%"
         )
     return "\n".join(lines)
 

@@ -243,8 +243,14 @@ def test_fast_step_is_prepared_once_per_batch_state(case):
     "extras",
     [
         [{"strategy": 0, "banned_token_ids": [5]}, {"strategy": 1}],  # bans
-        [{"strategy": 0, "strategy_strength": 1.0}, {"strategy": 1, "strategy_strength": 2.0}],
-        [{"strategy": 0, "strategy_strength": 50.0}, {"strategy": 1, "strategy_strength": 50.0}],
+        [
+            {"strategy_probs": SOFT, "strategy_strength": 1.0},
+            {"strategy_probs": SOFT, "strategy_strength": 2.0},
+        ],
+        [
+            {"strategy_probs": SOFT, "strategy_strength": 50.0},
+            {"strategy_probs": SOFT, "strategy_strength": 50.0},
+        ],
     ],
     ids=["bans", "two strengths", "λ too large for the factored form"],
 )
@@ -253,6 +259,7 @@ def test_other_cases_go_to_the_dispatcher(case, extras):
     batch = ConditioningBatch()
     batch.update(FakeBatchUpdate(2, added=[_added(i, **e) for i, e in enumerate(extras)]))
     assert batch.factored_step(logits, bias) is None
+    assert batch.one_hot_step(logits, bias) is None
     work = apply_conditioning(logits.clone(), bias, batch)
     torch.testing.assert_close(work, _dispatcher(logits, bias, batch), atol=1e-4, rtol=1e-5)
 
@@ -262,6 +269,85 @@ def test_a_forced_backend_bypasses_the_fast_step(case, monkeypatch):
     batch = _batch_with(2, {0, 1}, strategy=2)
     monkeypatch.setenv("SOLACE_KERNEL_BACKEND", "reference")
     assert batch.factored_step(logits, bias) is None
+    assert batch.one_hot_step(logits, bias) is None
+
+
+# The prepared one-strategy step (``_OneHotStep``): every conditioned row on a single strategy.
+
+
+@pytest.mark.parametrize(
+    "conditioned",
+    [range(6), range(3), [1, 4, 5]],
+    ids=["every row (whole tensor)", "a prefix (view)", "scattered rows (gather)"],
+)
+def test_one_hot_step_matches_the_dispatcher_and_leaves_other_rows_alone(case, conditioned):
+    """Rows on one strategy each, with their own λ (one beyond the factored form's range):
+    equal to the dispatcher within fp32 tolerance; other rows bit-identical."""
+    logits, bias, _, _ = case(6, 300, seed=51)
+    logits[4, :40] = float("-inf")  # masked tokens, as vLLM's min_tokens processor leaves them
+    extras = [
+        {"strategy": 3, "strategy_strength": 1.0},
+        {"strategy": "Question", "strategy_strength": -0.5},
+        {"strategy_probs": [0, 0, 0, 0, 0, 0, 0.7, 0], "strategy_strength": 2.0},
+        {"strategy": 7},
+        {"strategy": 1, "strategy_strength": 50.0},
+        {"strategy": 5, "strategy_strength": 1.5},
+    ]
+    batch = ConditioningBatch()
+    added = [_added(i, **extras[i]) if i in conditioned else _added(i) for i in range(6)]
+    batch.update(FakeBatchUpdate(6, added=added))
+    assert batch.one_hot_step(logits, bias) is not None
+    work = logits.clone()
+    assert apply_conditioning(work, bias, batch) is work
+    torch.testing.assert_close(work, _dispatcher(logits, bias, batch), atol=1e-4, rtol=1e-5)
+    for row in set(range(6)) - set(conditioned):
+        assert torch.equal(work[row], logits[row])  # bit for bit
+    if 4 in conditioned:  # a masked token stays masked
+        assert torch.isneginf(work[4, :40]).all()
+
+
+def test_one_hot_step_is_log_softmax_of_the_biased_logits(case):
+    logits, bias, _, _ = case(2, 128, seed=52)
+    batch = _batch_with(2, {0, 1}, strategy=6, strategy_strength=0.8)
+    work = apply_conditioning(logits.clone(), bias, batch)
+    expected = torch.log_softmax(logits + 0.8 * bias[6], dim=1)
+    torch.testing.assert_close(work, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_one_hot_step_on_bf16_logits(case):
+    logits, bias, _, _ = case(4, 128, seed=53, dtype=torch.bfloat16)
+    batch = _batch_with(4, {1, 2}, strategy=4)
+    assert batch.one_hot_step(logits, bias) is not None
+    work = apply_conditioning(logits.clone(), bias, batch)
+    assert work.dtype == torch.bfloat16
+    torch.testing.assert_close(work, _dispatcher(logits, bias, batch), atol=0.05, rtol=0.01)
+    assert torch.equal(work[0], logits[0]) and torch.equal(work[3], logits[3])
+
+
+def test_a_mixture_row_takes_the_factored_step(case):
+    logits, bias, _, _ = case(3, 100, seed=54)
+    batch = ConditioningBatch()
+    added = [_added(0, strategy=1), _added(1, strategy_probs=SOFT), _added(2)]
+    batch.update(FakeBatchUpdate(3, added=added))
+    assert batch.one_hot_step(logits, bias) is None
+    assert batch.factored_step(logits, bias) is not None
+    work = apply_conditioning(logits.clone(), bias, batch)
+    torch.testing.assert_close(work, _dispatcher(logits, bias, batch), atol=1e-4, rtol=1e-5)
+    assert torch.equal(work[2], logits[2])
+
+
+def test_one_hot_step_is_prepared_once_per_batch_state(case):
+    logits, bias, _, _ = case(3, 100, seed=55)
+    batch = _batch_with(3, {0, 2}, strategy=0)
+    step = batch.one_hot_step(logits, bias)
+    assert step is not None and batch.one_hot_step(logits.clone(), bias) is step
+    batch.update(None)
+    assert batch.one_hot_step(logits, bias) is step
+    batch.update(FakeBatchUpdate(3, removed=[2], added=[_added(2, strategy_probs=SOFT)]))
+    assert batch.one_hot_step(logits, bias) is None  # now a mixture
+    torch.testing.assert_close(
+        apply_conditioning(logits.clone(), bias, batch), _dispatcher(logits, bias, batch)
+    )
 
 
 def test_buffers_follow_every_update(case):

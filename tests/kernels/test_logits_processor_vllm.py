@@ -20,9 +20,9 @@ TARGET = "w123"  # the token the "Question" row of the table pushes up
 
 
 def test_conditioned_requests_follow_the_table_and_others_do_not(tmp_path, monkeypatch):
-    """Greedy decoding: a request conditioned hard on "Question" with a large λ produces the
-    token its bias row favours; an unconditioned request in the same batch produces exactly
-    what the engine produces without the processor."""
+    """Greedy decoding: a request conditioned on "Question" (hard, or a mixture mostly on it)
+    with a large λ produces the token its bias row favours; an unconditioned request in the
+    same batch produces exactly what the engine produces without the processor."""
     monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
     from vllm import LLM, SamplingParams
@@ -62,5 +62,19 @@ def test_conditioned_requests_follow_the_table_and_others_do_not(tmp_path, monke
     )
     outputs = llm.generate(prompts, [conditioned, plain])
     target_id = tokenizer.convert_tokens_to_ids(TARGET)
+    assert list(outputs[0].outputs[0].token_ids) == [target_id] * 4
+    assert list(outputs[1].outputs[0].token_ids) == list(expected_plain[1])
+
+    # A mixture (as the engine sends the predictor's probabilities) mostly on "Question": the
+    # target still wins, through the processor's mixture path rather than its one-strategy one.
+    mixture = SamplingParams(
+        temperature=0.0,
+        max_tokens=4,
+        extra_args={
+            "strategy_probs": {"Question": 0.97, "Self-disclosure": 0.03},
+            "strategy_strength": 10.0,
+        },
+    )
+    outputs = llm.generate(prompts, [mixture, plain])
     assert list(outputs[0].outputs[0].token_ids) == [target_id] * 4
     assert list(outputs[1].outputs[0].token_ids) == list(expected_plain[1])
