@@ -30,6 +30,8 @@ class DefenseReplica:
         self._classify_batch.set_max_batch_size(self._batching.max_batch_size)
         self._classify_batch.set_batch_wait_timeout_s(self._batching.wait_timeout_s)
         telemetry.export_via_ray()
+        # Server spans of this replica join the router's trace (OTLP only when OTEL_* say so).
+        telemetry.setup_tracing("solace-defense")
 
     async def classify(
         self,

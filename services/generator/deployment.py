@@ -21,6 +21,8 @@ class GeneratorReplica:
 
         self._servicer = build_generator_servicer(settings)
         telemetry.export_via_ray()
+        # Server spans of this replica join the router's trace (OTLP only when OTEL_* say so).
+        telemetry.setup_tracing("solace-generator")
 
     async def generate(
         self,

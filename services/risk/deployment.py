@@ -25,6 +25,8 @@ class RiskReplica:
 
         self._servicer = build_risk_servicer(settings)
         telemetry.export_via_ray()
+        # Server spans of this replica join the router's trace (OTLP only when OTEL_* say so).
+        telemetry.setup_tracing("solace-risk")
 
     async def screen(
         self,

@@ -30,6 +30,8 @@ class StrategyReplica:
         self._predict_batch.set_max_batch_size(self._batching.max_batch_size)
         self._predict_batch.set_batch_wait_timeout_s(self._batching.wait_timeout_s)
         telemetry.export_via_ray()
+        # Server spans of this replica join the router's trace (OTLP only when OTEL_* say so).
+        telemetry.setup_tracing("solace-strategy")
 
     async def predict(
         self,

@@ -343,12 +343,18 @@ def test_one_request_through_the_platform_gives_one_trace_without_message_text(s
             "solace.v1.StrategyPredictor/Predict",
             "solace.v1.Generator/Generate",
         }
-        assert sink.wait_for(
-            lambda received: (
-                expected_rpcs <= {s.name for _, s in received if s.trace_id.hex() == trace_id}
-            ),
-            timeout=30,
-        )
+        server_kind = 2  # SPAN_KIND_SERVER in the OTLP proto
+
+        def served(received) -> set[str]:
+            return {
+                s.name
+                for _, s in received
+                if s.trace_id.hex() == trace_id and s.kind == server_kind
+            }
+
+        # Each service's own server span, exported by its replica process, not only the
+        # router's client spans.
+        assert sink.wait_for(lambda received: expected_rpcs <= served(received), timeout=30)
     finally:
         stop_platform()
         os.environ.clear()
@@ -363,6 +369,13 @@ def test_one_request_through_the_platform_gives_one_trace_without_message_text(s
         assert not s.parent_span_id or s.parent_span_id in by_id, s.name
     names = {s.name for _, s in received}
     assert {"validation", "risk", "generation", "output_screening"} <= names
+    services_by_rpc = {s.name: service for service, s in received if s.kind == server_kind}
+    assert services_by_rpc["solace.v1.StrategyPredictor/Predict"] == "solace-strategy"
+    assert services_by_rpc["solace.v1.RiskScreening/Screen"] == "solace-risk"
+    for _, s in received:
+        if s.kind == server_kind and s.name in expected_rpcs:
+            parent = by_id[s.parent_span_id]
+            assert (parent.name, parent.kind) == (s.name, 3), "child of the router's client span"
     for _, s in received:
         for attribute in s.attributes:
             value = attribute.value.string_value
