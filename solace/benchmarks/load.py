@@ -55,13 +55,26 @@ TRACING_SECTION = "## Tracing overhead, side by side"
 TRACING_OFF = {"OTEL_TRACES_EXPORTER": "none", "OTEL_SDK_DISABLED": "true"}
 
 
-def tracing_on(endpoint: str) -> dict[str, str]:
-    return {
+def tracing_on(endpoint: str, sample_ratio: float = 1.0) -> dict[str, str]:
+    """Tracing on, exporting to ``endpoint``; below 1, ``sample_ratio`` of the requests are
+    traced (the standard head sampler a production deployment would set)."""
+    env = {
         "OTEL_SDK_DISABLED": "false",
         "OTEL_TRACES_EXPORTER": "otlp",
         "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
         "OTEL_EXPORTER_OTLP_INSECURE": "true",
+        "OTEL_TRACES_SAMPLER": "parentbased_always_on",
     }
+    if sample_ratio < 1.0:
+        env["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
+        env["OTEL_TRACES_SAMPLER_ARG"] = str(sample_ratio)
+    return env
+
+
+def tracing_title(sample_ratio: float = 1.0) -> str:
+    if sample_ratio >= 1.0:
+        return TRACING_SECTION
+    return f"{TRACING_SECTION}, {sample_ratio:g} of requests sampled"
 
 
 def _free_port() -> int:
@@ -347,6 +360,7 @@ def tracing_overhead(
     run_time: str = "20s",
     repeats: int = 4,
     work_dir: Path | None = None,
+    sample_ratio: float = 1.0,
 ) -> list[TracingPair]:
     """Tracing off and on under the same load, side by side: ``repeats`` pairs of runs, each on
     a freshly started platform, alternating which mode goes first (off/on, on/off, ...) so that
@@ -370,7 +384,7 @@ def tracing_overhead(
                         host, users, run_time, out, label=f"{users} users, tracing {mode}"
                     )
 
-                env = tracing_on(sink.endpoint) if mode == "on" else TRACING_OFF
+                env = tracing_on(sink.endpoint, sample_ratio) if mode == "on" else TRACING_OFF
                 points[mode] = _with_platform_retried(settings, env, work)
                 if mode == "on":
                     points[mode].spans = len(sink.spans) - received
@@ -422,6 +436,7 @@ def render_tracing(
     run_time: str,
     cost_us: tuple[float, float] | None = None,
     command: str = "python -m solace.benchmarks.load",
+    sample_ratio: float = 1.0,
 ) -> str:
     """The "Tracing overhead, side by side" section: every pair, then medians and spread."""
     users = pairs[0].off.users
@@ -440,13 +455,19 @@ def render_tracing(
     _, _, basis, verdict = tracing_verdict(pairs)
     per_pair = pair_changes(pairs)
     spans = [p.on.spans / p.on.requests for p in pairs if p.on.spans and p.on.requests]
+    traced = (
+        "every request"
+        if sample_ratio >= 1.0
+        else f"{sample_ratio:g} of the requests (`OTEL_TRACES_SAMPLER=parentbased_traceidratio`)"
+    )
     lines = [
-        TRACING_SECTION,
+        tracing_title(sample_ratio),
         "",
         f"{users} users, mix scenario, {run_time} per run; {len(pairs)} pairs of runs, each run "
         "on a freshly started platform, the order alternating (off then on, on then off, ...) so "
-        "that drift and other jobs on the machine weigh on both modes alike. Tracing on exports "
-        "every span over OTLP/gRPC (BatchSpanProcessor) to a receiver in the benchmark process on "
+        f"that drift and other jobs on the machine weigh on both modes alike. Tracing on traces "
+        f"{traced} and exports the spans of the router and of every service replica over "
+        "OTLP/gRPC (BatchSpanProcessor) to a receiver in the benchmark process on "
         f"the same machine; metrics are on in both modes. Produced by `{command}`. "
         f"Machine: `{platform.node()}`, {os.cpu_count()} CPUs. "
         f"Date: {time.strftime('%Y-%m-%d %H:%M %Z')}.",
@@ -656,15 +677,20 @@ def run_tracing(
     run_time: str = "20s",
     repeats: int = 4,
     docs_dir: Path = DOCS,
+    sample_ratio: float = 1.0,
 ) -> str:
     """Only the side-by-side tracing comparison; rewrites its section of ``benchmarks.md`` (the
-    rest of the report stays as the last full run wrote it) and returns the section."""
-    pairs = tracing_overhead(settings, users, run_time, repeats)
+    rest of the report stays as the last full run wrote it; each sampling ratio has a section of
+    its own) and returns the section."""
+    pairs = tracing_overhead(settings, users, run_time, repeats, sample_ratio=sample_ratio)
     command = (
         f"python -m solace.benchmarks.load --tracing-only --users {users} "
         f"--tracing-repeats {repeats} --run-time {run_time}"
+        + (f" --tracing-sample-ratio {sample_ratio:g}" if sample_ratio < 1.0 else "")
     )
-    section = render_tracing(pairs, run_time, instrumentation_cost_us(), command)
+    section = render_tracing(
+        pairs, run_time, instrumentation_cost_us(), command, sample_ratio=sample_ratio
+    )
     path = docs_dir / "benchmarks.md"
     report = path.read_text() if path.exists() else ""
     path.write_text(replace_section(report, section))
@@ -701,6 +727,13 @@ def main(argv: list[str] | None = None) -> int:
         "8); rewrites just that section of docs/benchmarks.md",
     )
     parser.add_argument(
+        "--tracing-sample-ratio",
+        type=float,
+        default=1.0,
+        help="with --tracing-only: the share of requests traced when tracing is on (head "
+        "sampling, parentbased_traceidratio); 1 traces every request",
+    )
+    parser.add_argument(
         "--smoke", action="store_true", help="CI smoke: 4 users, mix, fail on any error"
     )
     args = parser.parse_args(argv)
@@ -712,7 +745,17 @@ def main(argv: list[str] | None = None) -> int:
     repeats = 0 if args.no_tracing else args.tracing_repeats
     if args.tracing_only:
         tracing_users = users[0] if args.users != parser.get_default("users") else 8
-        print(run_tracing(load_settings(), tracing_users, args.run_time, max(repeats, 1)))
+        if not 0.0 < args.tracing_sample_ratio <= 1.0:
+            parser.error("--tracing-sample-ratio must be in (0, 1]")
+        print(
+            run_tracing(
+                load_settings(),
+                tracing_users,
+                args.run_time,
+                max(repeats, 1),
+                sample_ratio=args.tracing_sample_ratio,
+            )
+        )
         return 0
     print(run(load_settings(), users=users, run_time=args.run_time, tracing_repeats=repeats))
     return 0
