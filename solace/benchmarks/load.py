@@ -667,8 +667,22 @@ def run(
     plot = docs_dir / "benchmarks-stages.png"
     write_plot(points, plot)
     report = render_report(points, pairs, run_time, plot.name, cost_us)
-    (docs_dir / "benchmarks.md").write_text(report)
+    path = docs_dir / "benchmarks.md"
+    if not pairs and path.exists():
+        # No comparison this time: keep the side-by-side sections the last ones wrote.
+        for section in _tracing_sections(path.read_text()):
+            report = replace_section(report, section)
+    path.write_text(report)
     return report
+
+
+def _tracing_sections(report: str) -> list[str]:
+    """The "Tracing overhead, side by side" sections of ``report`` (one per sampling ratio)."""
+    sections = []
+    for chunk in ("\n" + report).split("\n## ")[1:]:
+        if ("## " + chunk).startswith(TRACING_SECTION):
+            sections.append("## " + chunk.rstrip("\n") + "\n")
+    return sections
 
 
 def run_tracing(
