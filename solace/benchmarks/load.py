@@ -287,9 +287,11 @@ def _wait_serving(host: str, timeout: float = 90.0) -> None:
     raise RuntimeError(f"Support at {host} did not become SERVING within {timeout:.0f} s")
 
 
-def instrumentation_cost_us(requests: int = 504, repeats: int = 5) -> tuple[float, float]:
+def instrumentation_cost_us(
+    requests: int = 504, repeats: int = 5, sample_ratio: float = 1.0
+) -> tuple[float, float]:
     """Microseconds of telemetry work per Support request, tracing off and on (medians of
-    ``repeats`` interleaved rounds).
+    ``repeats`` interleaved rounds); ``sample_ratio`` of the requests traced when on.
 
     Replays what the instrumented pipeline does for one request (a server span, seven stages,
     four client calls with metadata injection, the matching server spans in the services) with
@@ -336,15 +338,25 @@ def instrumentation_cost_us(requests: int = 504, repeats: int = 5) -> tuple[floa
     off_us, on_us = [], []
     sink = OtlpTraceSink()
     sink.start()
+    env = tracing_on(sink.endpoint, sample_ratio)
+    # The SDK reads its sampler from the process environment, not from the mapping passed on.
+    sampler = {k: v for k, v in env.items() if k.startswith("OTEL_TRACES_SAMPLER")}
+    saved = {k: os.environ.get(k) for k in ("OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG")}
+    os.environ.update(sampler)
     try:
         for _ in range(repeats):
             telemetry.shutdown_tracing()
             off_us.append(timed())
-            telemetry.setup_tracing("solace-bench", environ=tracing_on(sink.endpoint))
+            telemetry.setup_tracing("solace-bench", environ=env)
             on_us.append(timed())
             telemetry.shutdown_tracing()
     finally:
         sink.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     return statistics.median(off_us), statistics.median(on_us)
 
 
@@ -706,7 +718,11 @@ def run_tracing(
         + (f" --tracing-sample-ratio {sample_ratio:g}" if sample_ratio < 1.0 else "")
     )
     section = render_tracing(
-        pairs, run_time, instrumentation_cost_us(), command, sample_ratio=sample_ratio
+        pairs,
+        run_time,
+        instrumentation_cost_us(sample_ratio=sample_ratio),
+        command,
+        sample_ratio=sample_ratio,
     )
     path = docs_dir / "benchmarks.md"
     report = path.read_text() if path.exists() else ""
