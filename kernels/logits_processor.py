@@ -283,23 +283,16 @@ class _FactoredStep:
     def build(cls, batch: ConditioningBatch, logits: Any, bias: Any) -> _FactoredStep | None:
         import torch
 
-        from kernels.strategy_mixture import choose_backend
         from kernels.strategy_mixture.reference import _SAFE_EXP_RANGE, _TILE_ELEMENTS
 
-        num_rows, vocab = logits.shape
-        if bias.dim() != 2 or bias.shape[1] != vocab:
-            return None  # the dispatcher raises the proper error
-        if not logits.is_floating_point() or not bias.is_floating_point():
+        rows = _prepared_step_rows(batch, logits, bias)
+        if not rows:
             return None
-        if choose_backend(logits) != "factored":
-            return None
-        if any(r.banned for i, r in batch.rows.items() if i < num_rows):
-            return None
-        rows = batch.conditioned_indices(num_rows)
+        vocab = logits.shape[1]
         strengths = {batch.rows[i].strength for i in rows}
         # One pass over the whole vocabulary: the dispatcher would also use a single chunk here
         # (its tiles are _TILE_ELEMENTS), so the prepared step does the same arithmetic.
-        if not rows or len(strengths) != 1 or len(rows) * vocab > _TILE_ELEMENTS:
+        if len(strengths) != 1 or len(rows) * vocab > _TILE_ELEMENTS:
             return None
         (lam,) = strengths
         table = bias.float()
@@ -311,10 +304,7 @@ class _FactoredStep:
         step.factors_t = step.factors.T
         probs = torch.tensor([batch.rows[i].probs for i in rows], dtype=torch.float32)
         step.probs = (probs / probs.sum(dim=1, keepdim=True)).to(logits.device)
-        step.num = len(rows)
-        # The common layouts (every row, or the first n) are a view: no gather, no scatter.
-        step.prefix = rows == list(range(len(rows)))
-        step.index = None if step.prefix else torch.tensor(rows, device=logits.device)
+        _set_layout(step, rows, logits.device)
         return step
 
     def __call__(self, logits: Any) -> Any:
@@ -341,6 +331,34 @@ class _FactoredStep:
         return logits
 
 
+def _prepared_step_rows(batch: ConditioningBatch, logits: Any, bias: Any) -> list[int] | None:
+    """The conditioned row indices when a prepared step may serve this batch (the factored
+    backend, float tensors of matching width, no banned tokens); None sends it to the
+    dispatcher, which also raises the proper error for bad shapes."""
+    from kernels.strategy_mixture import choose_backend
+
+    num_rows, vocab = logits.shape
+    if bias.dim() != 2 or bias.shape[1] != vocab:
+        return None
+    if not logits.is_floating_point() or not bias.is_floating_point():
+        return None
+    if choose_backend(logits) != "factored":
+        return None  # a forced backend (reference, triton) is honoured
+    if any(r.banned for i, r in batch.rows.items() if i < num_rows):
+        return None
+    return batch.conditioned_indices(num_rows)
+
+
+def _set_layout(step: Any, rows: list[int], device: Any) -> None:
+    """Where ``step`` finds its rows: the common layouts (every row, or the first n) are a
+    view, with no gather and no scatter; otherwise an index tensor."""
+    import torch
+
+    step.num = len(rows)
+    step.prefix = rows == list(range(len(rows)))
+    step.index = None if step.prefix else torch.tensor(rows, device=device)
+
+
 def _prepared_rows(step: Any, logits: Any) -> Any:
     """The conditioned rows of ``logits``: a view for the common layouts (every row, or the
     first n), else a gathered copy."""
@@ -363,18 +381,7 @@ class _OneHotStep:
     def build(cls, batch: ConditioningBatch, logits: Any, bias: Any) -> _OneHotStep | None:
         import torch
 
-        from kernels.strategy_mixture import choose_backend
-
-        num_rows, vocab = logits.shape
-        if bias.dim() != 2 or bias.shape[1] != vocab:
-            return None  # the dispatcher raises the proper error
-        if not logits.is_floating_point() or not bias.is_floating_point():
-            return None
-        if choose_backend(logits) != "factored":
-            return None  # a forced backend (reference, triton) is honoured
-        if any(r.banned for i, r in batch.rows.items() if i < num_rows):
-            return None
-        rows = batch.conditioned_indices(num_rows)
+        rows = _prepared_step_rows(batch, logits, bias)
         if not rows:
             return None
         strategies, strengths = [], []
@@ -390,9 +397,7 @@ class _OneHotStep:
         lam = torch.tensor(strengths, dtype=torch.float32, device=table.device)
         picked = table.index_select(0, torch.tensor(strategies, device=table.device))
         step.bias_rows = (picked * lam[:, None]).to(logits.device)  # λ_r b_{s_r}, [R, V]
-        step.num = len(rows)
-        step.prefix = rows == list(range(len(rows)))
-        step.index = None if step.prefix else torch.tensor(rows, device=logits.device)
+        _set_layout(step, rows, logits.device)
         return step
 
     def __call__(self, logits: Any) -> Any:
