@@ -213,14 +213,19 @@ def test_fast_step_row_without_any_finite_logit_stays_minus_inf(case):
     assert torch.isneginf(work[1]).all() and torch.isfinite(work[0]).all()
 
 
-def test_fast_step_on_bf16_logits(case):
-    logits, bias, _, _ = case(4, 128, seed=43, dtype=torch.bfloat16)
-    batch = _batch_with(4, {0, 2}, strategy=5)
-    assert batch.factored_step(logits, bias) is not None
+@pytest.mark.parametrize(
+    ("step", "seed", "conditioned", "strategy"),
+    [("factored_step", 43, {0, 2}, 5), ("one_hot_step", 53, {1, 2}, 4)],
+)
+def test_prepared_steps_on_bf16_logits(case, step, seed, conditioned, strategy):
+    logits, bias, _, _ = case(4, 128, seed=seed, dtype=torch.bfloat16)
+    batch = _batch_with(4, conditioned, strategy=strategy)
+    assert getattr(batch, step)(logits, bias) is not None
     work = apply_conditioning(logits.clone(), bias, batch)
     assert work.dtype == torch.bfloat16
     torch.testing.assert_close(work, _dispatcher(logits, bias, batch), atol=0.05, rtol=0.01)
-    assert torch.equal(work[1], logits[1]) and torch.equal(work[3], logits[3])
+    for untouched in {0, 1, 2, 3} - conditioned:
+        assert torch.equal(work[untouched], logits[untouched])
 
 
 def test_fast_step_is_prepared_once_per_batch_state(case):
@@ -312,16 +317,6 @@ def test_one_hot_step_is_log_softmax_of_the_biased_logits(case):
     work = apply_conditioning(logits.clone(), bias, batch)
     expected = torch.log_softmax(logits + 0.8 * bias[6], dim=1)
     torch.testing.assert_close(work, expected, atol=1e-5, rtol=1e-5)
-
-
-def test_one_hot_step_on_bf16_logits(case):
-    logits, bias, _, _ = case(4, 128, seed=53, dtype=torch.bfloat16)
-    batch = _batch_with(4, {1, 2}, strategy=4)
-    assert batch.one_hot_step(logits, bias) is not None
-    work = apply_conditioning(logits.clone(), bias, batch)
-    assert work.dtype == torch.bfloat16
-    torch.testing.assert_close(work, _dispatcher(logits, bias, batch), atol=0.05, rtol=0.01)
-    assert torch.equal(work[0], logits[0]) and torch.equal(work[3], logits[3])
 
 
 def test_a_mixture_row_takes_the_factored_step(case):
