@@ -12,13 +12,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from services.common.domain import Conversation
 from services.common.encoder import EMBEDDING_DIM
 
 Embed = Callable[[Sequence[str]], np.ndarray]
-
-# How many recent turns the "recent context" block averages over.
-CONTEXT_TURNS = 4
 
 
 def embed_unique(texts: Sequence[str], embed: Embed) -> dict[str, np.ndarray]:
@@ -33,26 +29,6 @@ def embed_unique(texts: Sequence[str], embed: Embed) -> dict[str, np.ndarray]:
 
 def lookup(table: dict[str, np.ndarray], text: str) -> np.ndarray:
     return table[text] if text.strip() else table[""]
-
-
-def last_text(conv: Conversation, role: str) -> str:
-    for turn in reversed(conv.turns):
-        if turn.role == role:
-            return turn.text
-    return ""
-
-
-def recent_texts(conv: Conversation) -> list[str]:
-    return [t.text for t in conv.turns[-CONTEXT_TURNS:]]
-
-
-def mean_embedding(table: dict[str, np.ndarray], texts: Sequence[str]) -> np.ndarray:
-    rows = [lookup(table, t) for t in texts if t.strip()]
-    if not rows:
-        return table[""]
-    mean = np.mean(rows, axis=0)
-    norm = float(np.linalg.norm(mean))
-    return mean / norm if norm > 0 else mean
 
 
 class MemoEmbed:

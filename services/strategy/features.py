@@ -8,20 +8,16 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from services.common.domain import SEEKER, SUPPORTER, Conversation, Turn
+from services.common.domain import SUPPORTER, Conversation, Turn
 from services.common.encoder import EMBEDDING_DIM
-from services.common.features import (
-    Embed,
-    embed_unique,
-    last_text,
-    lookup,
-)
+from services.common.features import Embed, embed_unique, lookup
+from services.common.labels import STRATEGIES
 
 # How many earlier supporter turns the strategy-history block describes (most recent first).
 HISTORY_TURNS = 3
 # texts -> [N, 8] strategy probabilities of supporter utterances (the utterance classifier).
 UtteranceProbs = Callable[[Sequence[str]], np.ndarray]
-N_STRATEGIES = 8
+N_STRATEGIES = len(STRATEGIES)
 
 STRATEGY_FEATURES = {
     "blocks": ["situation embedding", "last seeker turn embedding"],
@@ -83,11 +79,11 @@ def strategy_features(
     """
     texts: list[str] = []
     for conv in convs:
-        texts += [conv.situation, last_text(conv, SEEKER)]
+        texts += [conv.situation, conv.last_seeker_text]
     table = embed_unique(texts, embed)
     rows = []
     for conv in convs:
-        seeker, supporter = last_text(conv, SEEKER), last_text(conv, SUPPORTER)
+        seeker = conv.last_seeker_text
         trailing = 0
         for turn in reversed(conv.turns):
             if turn.role != SUPPORTER:
@@ -96,7 +92,7 @@ def strategy_features(
         numeric = np.array(
             [
                 len(conv.turns) / 20.0,
-                float(bool(supporter)),
+                float(any(t.role == SUPPORTER for t in conv.turns)),
                 float("?" in seeker),
                 float(bool(conv.turns) and conv.turns[-1].role == SUPPORTER),
                 trailing / 3.0,
