@@ -571,6 +571,18 @@ def _rpc_attributes(rpc: str, service: str = "") -> Mapping[str, Any]:
     return MappingProxyType(safe_attributes(attributes))
 
 
+@functools.lru_cache(maxsize=1024)
+def _late_stage_attributes(code: str, method: str, engine: str) -> Mapping[str, Any]:
+    """What a stage span learns at its end (status code, method, engine), vetted once per
+    distinct combination: codes, methods and engines are closed vocabularies."""
+    late = {"solace.code": code}
+    if method:
+        late["solace.method"] = method
+    if engine:
+        late["solace.engine"] = engine
+    return MappingProxyType(safe_attributes(late))
+
+
 @contextlib.contextmanager
 def span(
     name: str,
@@ -639,12 +651,10 @@ class stage:  # lower case: used like a function, ``with telemetry.stage(...) as
         )
         if self._span is not None:
             if self._span.is_recording():
-                late = {"solace.code": record.code, **record.attributes}
-                if record.method:
-                    late["solace.method"] = record.method
-                if record.engine:
-                    late["solace.engine"] = record.engine
-                self._span.set_attributes(safe_attributes(late))
+                late = _late_stage_attributes(record.code, record.method, record.engine)
+                if record.attributes:
+                    late = {**late, **safe_attributes(record.attributes)}
+                self._span.set_attributes(late)
             _close(self._span, self._token, exc)
 
 
