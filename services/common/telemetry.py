@@ -346,6 +346,14 @@ _provider: Any = None  # the SDK TracerProvider when tracing is on, else None
 _tracer: Any = None
 _service_name = ""
 _TRACER_NAME = "solace"
+# True when the provider's sampler never samples a child of an unsampled parent (the
+# ``parentbased_*`` samplers of OTEL_TRACES_SAMPLER, and the SDK's default): ``_open`` then skips
+# such children.
+_unsampled_children_dropped = False
+_PARENT_BASED_DROPS = (
+    "remoteParentNotSampled:AlwaysOffSampler",
+    "localParentNotSampled:AlwaysOffSampler",
+)
 
 
 def tracing_requested(environ: Mapping[str, str] | None = None) -> bool:
@@ -403,7 +411,7 @@ def setup_tracing(
     synchronous processor so spans are visible as soon as they end. Safe to call again: later
     calls without an exporter keep the first setup.
     """
-    global _provider, _tracer, _service_name
+    global _provider, _tracer, _service_name, _unsampled_children_dropped
     env = os.environ if environ is None else environ
     if exporter is None and (_provider is not None or not tracing_requested(env)):
         return _provider is not None
@@ -419,6 +427,10 @@ def setup_tracing(
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     previous, _provider, _service_name = _provider, provider, name
     _tracer = provider.get_tracer(_TRACER_NAME)
+    description = provider.sampler.get_description()
+    _unsampled_children_dropped = description.startswith("ParentBased{") and all(
+        part in description for part in _PARENT_BASED_DROPS
+    )
     if previous is not None:
         previous.shutdown()
     else:
@@ -524,7 +536,19 @@ def _open(
     context: otel_context.Context | None = None,
 ) -> tuple[Any, object]:
     """Start a span (child of ``context``, else of the current span) and make it current;
-    returns the span and the token that ``_close`` detaches. Tracing must be on."""
+    returns the span and the token that ``_close`` detaches. Tracing must be on.
+
+    Under a parent-based sampler a child of an unsampled, non-recording span is never sampled,
+    so no span is made for it: the parent stays the current span (its context is what goes
+    downstream, marked unsampled) and ``_close`` has nothing to end. That is most requests
+    once head sampling traces a fraction, and each such span cost about as much to create as a
+    third of a recorded one."""
+    if _unsampled_children_dropped:
+        parent = trace.get_current_span(context)
+        if not parent.is_recording():
+            parent_context = parent.get_span_context()
+            if parent_context.is_valid and not parent_context.trace_flags.sampled:
+                return parent, None if context is None else otel_context.attach(context)
     current = _tracer.start_span(
         name,
         context=context,
@@ -539,7 +563,11 @@ def _open(
 def _close(current: Any, token: object, exc: BaseException | None) -> None:
     """Mark the span with the status code of an escaping exception, restore the previous
     context, end the span."""
-    if exc is not None and current.is_recording():
+    if not current.is_recording():  # an unsampled parent kept by ``_open``: nothing to end
+        if token is not None:
+            otel_context.detach(token)
+        return
+    if exc is not None:
         code = code_of(exc)
         current.set_attribute("solace.code", code)
         current.set_status(trace.Status(trace.StatusCode.ERROR, code))

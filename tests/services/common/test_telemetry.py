@@ -193,6 +193,66 @@ def test_one_trace_across_metadata_with_a_span_per_stage_and_rpc(spans):
     assert server.attributes["rpc.grpc.status_code"] == "OK"
 
 
+UNSAMPLED_PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
+SAMPLED_PARENT = "00-0af7651916cd43dd8448eb211c80319d-b7ad6b7169203331-01"
+
+
+def _request_from(traceparent: str) -> tuple[list[tuple[str, str]], str]:
+    """One request as the router and the risk service handle it, arriving with
+    ``traceparent``; returns the metadata the router sent the risk service and the trace id the
+    risk service saw."""
+    with (
+        telemetry.server_call(
+            "router", "solace.v1.Support/Respond", [("traceparent", traceparent)]
+        ),
+        telemetry.stage("router", "risk"),
+        telemetry.client_call("solace.v1.RiskScreening/Screen") as metadata,
+        telemetry.server_call("risk", "solace.v1.RiskScreening/Screen", metadata),
+    ):
+        seen = telemetry.current_trace_id()
+    return metadata, seen
+
+
+@pytest.mark.parametrize("sampler", ["parentbased_always_on", "parentbased_traceidratio"])
+def test_an_unsampled_request_stays_unsampled_downstream_and_records_nothing(sampler, monkeypatch):
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", sampler)
+    exporter = InMemorySpanExporter()
+    telemetry.setup_tracing("solace-test", exporter=exporter)
+    try:
+        metadata, seen = _request_from(UNSAMPLED_PARENT)
+        # The caller's trace goes on, marked unsampled, so no service starts a trace of its own.
+        (traceparent,) = [v for k, v in metadata if k == "traceparent"]
+        assert traceparent.startswith("00-0af7651916cd43dd8448eb211c80319c-")
+        assert traceparent.endswith("-00")
+        assert seen == ""
+        assert exporter.get_finished_spans() == ()
+        assert trace.get_current_span() is trace.INVALID_SPAN, "every context was detached"
+        # A sampled request right after is recorded whole.
+        _, seen = _request_from(SAMPLED_PARENT)
+        assert seen == "0af7651916cd43dd8448eb211c80319d"
+        assert len(exporter.get_finished_spans()) == 4
+    finally:
+        telemetry.shutdown_tracing()
+
+
+def test_a_sampler_that_ignores_the_parent_still_decides_for_every_span(monkeypatch):
+    # always_on samples the children of an unsampled parent: they must reach the SDK.
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_on")
+    exporter = InMemorySpanExporter()
+    telemetry.setup_tracing("solace-test", exporter=exporter)
+    try:
+        _, seen = _request_from(UNSAMPLED_PARENT)
+    finally:
+        telemetry.shutdown_tracing()
+    assert seen == "0af7651916cd43dd8448eb211c80319c"
+    assert sorted(s.name for s in exporter.get_finished_spans()) == [
+        "risk",
+        "solace.v1.RiskScreening/Screen",
+        "solace.v1.RiskScreening/Screen",
+        "solace.v1.Support/Respond",
+    ]
+
+
 def test_an_error_marks_the_span_without_recording_the_message(spans):
     with pytest.raises(InvalidArgument), telemetry.stage("router", "validation"):
         raise InvalidArgument("conversation.turns[0].text", MESSAGE)
