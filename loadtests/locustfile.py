@@ -18,6 +18,15 @@ call, default 30), ``SOLACE_LOAD_WAIT`` (think time in seconds between a user's 
 0: closed loop, for throughput), ``SOLACE_LOAD_STAGES_FILE`` (where to write per-stage server
 timings, a JSON summary, when the run ends).
 
+Interleaved tracing windows (``python -m solace.benchmarks.tracing_windows``):
+``SOLACE_LOAD_TRACE_WINDOW`` (seconds, default 0 = off) alternates windows of wall-clock time
+in which every call carries a sampled W3C ``traceparent`` (odd windows) or none (even windows);
+against a platform whose sampler is ``parentbased_always_off`` the first are traced and the
+second are not, so both modes share the same processes and the same moment's machine noise.
+Each successful unary Respond that starts after a window's first ``SOLACE_LOAD_TRACE_SETTLE``
+seconds (default 2: the previous window's spans are still being exported) is recorded, and
+``SOLACE_LOAD_TRACE_FILE`` receives them as JSON when the run ends.
+
 Run it through ``python -m loadtests.run`` (headless, CSV + HTML, percentiles, exit status).
 """
 
@@ -67,6 +76,27 @@ if SCENARIO not in WEIGHTS:
 
 # Server-reported stage timings (ms) of successful Respond calls, for the benchmark report.
 STAGE_MS: dict[str, list[float]] = defaultdict(list)
+
+TRACE_WINDOW_S = float(os.environ.get("SOLACE_LOAD_TRACE_WINDOW", "0"))
+TRACE_SETTLE_S = float(os.environ.get("SOLACE_LOAD_TRACE_SETTLE", "2"))
+TRACE_FILE = os.environ.get("SOLACE_LOAD_TRACE_FILE", "")
+# (window index, traced, client ms, server-reported total ms) per recorded Respond.
+WINDOW_SAMPLES: list[tuple[int, bool, float, float]] = []
+
+
+def trace_window(now: float) -> tuple[int, bool, bool]:
+    """(window index, traced, settled) for a call starting at wall-clock ``now``: odd windows
+    are traced; a call in a window's first TRACE_SETTLE_S seconds is not settled."""
+    index = int(now // TRACE_WINDOW_S)
+    return index, index % 2 == 1, now - index * TRACE_WINDOW_S >= TRACE_SETTLE_S
+
+
+def sampled_traceparent() -> tuple[str, str]:
+    """A fresh W3C trace context with the sampled flag: a parent-based sampler traces it."""
+    return (
+        "traceparent",
+        f"00-{random.getrandbits(128) | 1:032x}-{random.getrandbits(64) | 1:016x}-01",
+    )
 
 
 class UnexpectedResponse(Exception):
@@ -131,10 +161,13 @@ class SupportClient:
     ) -> support_pb2.RespondResponse | None:
         """Unary Respond. ``expect`` is the status that counts as success; ``check`` may raise
         ``UnexpectedResponse`` on an OK response."""
+        window = trace_window(time.time()) if TRACE_WINDOW_S > 0 else None
         start = time.perf_counter()
         response, length, error = None, 0, None
         try:
-            response = self._stub.Respond(request, timeout=TIMEOUT_S, metadata=self._metadata)
+            response = self._stub.Respond(
+                request, timeout=TIMEOUT_S, metadata=self._call_metadata(window)
+            )
             length = response.ByteSize()
             if expect != grpc.StatusCode.OK:
                 error = UnexpectedResponse(f"expected {expect.name}, got OK")
@@ -149,15 +182,25 @@ class SupportClient:
         if response is not None and error is None:
             for timing in response.timings:
                 STAGE_MS[timing.stage].append(timing.milliseconds)
+            total = next((t.milliseconds for t in response.timings if t.stage == "total"), None)
+            if window is not None and window[2] and total is not None:
+                client_ms = (time.perf_counter() - start) * 1000
+                WINDOW_SAMPLES.append((window[0], window[1], client_ms, total))
         return response
+
+    def _call_metadata(self, window: tuple[int, bool, bool] | None) -> list[tuple[str, str]] | None:
+        if window is None or not window[1]:
+            return self._metadata
+        return [*(self._metadata or []), sampled_traceparent()]
 
     def respond_stream(self, request: support_pb2.RespondRequest, name: str) -> None:
         """RespondStream, timed to the final message (the whole reply)."""
         start = time.perf_counter()
         length, error, final = 0, None, None
         try:
+            window = trace_window(time.time()) if TRACE_WINDOW_S > 0 else None
             for chunk in self._stub.RespondStream(
-                request, timeout=TIMEOUT_S, metadata=self._metadata
+                request, timeout=TIMEOUT_S, metadata=self._call_metadata(window)
             ):
                 length += chunk.ByteSize()
                 if chunk.HasField("final"):
@@ -253,3 +296,18 @@ def _write_stage_timings(environment: Environment, **_: Any) -> None:
     }
     with open(STAGES_FILE, "w") as out:
         json.dump({"scenario": SCENARIO, "stages_ms": summary}, out, indent=2)
+
+
+@events.quitting.add_listener
+def _write_window_samples(environment: Environment, **_: Any) -> None:
+    if not TRACE_FILE:
+        return
+    with open(TRACE_FILE, "w") as out:
+        json.dump(
+            {
+                "window_s": TRACE_WINDOW_S,
+                "settle_s": TRACE_SETTLE_S,
+                "samples": WINDOW_SAMPLES,
+            },
+            out,
+        )

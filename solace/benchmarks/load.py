@@ -174,9 +174,16 @@ class LoadPoint:
 
 
 def run_load(
-    host: str, users: int, run_time: str, out: Path, scenario: str = "mix", label: str = ""
+    host: str,
+    users: int,
+    run_time: str,
+    out: Path,
+    scenario: str = "mix",
+    label: str = "",
+    extra_env: dict[str, str] | None = None,
 ) -> LoadPoint:
-    """``python -m loadtests.run`` as a subprocess; reads its summary and stage files."""
+    """``python -m loadtests.run`` as a subprocess (``extra_env`` added to its environment);
+    reads its summary and stage files."""
     out.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable,
@@ -195,7 +202,14 @@ def run_load(
         "--out",
         str(out),
     ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(extra_env or {})},
+    )
     if not (out / "summary.json").exists():
         raise RuntimeError(f"the load test wrote no summary:\n{result.stdout}\n{result.stderr}")
     return read_point(out, users, label)

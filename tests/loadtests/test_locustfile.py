@@ -5,6 +5,7 @@ failure, and the runner's exit status says so (the CI smoke depends on it)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from concurrent import futures
@@ -31,8 +32,10 @@ class FakeSupport(support_pb2_grpc.SupportServicer):
     def __init__(self, escalate: bool = True) -> None:
         self.escalate = escalate
         self.settings = load_settings()
+        self.traceparents: list[str | None] = []  # what each call carried
 
     def _answer(self, request, context) -> support_pb2.RespondResponse:
+        self.traceparents.append(dict(context.invocation_metadata()).get("traceparent"))
         try:
             conversation_from_proto(request.conversation, self.settings)
             if request.options.method not in common_pb2.GenerationMethod.values():
@@ -70,7 +73,9 @@ def serve(servicer: FakeSupport) -> tuple[grpc.Server, int]:
     return server, port
 
 
-def run_load(port: int, out: Path, scenario: str) -> subprocess.CompletedProcess:
+def run_load(
+    port: int, out: Path, scenario: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [
             *(sys.executable, "-m", "loadtests.run", "--host", f"127.0.0.1:{port}"),
@@ -81,6 +86,7 @@ def run_load(port: int, out: Path, scenario: str) -> subprocess.CompletedProcess
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -136,3 +142,27 @@ def test_a_crisis_not_escalated_fails_the_run(tmp_path):
     assert "crisis not escalated" in result.stderr
     summary = read_summary(tmp_path / "locust_stats.csv")
     assert summary.failures == summary.requests > 0
+
+
+def test_trace_windows_alternate_sampled_and_untraced_calls_and_record_both(tmp_path):
+    servicer = FakeSupport()
+    server, port = serve(servicer)
+    samples_file = tmp_path / "windows.json"
+    env = {
+        "SOLACE_LOAD_TRACE_WINDOW": "0.5",
+        "SOLACE_LOAD_TRACE_SETTLE": "0.1",
+        "SOLACE_LOAD_TRACE_FILE": str(samples_file),
+    }
+    try:
+        result = run_load(port, tmp_path, "everyday", env)
+    finally:
+        server.stop(None)
+    assert result.returncode == 0, result.stdout + result.stderr
+    sent = [t for t in servicer.traceparents if t is not None]
+    assert sent and len(sent) < len(servicer.traceparents), "some calls traced, some not"
+    assert all(t.startswith("00-") and t.endswith("-01") for t in sent), "sampled W3C context"
+    assert len({t.split("-")[1] for t in sent}) == len(sent), "a fresh trace per call"
+    samples = json.loads(samples_file.read_text())["samples"]
+    assert {traced for _, traced, _, _ in samples} == {True, False}
+    assert all(traced == (window % 2 == 1) for window, traced, _, _ in samples)
+    assert all(client_ms > 0 and server_ms == 1.0 for _, _, client_ms, server_ms in samples)
