@@ -25,7 +25,10 @@ against a platform whose sampler is ``parentbased_always_off`` the first are tra
 second are not, so both modes share the same processes and the same moment's machine noise.
 Each successful unary Respond that starts after a window's first ``SOLACE_LOAD_TRACE_SETTLE``
 seconds (default 2: the previous window's spans are still being exported) is recorded, and
-``SOLACE_LOAD_TRACE_FILE`` receives them as JSON when the run ends.
+``SOLACE_LOAD_TRACE_FILE`` receives them as JSON when the run ends. With
+``SOLACE_LOAD_TRACE_SHARE`` below 1 (head sampling at the edge), a call in a traced window is
+sampled with that probability and otherwise carries an unsampled ``traceparent``, which the
+platform follows (no spans recorded downstream).
 
 Run it through ``python -m loadtests.run`` (headless, CSV + HTML, percentiles, exit status).
 """
@@ -80,6 +83,7 @@ STAGE_MS: dict[str, list[float]] = defaultdict(list)
 TRACE_WINDOW_S = float(os.environ.get("SOLACE_LOAD_TRACE_WINDOW", "0"))
 TRACE_SETTLE_S = float(os.environ.get("SOLACE_LOAD_TRACE_SETTLE", "2"))
 TRACE_FILE = os.environ.get("SOLACE_LOAD_TRACE_FILE", "")
+TRACE_SHARE = float(os.environ.get("SOLACE_LOAD_TRACE_SHARE", "1"))
 # (window index, traced, client ms, server-reported total ms) per recorded Respond.
 WINDOW_SAMPLES: list[tuple[int, bool, float, float]] = []
 
@@ -91,12 +95,11 @@ def trace_window(now: float) -> tuple[int, bool, bool]:
     return index, index % 2 == 1, now - index * TRACE_WINDOW_S >= TRACE_SETTLE_S
 
 
-def sampled_traceparent() -> tuple[str, str]:
-    """A fresh W3C trace context with the sampled flag: a parent-based sampler traces it."""
-    return (
-        "traceparent",
-        f"00-{random.getrandbits(128) | 1:032x}-{random.getrandbits(64) | 1:016x}-01",
-    )
+def traceparent(sampled: bool) -> tuple[str, str]:
+    """A fresh W3C trace context; a parent-based sampler follows its sampled flag."""
+    flags = "01" if sampled else "00"
+    trace_id, span_id = random.getrandbits(128) | 1, random.getrandbits(64) | 1
+    return ("traceparent", f"00-{trace_id:032x}-{span_id:016x}-{flags}")
 
 
 class UnexpectedResponse(Exception):
@@ -191,7 +194,8 @@ class SupportClient:
     def _call_metadata(self, window: tuple[int, bool, bool] | None) -> list[tuple[str, str]] | None:
         if window is None or not window[1]:
             return self._metadata
-        return [*(self._metadata or []), sampled_traceparent()]
+        sampled = TRACE_SHARE >= 1 or random.random() < TRACE_SHARE
+        return [*(self._metadata or []), traceparent(sampled)]
 
     def respond_stream(self, request: support_pb2.RespondRequest, name: str) -> None:
         """RespondStream, timed to the final message (the whole reply)."""
@@ -307,6 +311,7 @@ def _write_window_samples(environment: Environment, **_: Any) -> None:
             {
                 "window_s": TRACE_WINDOW_S,
                 "settle_s": TRACE_SETTLE_S,
+                "share": TRACE_SHARE,
                 "samples": WINDOW_SAMPLES,
             },
             out,

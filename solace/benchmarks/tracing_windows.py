@@ -17,7 +17,8 @@ previous window's spans are still being exported then (the BatchSpanProcessor's 
 schedule).
 
 ``python -m solace.benchmarks.tracing_windows [--users 8] [--run-time 120s] [--window 10]
-[--repeats 2]`` rewrites its section of ``docs/benchmarks.md`` and prints it.
+[--repeats 2] [--traced-share 0.1]`` rewrites its section of ``docs/benchmarks.md`` (one per
+share of traced calls) and prints it.
 """
 
 from __future__ import annotations
@@ -46,6 +47,13 @@ from solace.benchmarks.load import (
 )
 
 SECTION = f"{TRACING_SECTION}, interleaved windows"
+
+
+def section_title(traced_share: float = 1.0) -> str:
+    """Each share of traced calls has its own section of the report."""
+    return SECTION if traced_share >= 1.0 else f"{SECTION}, {traced_share:g} of calls traced"
+
+
 #: Fewer recorded calls than this in a window leave it out of the per-pair changes.
 MIN_WINDOW_CALLS = 20
 
@@ -158,9 +166,10 @@ def run_windows(
     window_s: float = 10.0,
     repeats: int = 2,
     work_dir: Path | None = None,
+    traced_share: float = 1.0,
 ) -> list[WindowRun]:
     """``repeats`` runs, each on a freshly started platform that exports spans of the requests
-    the load marks as sampled."""
+    the load marks as sampled (in traced windows, ``traced_share`` of the calls)."""
     work_dir = work_dir or Path(tempfile.mkdtemp(prefix="solace-windows-"))
     sink = OtlpTraceSink()
     sink.start()
@@ -183,6 +192,7 @@ def run_windows(
                     extra_env={
                         "SOLACE_LOAD_TRACE_WINDOW": str(window_s),
                         "SOLACE_LOAD_TRACE_FILE": str(trace_file),
+                        "SOLACE_LOAD_TRACE_SHARE": str(traced_share),
                     },
                 )
                 return WindowRun(read_samples(trace_file), 0, 0, point.requests, point.rps)
@@ -207,6 +217,7 @@ def render(
     window_s: float,
     cost_us: tuple[float, float, float] | None,
     command: str,
+    traced_share: float = 1.0,
 ) -> str:
     """The report section: pooled figures per mode, per-pair spread, the verdict."""
     off, on = 0, 1
@@ -222,14 +233,20 @@ def render(
 
     spans = sum(r.spans for r in runs)
     traces = sum(r.traces for r in runs)
+    carried = (
+        "every call carries a sampled W3C `traceparent`"
+        if traced_share >= 1.0
+        else f"a call carries a sampled W3C `traceparent` with probability {traced_share:g} and "
+        "an unsampled one otherwise (head sampling decided at the edge)"
+    )
     lines = [
-        SECTION,
+        section_title(traced_share),
         "",
         f"{users} users, mix scenario, {len(runs)} run(s) of {run_time}, each on a freshly "
         f"started platform. Within a run, {window_s:g}-second windows alternate: in traced "
-        "windows every call carries a sampled W3C `traceparent`, in untraced windows none, and "
-        "the platform's sampler is `parentbased_always_off`, so exactly the calls of traced "
-        "windows are traced, their spans (router and every service replica) exported over "
+        f"windows {carried}, in untraced windows none, and "
+        "the platform's sampler is `parentbased_always_off`, so exactly the sampled calls of "
+        "traced windows are traced, their spans (router and every service replica) exported over "
         "OTLP/gRPC (BatchSpanProcessor) to a receiver in the benchmark process. Both modes share "
         "the same processes and the same moment's machine noise, which whole runs on fresh "
         "platforms do not (they differ by ±20% on this machine on their own). Calls in a "
@@ -285,18 +302,21 @@ def run(
     window_s: float = 10.0,
     repeats: int = 2,
     docs_dir: Path = DOCS,
+    traced_share: float = 1.0,
 ) -> str:
     """Measure, rewrite the section of ``benchmarks.md``, return it."""
-    runs = run_windows(settings, users, run_time, window_s, repeats)
+    runs = run_windows(settings, users, run_time, window_s, repeats, traced_share=traced_share)
     summary = summarize([s for r in runs for s in r.samples])
     metrics_only, traced = instrumentation_cost_us()
     _, unsampled = instrumentation_cost_us(sample_ratio=0.0)
     command = (
         f"python -m solace.benchmarks.tracing_windows --users {users} --run-time {run_time} "
         f"--window {window_s:g} --repeats {repeats}"
+        + (f" --traced-share {traced_share:g}" if traced_share < 1.0 else "")
     )
+    costs = (metrics_only, unsampled, traced)
     section = render(
-        runs, summary, users, run_time, window_s, (metrics_only, unsampled, traced), command
+        runs, summary, users, run_time, window_s, costs, command, traced_share=traced_share
     )
     path = docs_dir / "benchmarks.md"
     report = path.read_text() if path.exists() else ""
@@ -310,9 +330,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-time", default="120s")
     parser.add_argument("--window", type=float, default=10.0, help="seconds per window")
     parser.add_argument("--repeats", type=int, default=2, help="runs on fresh platforms")
+    parser.add_argument(
+        "--traced-share",
+        type=float,
+        default=1.0,
+        help="share of the calls in traced windows that are sampled (head sampling); 1: all",
+    )
     args = parser.parse_args(argv)
     if args.window <= 2:
         parser.error("--window must be longer than the 2 s settling time")
+    if not 0.0 < args.traced_share <= 1.0:
+        parser.error("--traced-share must be in (0, 1]")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     print(
@@ -322,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
             run_time=args.run_time,
             window_s=args.window,
             repeats=args.repeats,
+            traced_share=args.traced_share,
         )
     )
     return 0

@@ -144,7 +144,8 @@ def test_a_crisis_not_escalated_fails_the_run(tmp_path):
     assert summary.failures == summary.requests > 0
 
 
-def test_trace_windows_alternate_sampled_and_untraced_calls_and_record_both(tmp_path):
+@pytest.mark.parametrize("share", [1.0, 0.5])
+def test_trace_windows_alternate_sampled_and_untraced_calls_and_record_both(tmp_path, share):
     servicer = FakeSupport()
     server, port = serve(servicer)
     samples_file = tmp_path / "windows.json"
@@ -152,6 +153,7 @@ def test_trace_windows_alternate_sampled_and_untraced_calls_and_record_both(tmp_
         "SOLACE_LOAD_TRACE_WINDOW": "0.5",
         "SOLACE_LOAD_TRACE_SETTLE": "0.1",
         "SOLACE_LOAD_TRACE_FILE": str(samples_file),
+        "SOLACE_LOAD_TRACE_SHARE": str(share),
     }
     try:
         result = run_load(port, tmp_path, "everyday", env)
@@ -160,7 +162,10 @@ def test_trace_windows_alternate_sampled_and_untraced_calls_and_record_both(tmp_
     assert result.returncode == 0, result.stdout + result.stderr
     sent = [t for t in servicer.traceparents if t is not None]
     assert sent and len(sent) < len(servicer.traceparents), "some calls traced, some not"
-    assert all(t.startswith("00-") and t.endswith("-01") for t in sent), "sampled W3C context"
+    assert all(t.startswith("00-") for t in sent) and len({len(t) for t in sent}) == 1
+    flags = {t.rsplit("-", 1)[1] for t in sent}
+    # Every call of a traced window sampled, or (share below 1) some left unsampled.
+    assert flags == ({"01"} if share == 1.0 else {"00", "01"})
     assert len({t.split("-")[1] for t in sent}) == len(sent), "a fresh trace per call"
     samples = json.loads(samples_file.read_text())["samples"]
     assert {traced for _, traced, _, _ in samples} == {True, False}

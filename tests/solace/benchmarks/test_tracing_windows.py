@@ -15,6 +15,7 @@ from solace.benchmarks.tracing_windows import (
     WindowRun,
     read_samples,
     render,
+    section_title,
     summarize,
     window_pairs,
 )
@@ -71,3 +72,14 @@ def test_the_section_reports_both_modes_and_survives_a_plain_sweep(tmp_path):
     assert "150 µs" in section and "300 µs" in section
     report = replace_section(f"# Benchmarks\n\n{TRACING_SECTION}\n\nold pairs\n", section)
     assert [s.splitlines()[0] for s in _tracing_sections(report)] == [TRACING_SECTION, SECTION]
+
+
+def test_a_sampled_share_gets_a_section_of_its_own():
+    samples = [*_window(0, 100, 80), *_window(1, 101, 80)]
+    run = WindowRun(samples, spans=0, traces=0, requests=40, rps=40.0)
+    section = render([run], summarize(samples), 8, "60s", 10, None, "cmd", traced_share=0.1)
+    assert section_title(0.1) != section_title(1.0) == SECTION
+    assert section.startswith(section_title(0.1) + "\n")
+    assert "with probability 0.1" in section and "no spans received" in section
+    report = replace_section(f"# Benchmarks\n\n{SECTION}\n\nall traced\n", section)
+    assert [s.splitlines()[0] for s in _tracing_sections(report)] == [SECTION, section_title(0.1)]
