@@ -119,6 +119,8 @@ class Summary:
     server_p50: tuple[float, float]
     pair_client_p50: list[float]
     pair_server_p50: list[float]
+    #: 95% interval of the pooled client p50 change, resampling whole window pairs.
+    client_p50_interval: tuple[float, float] | None = None
 
     @property
     def client_p50_change(self) -> float:
@@ -129,9 +131,32 @@ class Summary:
         return "met" if self.client_p50_change <= 5 else "NOT met"
 
 
+def pooled_change_interval(
+    pairs: Sequence[tuple[list[Sample], list[Sample]]], resamples: int = 2000, seed: int = 0
+) -> tuple[float, float] | None:
+    """95% interval of the pooled client p50 change by a block bootstrap: draw window pairs
+    with replacement (neighbouring calls share the moment's noise, so whole pairs are the
+    unit), pool their calls per mode, take the change of the p50s. None below 5 pairs."""
+    import numpy as np
+
+    if len(pairs) < 5:
+        return None
+    rng = np.random.default_rng(seed)
+    off = [np.array([s.client_ms for s in o]) for o, _ in pairs]
+    on = [np.array([s.client_ms for s in t]) for _, t in pairs]
+    changes = []
+    for _ in range(resamples):
+        pick = rng.integers(0, len(pairs), len(pairs))
+        a = float(np.median(np.concatenate([off[i] for i in pick])))
+        b = float(np.median(np.concatenate([on[i] for i in pick])))
+        changes.append(_change(a, b))
+    low, high = np.percentile(changes, [2.5, 97.5])
+    return float(low), float(high)
+
+
 def summarize(samples: Sequence[Sample]) -> Summary:
-    """Pooled p50/p99/mean per mode over every recorded call, and per window pair the change
-    of the client and server p50."""
+    """Pooled p50/p99/mean per mode over every recorded call, per window pair the change of
+    the client and server p50, and a bootstrap interval of the pooled change."""
     untraced = [s for s in samples if not s.traced]
     traced = [s for s in samples if s.traced]
     if not untraced or not traced:
@@ -156,6 +181,7 @@ def summarize(samples: Sequence[Sample]) -> Summary:
         pair_server_p50=[
             _change(percentile(server(off), 0.5), percentile(server(on), 0.5)) for off, on in pairs
         ],
+        client_p50_interval=pooled_change_interval(pairs),
     )
 
 
@@ -278,7 +304,13 @@ def render(
         + " req/s; "
         + (f"{spans / traces:.1f} spans per traced call." if traces else "no spans received."),
         "",
-        f"Target (tracing overhead ≤ 5% on p50, on the pooled client p50): **{summary.verdict}**.",
+        f"Target (tracing overhead ≤ 5% on p50, on the pooled client p50): **{summary.verdict}**"
+        + (
+            " (95% interval of the change, block bootstrap over window pairs: "
+            f"{summary.client_p50_interval[0]:+.1f}% to {summary.client_p50_interval[1]:+.1f}%)."
+            if summary.client_p50_interval
+            else "."
+        ),
     ]
     if cost_us is not None:
         metrics_only, unsampled, traced = cost_us

@@ -13,6 +13,7 @@ from solace.benchmarks.tracing_windows import (
     SECTION,
     Sample,
     WindowRun,
+    pooled_change_interval,
     read_samples,
     render,
     section_title,
@@ -83,3 +84,16 @@ def test_a_sampled_share_gets_a_section_of_its_own():
     assert "with probability 0.1" in section and "no spans received" in section
     report = replace_section(f"# Benchmarks\n\n{SECTION}\n\nall traced\n", section)
     assert [s.splitlines()[0] for s in _tracing_sections(report)] == [SECTION, section_title(0.1)]
+
+
+def test_the_interval_resamples_whole_window_pairs():
+    # Eight pairs, each traced window 6-13% slower than its neighbour, at levels that drift.
+    samples = []
+    for k in range(8):
+        base, slower = 100 + 20 * k, 1.06 + k / 100
+        samples += [Sample(2 * k, False, base + i % 7, base) for i in range(30)]
+        samples += [Sample(2 * k + 1, True, slower * (base + i % 7), base) for i in range(30)]
+    low, high = pooled_change_interval(window_pairs(samples))
+    assert 5 < low < high < 14
+    assert summarize(samples).client_p50_interval == (low, high)
+    assert pooled_change_interval(window_pairs(samples)[:4]) is None, "too few pairs"
