@@ -46,6 +46,29 @@ CV_REPEATS = (0, 1, 2)
 # Softmax temperatures tried on the chosen candidate's out-of-fold logits (log-loss), so the
 # served probabilities are calibrated; the temperature does not change the predicted level.
 TEMPERATURES = (0.25, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0, 5.6, 8.0)
+
+# Behaviour cases a chosen head must read right (minimum-functionality checks, as CheckList
+# calls them). The top candidates' CV means differ by less than a tenth of their spread, so
+# the ranking among them is noise; the first candidate in CV order that passes is taken. Plain
+# cases only, none from PsyDefConv: the test set is never consulted.
+BEHAVIOUR_CASES: tuple[tuple[Conversation, frozenset[str]], ...] = (
+    (Conversation(turns=(Turn(SEEKER, "Hi"),)), frozenset({"No Defense"})),
+    (
+        Conversation(
+            turns=(
+                Turn(SEEKER, "My dad passed away last month."),
+                Turn(SUPPORTER, "I'm so sorry. How have you been coping?"),
+                Turn(
+                    SEEKER,
+                    "It's fine, it's not a big deal, everyone has problems. "
+                    "But honestly I just keep busy so I don't have to think about it.",
+                ),
+            )
+        ),
+        # Minimising and keeping busy: one of the defensive levels, Action .. Obsessional.
+        frozenset(DEFENSE_LEVELS[1:7]),
+    ),
+)
 _SPEAKER = re.compile(r"(?:^|\s)(seeker|supporter):\s")
 
 
@@ -160,11 +183,27 @@ def describe(candidate: tuple[Member, ...]) -> str:
     return " + ".join(_describe_member(m) for m in candidate)
 
 
-def select_model(x: np.ndarray, y: np.ndarray, verbose: bool = True) -> dict:
+def passes_behaviour(
+    candidate: tuple[Member, ...], x: np.ndarray, y: np.ndarray, cases: np.ndarray
+) -> bool:
+    """Whether ``candidate``, fitted on all train rows, reads every BEHAVIOUR_CASES row (the
+    features ``cases``) as one of its expected levels."""
+    weight, bias = fit_linear(candidate, x, y)
+    predicted = (cases @ weight + bias).argmax(1)
+    return all(
+        DEFENSE_LEVELS[int(p)] in expected
+        for p, (_, expected) in zip(predicted, BEHAVIOUR_CASES, strict=True)
+    )
+
+
+def select_model(
+    x: np.ndarray, y: np.ndarray, verbose: bool = True, cases: np.ndarray | None = None
+) -> dict:
     """Repeated stratified 5-fold CV macro-F1 of every candidate on the train rows only.
 
     Returns the grid (mean and standard deviation over repeats), the chosen candidate (the
-    best mean) and its softmax temperature (the one with the lowest out-of-fold log-loss).
+    best mean among those that pass the behaviour cases, when their features ``cases`` are
+    given) and its softmax temperature (the one with the lowest out-of-fold log-loss).
     """
     from sklearn.metrics import f1_score, log_loss
     from sklearn.model_selection import StratifiedKFold
@@ -191,7 +230,18 @@ def select_model(x: np.ndarray, y: np.ndarray, verbose: bool = True) -> dict:
             print(
                 f"  defense {name}: CV macro-F1 {grid[name]['mean']:.4f} ± {grid[name]['sd']:.4f}"
             )
-    chosen = max(CANDIDATES, key=lambda cand: grid[describe(cand)]["mean"])
+    ranked = sorted(CANDIDATES, key=lambda cand: -grid[describe(cand)]["mean"])
+    chosen, failed = ranked[0], []
+    if cases is not None:
+        for candidate in ranked:
+            if passes_behaviour(candidate, x, y, cases):
+                chosen = candidate
+                break
+            failed.append(describe(candidate))
+        else:  # none passes: keep the CV ranking, and say so
+            chosen, failed = ranked[0], [describe(c) for c in ranked]
+        if verbose and failed:
+            print(f"  defense: failed the behaviour cases, skipped: {failed}")
     logits = np.concatenate(oof[describe(chosen)])
     labels = np.tile(y, len(CV_REPEATS))
     levels = list(range(len(DEFENSE_LEVELS)))
@@ -203,6 +253,7 @@ def select_model(x: np.ndarray, y: np.ndarray, verbose: bool = True) -> dict:
     )
     return {
         "grid": grid,
+        "failed_behaviour_cases": failed if cases is not None else None,
         "chosen": chosen,
         "temperature": temperature,
         "per_class_cv_f1": {
@@ -221,10 +272,12 @@ def train_defense(settings: Settings) -> dict:
     convs_te, y_te = load_test(root / "test_label.json")
     x_tr = defense_features(convs_tr, embed)
     x_te = defense_features(convs_te, embed)
+    cases = defense_features([conv for conv, _ in BEHAVIOUR_CASES], embed)
     embed.save()
 
-    # Choice by repeated stratified 5-fold CV macro-F1 on the train rows only.
-    selection = select_model(x_tr, y_tr)
+    # Choice by repeated stratified 5-fold CV macro-F1 on the train rows only, among the
+    # candidates that read the behaviour cases right.
+    selection = select_model(x_tr, y_tr, cases=cases)
     chosen, temperature = selection["chosen"], selection["temperature"]
     weight, bias = fit_linear(chosen, x_tr, y_tr)
     layer = (weight / temperature, bias / temperature)
@@ -241,7 +294,9 @@ def train_defense(settings: Settings) -> dict:
         "samples": {"train": len(y_tr), "test": len(y_te)},
         "selection": {
             "criterion": f"stratified 5-fold CV macro-F1 on train, mean ± sd of "
-            f"{len(CV_REPEATS)} repeats; temperature by out-of-fold log-loss",
+            f"{len(CV_REPEATS)} repeats, best among the candidates that pass "
+            f"{len(BEHAVIOUR_CASES)} behaviour cases; temperature by out-of-fold log-loss",
+            "failed_behaviour_cases": selection["failed_behaviour_cases"],
             "grid": selection["grid"],
             "cv_macro_f1": selection["grid"][describe(chosen)]["mean"],
             "cv_per_class_f1": selection["per_class_cv_f1"],
