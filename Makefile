@@ -11,7 +11,7 @@ STUBS := solace/v1/__init__.py
 export RAY_AUTH_MODE ?= disabled
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install protos models run test test-vllm lint bench clean helm-check loadtest loadtest-smoke bench-load
+.PHONY: install protos models run test test-vllm lint bench clean helm-check loadtest loadtest-smoke bench-load bench-tracing
 
 install: $(STAMP) $(STUBS)
 
@@ -85,6 +85,12 @@ loadtest-smoke: models
 # 1, 8 and 32 users; writes docs/benchmarks.md and docs/benchmarks-stages.png.
 bench-load: models
 	$(BIN)/python -m solace.benchmarks.load
+
+# Tracing overhead in interleaved windows of one run (every call traced, then 1 in 10);
+# rewrites their sections of docs/benchmarks.md.
+bench-tracing: models
+	$(BIN)/python -m solace.benchmarks.tracing_windows --run-time 150s
+	$(BIN)/python -m solace.benchmarks.tracing_windows --run-time 150s --traced-share 0.1
 
 # The chart and images: helm lint/template, offline schema validation, hadolint.
 helm-check: install
