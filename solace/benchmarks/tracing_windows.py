@@ -39,12 +39,14 @@ from solace.benchmarks.load import (
     DOCS,
     TRACING_SECTION,
     OtlpTraceSink,
+    _change,
     _with_platform_retried,
     instrumentation_cost_us,
     replace_section,
     run_load,
     tracing_on,
 )
+from solace.benchmarks.support import _percentile as percentile
 
 SECTION = f"{TRACING_SECTION}, interleaved windows"
 
@@ -77,15 +79,6 @@ class WindowRun:
     traces: int
     requests: int
     rps: float
-
-
-def _change(off: float, on: float) -> float:
-    return (on - off) / off * 100 if off else 0.0
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def read_samples(path: Path) -> list[Sample]:
@@ -144,11 +137,16 @@ def pooled_change_interval(
     rng = np.random.default_rng(seed)
     off = [np.array([s.client_ms for s in o]) for o, _ in pairs]
     on = [np.array([s.client_ms for s in t]) for _, t in pairs]
+
+    def p50(values: np.ndarray) -> float:  # the pooled figure's rule (``percentile``)
+        ordered = np.sort(values)
+        return float(ordered[round(0.5 * (len(ordered) - 1))])
+
     changes = []
     for _ in range(resamples):
         pick = rng.integers(0, len(pairs), len(pairs))
-        a = float(np.median(np.concatenate([off[i] for i in pick])))
-        b = float(np.median(np.concatenate([on[i] for i in pick])))
+        a = p50(np.concatenate([off[i] for i in pick]))
+        b = p50(np.concatenate([on[i] for i in pick]))
         changes.append(_change(a, b))
     low, high = np.percentile(changes, [2.5, 97.5])
     return float(low), float(high)
