@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import logging
 import os
@@ -526,6 +527,10 @@ def current_trace_id() -> str:
 # the fixed spans checked by ``safe_attributes`` once per process rather than once per span, and
 # plain classes instead of stacked generator-based context managers.
 
+# The RPC whose CLIENT span the current stage already is (``stage(..., rpc=...)``), so that
+# ``client_call`` for it adds no second span. Context-local: concurrent requests never mix.
+_STAGE_RPC: contextvars.ContextVar[str] = contextvars.ContextVar("solace_stage_rpc", default="")
+
 _INTERNAL, _SERVER, _CLIENT = trace.SpanKind.INTERNAL, trace.SpanKind.SERVER, trace.SpanKind.CLIENT
 
 
@@ -600,6 +605,12 @@ def _rpc_attributes(rpc: str, service: str = "") -> Mapping[str, Any]:
 
 
 @functools.lru_cache(maxsize=1024)
+def _rpc_stage_attributes(rpc: str, service: str, name: str) -> Mapping[str, Any]:
+    """A stage that is one RPC: the client span's rpc.* plus the stage's own attributes."""
+    return MappingProxyType({**_rpc_attributes(rpc), **_stage_attributes(service, name)})
+
+
+@functools.lru_cache(maxsize=1024)
 def _late_stage_attributes(code: str, method: str, engine: str) -> Mapping[str, Any]:
     """What a stage span learns at its end (status code, method, engine), vetted once per
     distinct combination: codes, methods and engines are closed vocabularies."""
@@ -650,23 +661,50 @@ class StageRecord:
 
 class stage:  # lower case: used like a function, ``with telemetry.stage(...) as record``
     """Time one pipeline stage: a span named after the stage plus one histogram observation
-    (with the status code of an escaping exception)."""
+    (with the status code of an escaping exception).
 
-    __slots__ = ("_record", "_span", "_start", "_token")
+    ``rpc``: the stage is exactly one call to a service (risk screening, generation), so its
+    span is that call's CLIENT span, named after the RPC and carrying both the stage's and the
+    RPC's attributes; a ``client_call`` for that RPC inside the block opens no span of its own,
+    it only injects this span's context. One span instead of two nested ones that cover the
+    same interval. ``span=False``: the histogram only, for a stage that merely groups calls
+    with spans of their own (the concurrent defense and strategy calls)."""
 
-    def __init__(self, service: str, name: str, method: str = "", engine: str = "") -> None:
+    __slots__ = ("_record", "_rpc", "_rpc_token", "_span", "_start", "_token", "_traced")
+
+    def __init__(
+        self,
+        service: str,
+        name: str,
+        method: str = "",
+        engine: str = "",
+        *,
+        rpc: str = "",
+        span: bool = True,
+    ) -> None:
         self._record = StageRecord(service, name, method, engine)
+        self._rpc = rpc
+        self._traced = span
         self._span: Any = None
+        self._rpc_token: Any = None
 
     def __enter__(self) -> StageRecord:
         record = self._record
         self._start = time.perf_counter()
-        if _tracer is not None:
-            self._span, self._token = _open(
-                record.stage,
-                _INTERNAL,
-                _stage_attributes(record.service, record.stage),
-            )
+        if _tracer is not None and self._traced:
+            if self._rpc:
+                self._span, self._token = _open(
+                    self._rpc.strip("/"),
+                    _CLIENT,
+                    _rpc_stage_attributes(self._rpc, record.service, record.stage),
+                )
+                self._rpc_token = _STAGE_RPC.set(self._rpc)
+            else:
+                self._span, self._token = _open(
+                    record.stage,
+                    _INTERNAL,
+                    _stage_attributes(record.service, record.stage),
+                )
         return record
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
@@ -678,6 +716,8 @@ class stage:  # lower case: used like a function, ``with telemetry.stage(...) as
             record.service, record.stage, record.seconds, record.method, record.engine, record.code
         )
         if self._span is not None:
+            if self._rpc_token is not None:
+                _STAGE_RPC.reset(self._rpc_token)
             if self._span.is_recording():
                 late = _late_stage_attributes(record.code, record.method, record.engine)
                 if record.attributes:
@@ -759,7 +799,8 @@ class server_call:  # lower case: used like a function, ``with telemetry.server_
 
 class client_call:  # lower case: used like a function, ``with telemetry.client_call(...)``
     """Open a CLIENT span for an outgoing call and yield the metadata to send with it
-    (``metadata`` plus traceparent). Works for gRPC stubs and for Ray handle calls."""
+    (``metadata`` plus traceparent). Works for gRPC stubs and for Ray handle calls. Inside a
+    ``stage(..., rpc=rpc)`` for the same RPC, the stage's span is the call's span: no new one."""
 
     __slots__ = ("_metadata", "_rpc", "_span", "_token")
 
@@ -771,7 +812,10 @@ class client_call:  # lower case: used like a function, ``with telemetry.client_
     def __enter__(self) -> list[tuple[str, str]]:
         if _tracer is None:
             return list(self._metadata or [])
-        self._span, self._token = _open(self._rpc.strip("/"), _CLIENT, _rpc_attributes(self._rpc))
+        if _STAGE_RPC.get() != self._rpc:
+            self._span, self._token = _open(
+                self._rpc.strip("/"), _CLIENT, _rpc_attributes(self._rpc)
+            )
         return inject_metadata(self._metadata)
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:

@@ -13,7 +13,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from services.common import telemetry
 from services.common.config import Settings
@@ -21,7 +21,7 @@ from services.common.convert import conversation_from_proto, timings
 from services.common.domain import Conversation
 from services.common.errors import InvalidArgument, SolaceError
 from services.common.labels import RISK_LEVELS
-from services.router.clients import ServiceClients
+from services.router.clients import GENERATE, SCREEN, ServiceClients
 from solace.v1 import (
     common_pb2,
     defense_pb2,
@@ -75,10 +75,11 @@ class _Clock:
         self.stages: list[tuple[str, float]] = []
 
     @contextlib.contextmanager
-    def stage(self, name: str) -> Iterator[telemetry.StageRecord]:
+    def stage(self, name: str, **options: Any) -> Iterator[telemetry.StageRecord]:
+        """``options``: ``rpc`` or ``span``, as ``telemetry.stage`` takes them."""
         t0 = time.perf_counter()
         try:
-            with telemetry.stage("router", name) as record:
+            with telemetry.stage("router", name, **options) as record:
                 yield record
         finally:
             self.stages.append((name, (time.perf_counter() - t0) * 1000))
@@ -127,7 +128,8 @@ class SupportPipeline:
         )
 
         # Risk first. No verdict means no generated text: fail closed with a holding reply.
-        with clock.stage("risk") as record:
+        # One call is the whole stage: its client span is the stage's span.
+        with clock.stage("risk", rpc=SCREEN) as record:
             try:
                 screen = await self._clients.screen(
                     risk_pb2.ScreenRequest(conversation=request.conversation),
@@ -165,7 +167,8 @@ class SupportPipeline:
 
         # Defense and strategy are independent: ask both at once.
         timeout = self._settings.classify_timeout_ms / 1000
-        with clock.stage("annotate"):
+        # Timed, no span of its own: the two client spans below are what a trace needs.
+        with clock.stage("annotate", span=False):
             defense, strategy = await asyncio.gather(
                 self._clients.classify(
                     defense_pb2.ClassifyRequest(conversation=request.conversation), timeout
@@ -255,7 +258,7 @@ class SupportPipeline:
         if generate is None:
             response.timings.extend(clock.total())
             return response
-        with clock.stage("generation") as record:
+        with clock.stage("generation", rpc=GENERATE) as record:
             try:
                 generated = await self._clients.generate(
                     generate, self._settings.generation_timeout_ms / 1000

@@ -193,6 +193,56 @@ def test_one_trace_across_metadata_with_a_span_per_stage_and_rpc(spans):
     assert server.attributes["rpc.grpc.status_code"] == "OK"
 
 
+def test_a_stage_that_is_one_rpc_is_one_client_span_and_a_grouping_stage_has_none(spans):
+    screen, classify = "solace.v1.RiskScreening/Screen", "solace.v1.DefenseClassifier/Classify"
+    labels = {"service": "router", "stage": "annotate", "method": "", "engine": "", "code": "OK"}
+    grouped_before = sample("solace_stage_duration_seconds_count", **labels)
+    with telemetry.server_call("router", "solace.v1.Support/Respond", []):
+        with (
+            telemetry.stage("router", "risk", rpc=screen),
+            telemetry.client_call(screen) as metadata,
+            telemetry.server_call("risk", screen, metadata),
+        ):
+            pass
+        with telemetry.stage("router", "annotate", span=False), telemetry.client_call(classify):
+            pass
+        with (
+            telemetry.stage("router", "generation", rpc="solace.v1.Generator/Generate") as record,
+            telemetry.client_call(classify),  # not the stage's RPC: a span of its own
+        ):
+            record.engine = "composer"
+    finished = spans.get_finished_spans()
+    by_kind = {(s.name, s.kind): s for s in finished}
+    assert sorted((s.name, s.kind.name) for s in finished) == sorted(
+        [
+            ("solace.v1.Support/Respond", "SERVER"),
+            (screen, "CLIENT"),
+            (screen, "SERVER"),
+            (classify, "CLIENT"),
+            ("solace.v1.Generator/Generate", "CLIENT"),
+            (classify, "CLIENT"),
+        ]
+    ), "no span for the RPC inside its own stage, none for the grouping stage"
+    root = by_kind["solace.v1.Support/Respond", trace.SpanKind.SERVER]
+    risk = by_kind[screen, trace.SpanKind.CLIENT]
+    assert risk.parent.span_id == root.context.span_id
+    assert by_kind[screen, trace.SpanKind.SERVER].parent.span_id == risk.context.span_id, (
+        "the traceparent sent downstream is the stage's span"
+    )
+    assert risk.attributes["solace.stage"] == "risk"
+    assert risk.attributes["rpc.method"] == "Screen"
+    assert risk.attributes["solace.code"] == "OK"
+    generation = by_kind["solace.v1.Generator/Generate", trace.SpanKind.CLIENT]
+    assert generation.attributes["solace.engine"] == "composer"
+    nested = [s for s in finished if s.name == classify and s.parent == generation.context]
+    assert len(nested) == 1
+    grouped = [
+        s for s in finished if s.name == classify and s.parent.span_id == root.context.span_id
+    ]
+    assert len(grouped) == 1, "the grouping stage's calls hang from the request's span"
+    assert sample("solace_stage_duration_seconds_count", **labels) == grouped_before + 1
+
+
 UNSAMPLED_PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
 SAMPLED_PARENT = "00-0af7651916cd43dd8448eb211c80319d-b7ad6b7169203331-01"
 
@@ -427,8 +477,16 @@ def test_one_request_through_the_platform_gives_one_trace_without_message_text(s
     assert [r.name for r in roots] == ["solace.v1.Support/Respond"]
     for _, s in received:  # a tree: every parent arrived
         assert not s.parent_span_id or s.parent_span_id in by_id, s.name
-    names = {s.name for _, s in received}
-    assert {"validation", "risk", "generation", "output_screening"} <= names
+    stage_of = {
+        (s.name, s.kind): a.value.string_value
+        for _, s in received
+        for a in s.attributes
+        if a.key == "solace.stage"
+    }
+    assert {"validation", "risk", "generation", "output_screening"} <= set(stage_of.values())
+    client_kind = 3  # SPAN_KIND_CLIENT
+    assert stage_of["solace.v1.RiskScreening/Screen", client_kind] == "risk", "one span, two roles"
+    assert stage_of["solace.v1.Generator/Generate", client_kind] == "generation"
     services_by_rpc = {s.name: service for service, s in received if s.kind == server_kind}
     assert services_by_rpc["solace.v1.StrategyPredictor/Predict"] == "solace-strategy"
     assert services_by_rpc["solace.v1.RiskScreening/Screen"] == "solace-risk"
