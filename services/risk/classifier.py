@@ -14,7 +14,7 @@ import numpy as np
 
 from services.common.config import Settings
 from services.common.encoder import get_encoder
-from services.common.features import Embed
+from services.common.features import Embed, MemoEmbed
 from services.common.heads import ClassifierHead
 from services.common.labels import RISK_LEVELS
 
@@ -28,8 +28,12 @@ class RiskClassifier:
         self, settings: Settings, head_path: Path = HEAD_PATH, embed: Embed | None = None
     ) -> None:
         self.encoder = get_encoder(settings)
-        # ``embed`` replaces the encoder call (the evaluation passes its embedding cache).
-        self._embed = embed if embed is not None else self.encoder.embed
+        # ``embed`` replaces the encoder call (the evaluation passes its embedding cache). The
+        # screen scores a conversation's last ``model_window`` seeker turns on every request, and
+        # a partner app resends the whole conversation each time, so without the memo every
+        # earlier turn is encoded again (the encoder was over half of this replica's CPU under
+        # load); with it, a request encodes only its new turn.
+        self._embed = embed if embed is not None else MemoEmbed(self.encoder.embed)
         self.head = ClassifierHead(head_path, threads=settings.onnx_threads)
         if self.head.labels and self.head.labels != RISK_LEVELS:
             raise ValueError(f"{head_path} was trained for labels {self.head.labels}")

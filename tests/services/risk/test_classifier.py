@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from services.common.config import Settings
+from services.common.encoder import get_encoder
 from services.common.labels import RISK_LEVELS
 from services.risk.classifier import RiskClassifier
 
@@ -34,3 +35,29 @@ def test_explicit_intent_scores_higher_than_small_talk(model: RiskClassifier) ->
 def test_deterministic(model: RiskClassifier) -> None:
     texts = ["Nothing matters anymore."]
     np.testing.assert_array_equal(model.probabilities(texts), model.probabilities(texts))
+
+
+def test_a_conversations_earlier_turns_are_encoded_once(
+    model_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    encoder = get_encoder(model_settings)
+    encoded: list[str] = []
+    real = encoder.embed
+
+    def counting(texts):
+        encoded.extend(texts)
+        return real(texts)
+
+    monkeypatch.setattr(encoder, "embed", counting)
+    model = RiskClassifier(model_settings)
+    first = model.probabilities(["I failed my exam.", "Everyone will be disappointed."])
+    # The next request of the same conversation: the same turns plus a new one.
+    again = model.probabilities(
+        ["I failed my exam.", "Everyone will be disappointed.", "I can't stop crying."]
+    )
+    np.testing.assert_array_equal(first, again[:2])
+    assert encoded == [
+        "I failed my exam.",
+        "Everyone will be disappointed.",
+        "I can't stop crying.",
+    ], "each text encoded once, the new turn only on the second request"
