@@ -1,0 +1,62 @@
+"""The vLLM processor benchmark's report: conditioning is costed against the same engine with no
+request conditioned, not against the plain engine, whose speed differs by itself (hand-made
+tokens/s; no vLLM needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from solace.benchmarks.vllm import MODES, change, report
+
+PLAIN, NONE, ALL, MIXTURE = MODES
+# The processor engine runs 25% faster than the plain one when idle (an instance effect), so a
+# conditioned mode that looks +12.5% "faster" than the plain engine in fact costs 10%.
+RESULTS = {
+    (8, PLAIN): [6400.0, 4800.0, 8000.0],
+    (8, NONE): [8000.0, 6000.0, 10000.0],
+    (8, ALL): [7200.0, 5400.0, 9000.0],
+    # 5% slower than its partner run in two repeats, 30% in the third: the ratio of medians
+    # (7000 / 8000) and the median of the per-repeat ratios (0.95) disagree.
+    (8, MIXTURE): [7600.0, 6600.0, 7000.0],
+}
+MICRO = {8: {"none conditioned": 0.5, "all conditioned": 10.0, "all mixture": 20.0}}
+
+
+def _row(text: str, mode: str) -> list[str]:
+    """The cells after the mode name of batch 8's row for ``mode``."""
+    (line,) = [line for line in text.splitlines() if line.startswith(f"    8  {mode} ")]
+    return line.split(mode, 1)[1].split(maxsplit=4)
+
+
+def test_conditioning_is_costed_against_the_same_engine_idle() -> None:
+    text = report(RESULTS, MICRO, [8], tokens=64, repeats=3)
+    tokens_s, _spread, of_medians, paired, baseline = _row(text, ALL)
+    assert tokens_s == "7,200"
+    assert (of_medians, paired) == ("-10.0%", "-10.0%")  # not +12.5% against the plain engine
+    assert baseline == "same engine, none conditioned"
+    assert _row(text, MIXTURE)[2:] == ["-12.5%", "-5.0%", "same engine, none conditioned"]
+
+
+def test_none_conditioned_against_the_plain_engine_is_the_loading_cost() -> None:
+    text = report(RESULTS, MICRO, [8], tokens=64, repeats=3)
+    assert _row(text, NONE)[2:] == ["+25.0%", "+25.0%", "plain engine (loading + instance)"]
+    assert _row(text, PLAIN)[2:] == ["–", "–", "–"]
+    assert "SAME engine's 'processor, none conditioned'" in text
+    assert "built plain engine first" in text
+    assert "built processor engine first" in report(RESULTS, MICRO, [8], 64, 3, True)
+
+
+def test_apply_share_is_of_the_processor_engines_idle_step() -> None:
+    # 8 rows at 8,000 tokens/s: one decode step of the processor engine takes 1,000 µs (the
+    # plain engine's would be 1,250 µs).
+    text = report(RESULTS, MICRO, [8], tokens=64, repeats=3)
+    (line,) = [line for line in text.splitlines() if line.startswith("    8  ") and "/" in line]
+    assert " ".join(line.split()) == "8 0.5 / 10.0 / 20.0 1000 0.1% / 1.0% / 2.0%"
+
+
+def test_change_pairs_runs_by_repeat() -> None:
+    of_medians, paired = change([90.0, 150.0, 240.0], [100.0, 120.0, 300.0])
+    assert of_medians == pytest.approx(0.25)  # 150 / 120
+    assert paired == pytest.approx(-0.10)  # ratios 0.9, 1.25, 0.8
+    with pytest.raises(ValueError):
+        change([1.0, 2.0], [1.0])
