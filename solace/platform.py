@@ -3,37 +3,21 @@ with Serve's gRPC proxy answering Support, health and reflection on ``SOLACE_GRP
 
 from __future__ import annotations
 
-import os
 import signal
 import time
-from collections.abc import Mapping
 
 from services.common.config import Settings
 from services.router.service_names import GRPC_SERVICER_FUNCTIONS
 
-# Ray Serve runs, by default, each replica's user code on an event loop of its own thread and
-# each handle's router on another, so every request and every handle call hops between threads
-# (futures chained across loops, each hop contending for the GIL). Solace's handlers never block
-# their loop (model work runs in ``asyncio.to_thread``), so one loop per replica is safe, and on
-# the 2-core machine it took the 8-user load from 83 to 107 req/s (docs/benchmarks.md). An
-# operator's own value of either variable wins.
-SERVE_LOOP_DEFAULTS = {
-    "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
-    "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0",
-}
 
-
-def serve_environment(
-    settings: Settings, environ: Mapping[str, str] | None = None
-) -> dict[str, str]:
+def serve_environment(settings: Settings) -> dict[str, str]:
     """Ray Serve switches every Ray process of the app must see (driver, proxy, replicas)."""
-    environ = os.environ if environ is None else environ
-    env = {key: environ.get(key, value) for key, value in SERVE_LOOP_DEFAULTS.items()}
-    env["RAY_SERVE_USE_GRPC_BY_DEFAULT"] = "1" if settings.serve_grpc_transport else "0"
-    return env
+    return {"RAY_SERVE_USE_GRPC_BY_DEFAULT": "1" if settings.serve_grpc_transport else "0"}
 
 
 def _init_ray(settings: Settings) -> None:
+    import os
+
     import ray
 
     if ray.is_initialized():

@@ -70,12 +70,6 @@ checksum/crisis: {{ toJson .Values.crisisResources | sha256sum }}
 # Serve's proxy and handles reach replicas over gRPC: every Ray process must agree.
 - name: RAY_SERVE_USE_GRPC_BY_DEFAULT
   value: "1"
-# One event loop per Serve process for user code and handle routing: fewer thread hops per
-# request (Solace's handlers never block their loop; see docs/architecture.md).
-- name: RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD
-  value: "0"
-- name: RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP
-  value: "0"
 - name: SOLACE_METRICS_PORT
   value: {{ $v.metrics.port | quote }}
 - name: SOLACE_SAFETY_CONFIG
