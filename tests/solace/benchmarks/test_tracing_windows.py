@@ -86,6 +86,16 @@ def test_a_sampled_share_gets_a_section_of_its_own():
     assert [s.splitlines()[0] for s in _tracing_sections(report)] == [SECTION, section_title(0.1)]
 
 
+def test_the_a_a_run_traces_nothing_and_gives_no_verdict():
+    samples = [*_window(0, 100, 80), *_window(1, 102, 80)]
+    run = WindowRun(samples, spans=0, traces=0, requests=40, rps=40.0)
+    section = render([run], summarize(samples), 8, "60s", 10, None, "cmd", traced_share=0.0)
+    assert section.startswith(section_title(0.0) + "\n")
+    assert section_title(0.0) not in (section_title(0.1), SECTION)
+    assert "unsampled W3C `traceparent`" in section and "**+2.0%**" in section
+    assert "A/A calibration" in section and "Target" not in section
+
+
 def test_the_interval_resamples_whole_window_pairs():
     # Eight pairs, each traced window 6-13% slower than its neighbour, at levels that drift.
     samples = []
