@@ -8,6 +8,7 @@ front of it); each batch embeds every distinct text once.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -37,21 +38,33 @@ class MemoEmbed:
     Successive requests of one conversation repeat its situation and earlier turns, and
     defense evidence re-scores the same context once per occluded clause: those texts are
     encoded once. Safe because the encoder is batch-invariant (same text, same vector).
+
+    Thread-safe: the services call it from ``asyncio.to_thread`` workers, several at a time.
+    The memo is read and written under a lock; the encoder runs outside it (ONNX Runtime
+    releases the GIL), and a call's vectors are kept for its own answer, so another thread's
+    eviction cannot take them away between encoding and stacking.
     """
 
     def __init__(self, embed: Embed, capacity: int = 4096) -> None:
         self._embed = embed
         self._capacity = capacity
         self._memo: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        missing = [t for t in dict.fromkeys(texts) if t not in self._memo]
+        distinct = list(dict.fromkeys(texts))
+        with self._lock:
+            known = {t: self._memo[t] for t in distinct if t in self._memo}
+        missing = [t for t in distinct if t not in known]
         if missing:
-            for text, vector in zip(missing, self._embed(missing), strict=True):
-                if len(self._memo) >= self._capacity:
-                    # Oldest first: dicts keep insertion order.
-                    self._memo.pop(next(iter(self._memo)))
-                self._memo[text] = vector
+            vectors = self._embed(missing)
+            with self._lock:
+                for text, vector in zip(missing, vectors, strict=True):
+                    if text not in self._memo and len(self._memo) >= self._capacity:
+                        # Oldest first: dicts keep insertion order.
+                        self._memo.pop(next(iter(self._memo)))
+                    self._memo[text] = vector
+                    known[text] = vector
         if not texts:
             return np.zeros((0, EMBEDDING_DIM), np.float32)
-        return np.stack([self._memo[t] for t in texts])
+        return np.stack([known[t] for t in texts])
