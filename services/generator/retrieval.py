@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from services.common.config import Settings
+from services.common.features import MemoEmbed
 from services.generator.knowledge import (
     KeywordRetriever,
     KnowledgeEntry,
@@ -177,6 +178,7 @@ class EncoderRetriever:
         self._encoder = encoder
         self._settings = settings
         self._unusable: str | None = None
+        self._memo: MemoEmbed | None = None
         self._keywords = KeywordRetriever()
         self._builtin_rows = [i for i, e in enumerate(index.entries) if e.source == "builtin"]
         self._bonus = np.array(
@@ -219,6 +221,13 @@ class EncoderRetriever:
                 log.warning("encoder retrieval off, using keywords: %s", self._unusable)
         return self._encoder
 
+    def _embed(self, encoder: TextEncoder) -> MemoEmbed:
+        """The encoder behind a memo: KEMI's first query of a conversation (its situation and
+        first seeker turn) comes back with every later request of that conversation."""
+        if self._memo is None:
+            self._memo = MemoEmbed(encoder.embed, capacity=1024)
+        return self._memo
+
     async def retrieve(self, query: str, k: int = 1) -> list[Retrieved]:
         return await asyncio.to_thread(self.search, query, k)
 
@@ -230,7 +239,7 @@ class EncoderRetriever:
         if encoder is None:
             # Retrieval must never fail a reply: the composer fallback runs KEMI too.
             return self._keywords.search(query, k)
-        (vector,) = encoder.embed([query])
+        (vector,) = self._embed(encoder)([query])
         scores = self.index.vectors @ vector + self._bonus
         text = normalise(query)
         for row in self._builtin_rows:

@@ -124,6 +124,28 @@ async def test_retrieves_by_meaning_and_by_keyword(retriever: EncoderRetriever) 
     assert "laid off" in found.matched
 
 
+async def test_a_conversations_repeated_query_is_encoded_once(
+    builtin_settings: Settings, model_settings: Settings
+) -> None:
+    encoder = get_encoder(model_settings)
+    encoded: list[str] = []
+
+    class Counting:
+        version = encoder.version
+
+        def embed(self, texts):
+            encoded.extend(texts)
+            return encoder.embed(texts)
+
+    index = KnowledgeIndex.load(Path(builtin_settings.models_dir) / "knowledge")
+    retriever = EncoderRetriever(index, encoder=Counting())
+    query = "My old dog passed away yesterday"
+    first = await retriever.retrieve(query, 1)
+    again = await retriever.retrieve(query, 1)
+    assert [f.entry.stressor for f in first] == [f.entry.stressor for f in again] == ["pet loss"]
+    assert encoded == [query], "the second request of the conversation found it in the memo"
+
+
 async def test_unrelated_text_retrieves_nothing(retriever: EncoderRetriever) -> None:
     assert await retriever.retrieve("I like pizza and the weather is nice today", 3) == []
     assert await retriever.retrieve("   ", 3) == []
