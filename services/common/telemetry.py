@@ -723,6 +723,10 @@ class stage:  # lower case: used like a function, ``with telemetry.stage(...) as
                 if record.attributes:
                     late = {**late, **safe_attributes(record.attributes)}
                 self._span.set_attributes(late)
+                if record.code != "OK":
+                    # A code the block set without raising (a dependency down, handled by the
+                    # safety policy) still marks the span, as a failed call's client span would.
+                    self._span.set_status(trace.Status(trace.StatusCode.ERROR, record.code))
             _close(self._span, self._token, exc)
 
 

@@ -243,6 +243,20 @@ def test_a_stage_that_is_one_rpc_is_one_client_span_and_a_grouping_stage_has_non
     assert sample("solace_stage_duration_seconds_count", **labels) == grouped_before + 1
 
 
+def test_a_handled_failure_of_the_stages_rpc_marks_its_span(spans):
+    screen = "solace.v1.RiskScreening/Screen"
+    with telemetry.stage("router", "risk", rpc=screen) as record:
+        try:
+            with telemetry.client_call(screen):
+                raise TimeoutError  # the risk service did not answer; the pipeline fails closed
+        except TimeoutError:
+            record.code = "DEADLINE_EXCEEDED"
+    (span,) = spans.get_finished_spans()
+    assert span.status.status_code == trace.StatusCode.ERROR
+    assert span.status.description == "DEADLINE_EXCEEDED"
+    assert span.attributes["solace.code"] == "DEADLINE_EXCEEDED"
+
+
 UNSAMPLED_PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
 SAMPLED_PARENT = "00-0af7651916cd43dd8448eb211c80319d-b7ad6b7169203331-01"
 
