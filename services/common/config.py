@@ -59,6 +59,10 @@ class Settings:
     # Generation defaults.
     default_engine: str = "composer"
     default_locale: str = "en-US"
+    # Streamed replies: text deltas that arrive within this many milliseconds of the last
+    # chunk sent are joined into the next one (0 = one chunk per engine delta); see
+    # services/generator/coalesce.py.
+    stream_flush_ms: float = 20.0
     # Generation engines beside the embedded composer: an OpenAI-compatible server, and an
     # in-process vLLM model folder (the `vllm` extra), both strategy-conditioned through the
     # strategy bias table built by `python -m kernels.bias_table`.

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from services.common.config import Settings
 from services.common.convert import conversation_from_proto, probabilities_from_scores, timings
 from services.common.labels import METHODS, RISK_LEVELS, STRATEGIES
+from services.generator.coalesce import coalesce_text
 from services.generator.methods.base import Generation
 from services.generator.model import GenerationOptions, GenerationRequest, GeneratorCore
 from solace.v1 import common_pb2, generation_pb2, generation_pb2_grpc
@@ -77,7 +78,10 @@ class GeneratorServicer(generation_pb2_grpc.GeneratorServicer):
     async def generate_stream(
         self, request: generation_pb2.GenerateRequest
     ) -> AsyncIterator[generation_pb2.GenerateChunk]:
-        async for item in self._core.generate_stream(request_from_proto(request, self._settings)):
+        items = self._core.generate_stream(request_from_proto(request, self._settings))
+        # Joined on a clock before they cross to the router: each chunk costs the same fixed
+        # price however short it is, and the composer yields a reply word by word.
+        async for item in coalesce_text(items, self._settings.stream_flush_ms / 1000):
             if isinstance(item, str):
                 yield generation_pb2.GenerateChunk(text_delta=item)
             else:
