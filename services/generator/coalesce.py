@@ -28,6 +28,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 _END = object()
+_STALLED = object()
 
 
 async def coalesce_text(
@@ -62,21 +63,18 @@ async def coalesce_text(
             try:
                 item = await asyncio.wait_for(queue.get(), timeout)
             except TimeoutError:
-                # The engine stalled with text waiting: it goes out now.
+                item = _STALLED  # the interval passed with text waiting: it goes out now
+            text = isinstance(item, str)
+            if text:
+                pending.append(item)
+            # Text waits only for the clock; anything else (the final item, the end, an error)
+            # takes the text before it along first.
+            if pending and (not text or loop.time() - last_flush >= interval_s):
                 yield "".join(pending)
                 pending.clear()
                 last_flush = loop.time()
+            if text or item is _STALLED:
                 continue
-            if isinstance(item, str):
-                pending.append(item)
-                if loop.time() - last_flush >= interval_s:
-                    yield "".join(pending)
-                    pending.clear()
-                    last_flush = loop.time()
-                continue
-            if pending:
-                yield "".join(pending)
-                pending.clear()
             if item is _END:
                 return
             if isinstance(item, _Failure):
