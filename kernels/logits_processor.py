@@ -269,15 +269,16 @@ class ConditioningBatch:
 class _FactoredStep:
     """The factored mixture (``strategy_mixture_factored``) prepared for one batch state: the
     conditioned rows, their normalised p(s) and the factors F_s = exp(λ (b_s − c_s)) are fixed
-    until the batch changes, so a decode step is about a dozen tensor ops on the rows' slice and
-    no Python-side checks, grouping, ``unique`` or cache look-ups.
+    until the batch changes, so a decode step is about ten tensor ops on the rows' slice, into
+    buffers kept with the step, and no Python-side checks, grouping, ``unique`` or cache
+    look-ups.
 
     It is the single-chunk, single-λ, no-bans case of the factored form, with the same formula
-    and the same order of operations, so its results agree with the dispatcher's to fp32
-    rounding; every other case goes to the dispatcher. Unconditioned rows are not read or
-    written, so they stay bit-identical."""
+    (the shift by the row max comes before the log term is added, not after), so its results
+    agree with the dispatcher's to fp32 rounding; every other case goes to the dispatcher.
+    Unconditioned rows are not read or written, so they stay bit-identical."""
 
-    __slots__ = ("factors", "factors_t", "index", "num", "prefix", "probs")
+    __slots__ = ("_d", "_e", "_m", "_w", "factors", "factors_t", "index", "num", "prefix", "probs")
 
     @classmethod
     def build(cls, batch: ConditioningBatch, logits: Any, bias: Any) -> _FactoredStep | None:
@@ -305,6 +306,12 @@ class _FactoredStep:
         probs = torch.tensor([batch.rows[i].probs for i in rows], dtype=torch.float32)
         step.probs = (probs / probs.sum(dim=1, keepdim=True)).to(logits.device)
         _set_layout(step, rows, logits.device)
+        # Work buffers for a decode step, at most one tile (4 MB): a step allocates nothing.
+        num, device = len(rows), logits.device
+        step._m = torch.empty((num, 1), dtype=torch.float32, device=device)
+        step._e = torch.empty((num, vocab), dtype=torch.float32, device=device)
+        step._d = torch.empty((num, table.shape[0]), dtype=torch.float32, device=device)
+        step._w = torch.empty_like(step._d)
         return step
 
     def __call__(self, logits: Any) -> Any:
@@ -312,18 +319,21 @@ class _FactoredStep:
         import torch
 
         rows = _prepared_rows(self, logits)
-        part = rows.float()  # a no-op for vLLM's fp32 logits
+        # fp32 rows of a view are rewritten in place; otherwise ``rows.float()`` or the gather
+        # already made a copy. Five passes over [R, V] (max, shift, exp, log, add) into
+        # buffers kept with the step: at a small vocabulary the step's cost is per operation.
+        part = rows.float()
         # m: the row max, 0 where the row has no finite logit (as the factored path's m_safe).
-        m = part.amax(dim=1, keepdim=True).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
-        e = torch.sub(part, m).exp_()  # [R, V]
-        d = torch.mm(e, self.factors_t)  # D_s [R, S]
+        m = torch.amax(part, dim=1, keepdim=True, out=self._m)
+        m.nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
+        part.sub_(m)  # l − m
+        e = torch.exp(part, out=self._e)  # [R, V]
+        d = torch.mm(e, self.factors_t, out=self._d)  # D_s [R, S]
         # p(s)/D_s, 0 where D_s = 0 (no allowed token). D_s ≥ exp(−_SAFE_EXP_RANGE) otherwise,
         # so a finite quotient is never mistaken for 0.
-        w = torch.div(self.probs, d).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
+        w = torch.div(self.probs, d, out=self._w).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
         q = torch.mm(w, self.factors, out=e).log_()  # e is spent: its storage takes q
-        # part + q is q + part bit for bit (IEEE addition commutes), so adding into ``part``
-        # writes fp32 logits in place with no copy; otherwise ``part`` is already a copy.
-        part.add_(q).sub_(m)
+        part.add_(q)  # l − m + log Σ_s (p(s)/D_s) F_s
         if not self.prefix:
             logits.index_copy_(0, self.index, part.to(logits.dtype))
         elif part is not rows:
@@ -411,9 +421,12 @@ class _OneHotStep:
         work.add_(self.bias_rows)
         # One fused pass (max, exp-sum, log, subtract). A row without any finite logit comes
         # out NaN; it stays −inf, as in the factored form (infinities are kept as they are).
-        out = torch.log_softmax(work, dim=1).nan_to_num_(
-            nan=-math.inf, posinf=math.inf, neginf=-math.inf
-        )
+        out = torch.log_softmax(work, dim=1)
+        if self.prefix and out.dtype == rows.dtype:
+            # The NaN clean-up writes the result back: one pass instead of two.
+            torch.nan_to_num(out, nan=-math.inf, posinf=math.inf, neginf=-math.inf, out=rows)
+            return logits
+        out.nan_to_num_(nan=-math.inf, posinf=math.inf, neginf=-math.inf)
         if self.prefix:
             rows.copy_(out)
         else:

@@ -204,6 +204,20 @@ def test_fast_step_matches_the_dispatcher_and_leaves_other_rows_alone(case, cond
         assert torch.isneginf(work[2, :40]).all()
 
 
+def test_fast_step_buffers_carry_nothing_from_one_decode_step_to_the_next(case):
+    """The prepared step keeps its work buffers between decode steps; each step's answer
+    depends on that step's logits alone (an all-masked row first, then a normal one)."""
+    first, bias, _, _ = case(4, 200, seed=45)
+    second, _, _, _ = case(4, 200, seed=46)
+    first[1] = float("-inf")
+    batch = _batch_with(4, {0, 1, 2, 3}, strategy_probs=SOFT, strategy_strength=1.0)
+    step = batch.factored_step(first, bias)
+    for logits in (first, second, first):
+        work = apply_conditioning(logits.clone(), bias, batch)
+        assert batch.factored_step(logits, bias) is step  # the same buffers every step
+        torch.testing.assert_close(work, _dispatcher(logits, bias, batch), atol=1e-4, rtol=1e-5)
+
+
 def test_fast_step_row_without_any_finite_logit_stays_minus_inf(case):
     logits, bias, _, _ = case(2, 64, seed=42)
     logits[1] = float("-inf")
