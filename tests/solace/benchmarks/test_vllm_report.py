@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from solace.benchmarks.vllm import MODES, change, report
+from solace.benchmarks.vllm import MODES, change, inside_medians, report
 
 PLAIN, NONE, ALL, MIXTURE = MODES
 # The processor engine runs 25% faster than the plain one when idle (an instance effect), so a
@@ -60,3 +60,21 @@ def test_change_pairs_runs_by_repeat() -> None:
     assert paired == pytest.approx(-0.10)  # ratios 0.9, 1.25, 0.8
     with pytest.raises(ValueError):
         change([1.0, 2.0], [1.0])
+
+
+def test_apply_inside_the_engine_is_reported_per_call_against_the_step() -> None:
+    # Calls timed inside the engine: 8 per mode, medians 1, 15 and 40 µs; a step is 1,000 µs.
+    seconds = {
+        (8, NONE): [1e-6] * 8,
+        (8, ALL): [10e-6, 15e-6, 15e-6, 90e-6, 15e-6, 12e-6, 20e-6, 14e-6],
+        (8, MIXTURE): [40e-6] * 7 + [400e-6],
+    }
+    inside = inside_medians(seconds, [8])
+    assert inside[8] == pytest.approx(
+        {"none conditioned": 1.0, "all conditioned": 15.0, "all mixture": 40.0}
+    )
+    text = report(RESULTS, MICRO, [8], tokens=64, repeats=3, inside=inside)
+    block = text.split("apply() in the engine", 1)[1]
+    (line,) = [line for line in block.splitlines() if line.startswith("    8  ")]
+    assert " ".join(line.split()) == "8 1.0 / 15.0 / 40.0 0.1% / 1.5% / 4.0%"
+    assert "apply() in the engine" not in report(RESULTS, MICRO, [8], 64, 3)
