@@ -3,10 +3,13 @@ channel and fires one request event per call).
 
 Scenarios, chosen with ``SOLACE_LOAD_SCENARIO`` (default ``mix``):
 
-- ``everyday``: everyday distress, one- and multi-turn, some with a situation;
+- ``everyday``: everyday distress as conversations (``messages.Conversation``): each user
+  keeps one going, up to 4 seeker turns, and sends it whole with each new seeker turn, the
+  platform's own earlier replies as the supporter's turns, some with a situation; every seeker
+  turn is new text (``messages.fresh_turn``), as in production;
 - ``crisis``: crisis disclosures, which must come back escalated;
 - ``bad``: malformed requests, where INVALID_ARGUMENT is the expected (successful) answer;
-- ``stream``: ``RespondStream`` over everyday messages;
+- ``stream``: ``RespondStream`` over everyday opening turns (new text each time);
 - ``mix``: all four, weighted like real traffic (mostly everyday, some streaming, a little of
   the rest).
 
@@ -54,9 +57,21 @@ import grpc.experimental.gevent as grpc_gevent
 from solace.v1 import common_pb2, generation_pb2, support_pb2, support_pb2_grpc
 
 try:
-    from loadtests.messages import BAD_INPUT, CRISIS, EVERYDAY, FOLLOW_UPS, SITUATIONS
+    from loadtests.messages import (
+        BAD_INPUT,
+        CRISIS,
+        EVERYDAY,
+        Conversation,
+        fresh_turn,
+    )
 except ImportError:  # locust -f loadtests/locustfile.py from elsewhere: its folder is on the path
-    from messages import BAD_INPUT, CRISIS, EVERYDAY, FOLLOW_UPS, SITUATIONS  # type: ignore
+    from messages import (  # type: ignore
+        BAD_INPUT,
+        CRISIS,
+        EVERYDAY,
+        Conversation,
+        fresh_turn,
+    )
 
 grpc_gevent.init_gevent()
 
@@ -106,18 +121,19 @@ class UnexpectedResponse(Exception):
     """The call answered, but not as the safety contract says it must."""
 
 
-def seeker_request(
-    text: str, history: tuple[str, str] | None = None, situation: str = ""
-) -> support_pb2.RespondRequest:
-    turns = []
-    if history is not None:
-        # An earlier seeker turn, the supporter's reply, then the new seeker turn.
-        turns.append(common_pb2.Turn(role=common_pb2.ROLE_SEEKER, text=text))
-        turns.append(common_pb2.Turn(role=common_pb2.ROLE_SUPPORTER, text=history[0]))
-        text = history[1]
-    turns.append(common_pb2.Turn(role=common_pb2.ROLE_SEEKER, text=text))
+def seeker_request(text: str) -> support_pb2.RespondRequest:
+    """A one-turn conversation: ``text`` from the seeker."""
+    return conversation_request([text])
+
+
+def conversation_request(turns: list[str], situation: str = "") -> support_pb2.RespondRequest:
+    """``turns`` alternate seeker, supporter, seeker, ... and end with the seeker."""
+    roles = (common_pb2.ROLE_SEEKER, common_pb2.ROLE_SUPPORTER)
     return support_pb2.RespondRequest(
-        conversation=common_pb2.Conversation(turns=turns, situation=situation)
+        conversation=common_pb2.Conversation(
+            turns=[common_pb2.Turn(role=roles[i % 2], text=t) for i, t in enumerate(turns)],
+            situation=situation,
+        )
     )
 
 
@@ -244,20 +260,20 @@ class SupportUser(User):
         if not self.host:
             raise SystemExit("set the Support address with --host host:port")
         self.client = SupportClient(environment, self.host.removeprefix("grpc://"))
+        self.conversation = Conversation()
+        self.last_reply: str | None = None
 
     def on_stop(self) -> None:
         self.client.close()
 
     def everyday(self) -> None:
-        text = random.choice(EVERYDAY)
-        roll = random.random()
-        if roll < 0.25:
-            request = seeker_request(text, history=random.choice(FOLLOW_UPS))
-        elif roll < 0.4:
-            request = seeker_request(text, situation=random.choice(SITUATIONS))
-        else:
-            request = seeker_request(text)
-        self.client.respond(request, "everyday", check=_check_supportive)
+        turns, situation = self.conversation.next_turns(self.last_reply)
+        request = conversation_request(turns, situation)
+        response = self.client.respond(request, "everyday", check=_check_supportive)
+        # The partner app shows the reply and sends it back as the supporter's turn; a reply
+        # that did not come (or a safety takeover) ends the conversation.
+        ok = response is not None and bool(response.reply.strip()) and not response.escalated
+        self.last_reply = response.reply if ok else None
 
     def crisis(self) -> None:
         request = seeker_request(random.choice(CRISIS))
@@ -268,7 +284,7 @@ class SupportUser(User):
         self.client.respond(bad_request(fields), "bad", expect=grpc.StatusCode.INVALID_ARGUMENT)
 
     def stream(self) -> None:
-        self.client.respond_stream(seeker_request(random.choice(EVERYDAY)), "stream")
+        self.client.respond_stream(seeker_request(fresh_turn(random.choice(EVERYDAY))), "stream")
 
     @task
     def scenario(self) -> None:

@@ -2,10 +2,20 @@
 (which must be escalated, never answered by a model) and malformed requests (which must get
 INVALID_ARGUMENT). Written for load testing; no real person's words.
 
-Plain data only (no grpc, no locust), so the locustfile and the tests can both import it.
+Real traffic is conversations: a partner app resends the whole conversation with each new
+seeker turn, so every request carries one turn the platform has never seen, and the services'
+embedding memos only spare the earlier ones. ``fresh_turn`` therefore varies each seeker turn
+with an opener and a closing clause (about 6,000 distinct opening turns and 3,000 follow-ups,
+more than a memo holds), so that a load test pays for encoding the newest turn as production
+does. Sending the bare sentences again and again measures the memos instead.
+
+Plain data, a pure function and a conversation's state (no grpc, no locust), so the locustfile
+and the tests can both import it.
 """
 
 from __future__ import annotations
+
+import random
 
 # One seeker turn each, in the register of ESConv help-seekers: work, study, relationships,
 # loneliness, family, health worries, grief, sleep.
@@ -41,21 +51,74 @@ SITUATIONS: tuple[str, ...] = (
     "Loneliness after moving",
 )
 
-# Earlier turns, for multi-turn conversations (seeker, supporter, seeker ...).
-FOLLOW_UPS: tuple[tuple[str, str], ...] = (
-    (
-        "That sounds really hard. How long have you been feeling this way?",
-        "A few weeks now. It gets worse in the evenings when I'm alone.",
-    ),
-    (
-        "It makes sense that you feel hurt. Have you been able to talk to anyone about it?",
-        "Not really, I don't want to bother people with my stuff.",
-    ),
-    (
-        "You're dealing with a lot at once. What has helped you in the past?",
-        "Going for walks used to help but I haven't had the energy.",
-    ),
+# A seeker's later turns in a conversation (after the supporter's reply).
+FOLLOW_UP_TURNS: tuple[str, ...] = (
+    "A few weeks now. It gets worse in the evenings when I'm alone.",
+    "Not really, I don't want to bother people with my stuff.",
+    "Going for walks used to help but I haven't had the energy.",
+    "Maybe. I just feel stuck and I don't see how it changes.",
+    "I tried talking to my mum but she changed the subject.",
+    "I think I'm scared that it won't get better.",
+    "Yes, that's exactly it, I feel like I should be able to handle it.",
+    "I don't know, I guess I could try writing things down.",
+    "My friend said I'm overreacting and now I feel worse.",
+    "Thanks, it helps a bit to say it out loud.",
+    "I sleep maybe four hours and then I lie awake thinking.",
+    "I used to love painting but I haven't touched it in months.",
 )
+
+# Varying a seeker turn: an opener before it and a closing clause after it ("" = none).
+OPENERS: tuple[str, ...] = (
+    "",
+    "Honestly, ",
+    "I don't know, ",
+    "So ",
+    "Well, ",
+    "To be honest, ",
+    "It's just that ",
+    "Um, ",
+    "I guess ",
+    "Okay so ",
+    "Sorry, ",
+    "The thing is, ",
+)
+CLOSERS: tuple[str, ...] = (
+    "",
+    " It's been like this for weeks.",
+    " I don't really know what to do.",
+    " Nobody at home knows.",
+    " It's worse at night.",
+    " I'm tired of feeling this way.",
+    " My friends don't get it.",
+    " I try to keep busy but it doesn't help.",
+    " I haven't told anyone.",
+    " Sorry for rambling.",
+    " I feel so alone with it.",
+    " I keep crying for no reason.",
+    " Everyone else seems fine.",
+    " I can't focus on anything.",
+    " It just keeps going round in my head.",
+    " I feel like such a burden.",
+    " Part of me thinks I'm being silly.",
+    " I wish someone would notice.",
+    " I'm trying to stay positive.",
+    " I don't even know why I'm telling you this.",
+    " It's exhausting.",
+    " I just want it to stop.",
+    " Some days are okay though.",
+    " I'm not sure anyone can help.",
+)
+
+
+def fresh_turn(sentence: str, rng: random.Random | None = None) -> str:
+    """``sentence`` with a random opener and closing clause: as a new turn of real traffic, text
+    the platform's memos have most likely not seen."""
+    rng = rng or random
+    opener = rng.choice(OPENERS)
+    if opener and not (sentence.startswith("I ") or sentence.startswith("I'")):
+        sentence = sentence[0].lower() + sentence[1:]
+    return f"{opener}{sentence}{rng.choice(CLOSERS)}"
+
 
 # Disclosures of suicidal intent, a method or a plan: the platform must escalate every one.
 CRISIS: tuple[str, ...] = (
@@ -80,3 +143,39 @@ BAD_INPUT: tuple[tuple[str, dict], ...] = (
     ("bad_locale", {"turns": [(1, "I feel anxious")], "locale": "not a locale!"}),
     ("negative_temperature", {"turns": [(1, "I feel anxious")], "temperature": -1.0}),
 )
+
+
+# Conversations of the everyday scenario: at most this many seeker turns, and a new one starts
+# with this probability before that (real sessions end early as often as late).
+MAX_SEEKER_TURNS = 4
+NEW_CONVERSATION_P = 0.3
+SITUATION_P = 0.2
+
+
+class Conversation:
+    """One load-test user's ongoing everyday conversation: its turns so far (seeker, supporter,
+    seeker, ...) and its situation."""
+
+    def __init__(self, rng: random.Random | None = None) -> None:
+        self.turns: list[str] = []
+        self.situation = ""
+        self._rng = rng or random.Random()
+
+    def next_turns(self, reply: str | None) -> tuple[list[str], str]:
+        """(turns, situation) of the request for the seeker's next turn. ``reply``, the
+        platform's answer to the previous request (None when there was none), continues the
+        conversation as the supporter's turn; a new conversation starts when there is no
+        reply, after ``MAX_SEEKER_TURNS``, or at random."""
+        rng = self._rng
+        seeker_turns = (len(self.turns) + 1) // 2
+        if (
+            reply is None
+            or not self.turns
+            or seeker_turns >= MAX_SEEKER_TURNS
+            or rng.random() < NEW_CONVERSATION_P
+        ):
+            self.turns = [fresh_turn(rng.choice(EVERYDAY), rng)]
+            self.situation = rng.choice(SITUATIONS) if rng.random() < SITUATION_P else ""
+        else:
+            self.turns = [*self.turns, reply, fresh_turn(rng.choice(FOLLOW_UP_TURNS), rng)]
+        return list(self.turns), self.situation

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 from concurrent import futures
@@ -14,7 +15,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from loadtests.messages import BAD_INPUT, CRISIS, EVERYDAY
+from loadtests import messages
+from loadtests.messages import BAD_INPUT, CRISIS, EVERYDAY, fresh_turn
 from loadtests.run import read_summary
 from services.common.config import load_settings
 from services.common.convert import conversation_from_proto
@@ -93,6 +95,34 @@ def run_load(
 def test_messages_are_realistic_and_bad_inputs_are_named():
     assert len(EVERYDAY) >= 15 and len(CRISIS) >= 5
     assert len({name for name, _ in BAD_INPUT}) == len(BAD_INPUT)
+
+
+def test_every_seeker_turn_is_new_text_as_in_real_traffic():
+    """A memo of 1,024 texts per service must not hold the load test's turns: draws of one
+    sentence are mostly distinct, and each still says what the sentence says."""
+    rng = random.Random(7)
+    sentence = EVERYDAY[1]  # "My girlfriend broke up with me ..."
+    drawn = [fresh_turn(sentence, rng) for _ in range(2000)]
+    assert len(set(drawn)) > 250  # 12 openers x 24 closers = 288 for one sentence
+    assert all(sentence[1:] in turn for turn in drawn)
+    assert any(turn.startswith("Honestly, my girlfriend") for turn in drawn)
+    assert fresh_turn("I lost my job.", random.Random(1)).count("I lost my job.") == 1
+
+
+def test_a_conversation_grows_by_the_platforms_replies_and_new_seeker_turns(monkeypatch):
+    monkeypatch.setattr(messages, "NEW_CONVERSATION_P", 0.0)
+    conversation = messages.Conversation(random.Random(3))
+    first, _ = conversation.next_turns(None)
+    assert len(first) == 1
+    second, _ = conversation.next_turns("That sounds hard. What happened?")
+    # Resent whole, as partner apps do: the first turn, the platform's reply, a new turn.
+    assert second[:2] == [first[0], "That sounds hard. What happened?"] and len(second) == 3
+    assert second[2] not in first
+    for _ in range(messages.MAX_SEEKER_TURNS - 2):
+        conversation.next_turns("I hear you.")
+    at_limit, _ = conversation.next_turns("I hear you.")
+    assert len(at_limit) == 1  # a new conversation after the last seeker turn
+    assert len(conversation.next_turns(None)[0]) == 1  # and after a call with no reply
 
 
 def test_locustfile_imports_in_a_fresh_process_with_locust_first():
