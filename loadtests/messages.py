@@ -5,9 +5,9 @@ INVALID_ARGUMENT). Written for load testing; no real person's words.
 Real traffic is conversations: a partner app resends the whole conversation with each new
 seeker turn, so every request carries one turn the platform has never seen, and the services'
 embedding memos only spare the earlier ones. ``fresh_turn`` therefore varies each seeker turn
-with an opener and a closing clause (about 6,000 distinct opening turns and 3,000 follow-ups,
-more than a memo holds), so that a load test pays for encoding the newest turn as production
-does. Sending the bare sentences again and again measures the memos instead.
+with an opener, a duration and a closing clause (over a million distinct opening turns, where
+a service's memo holds 4,096 texts), so that a load test pays for encoding the newest turn as
+production does. Sending the bare sentences again and again measures the memos instead.
 
 Plain data, a pure function and a conversation's state (no grpc, no locust), so the locustfile
 and the tests can both import it.
@@ -84,7 +84,7 @@ OPENERS: tuple[str, ...] = (
 )
 CLOSERS: tuple[str, ...] = (
     "",
-    " It's been like this for weeks.",
+    " It keeps coming back.",
     " I don't really know what to do.",
     " Nobody at home knows.",
     " It's worse at night.",
@@ -110,14 +110,25 @@ CLOSERS: tuple[str, ...] = (
 )
 
 
+# How long it has been, after the sentence: with a number, so that turns rarely repeat.
+DURATIONS: tuple[str, ...] = (
+    " It's been {n} {unit}.",
+    " This started {n} {unit} ago.",
+    " For {n} {unit} now.",
+)
+UNITS: tuple[str, ...] = ("days", "weeks", "months")
+
+
 def fresh_turn(sentence: str, rng: random.Random | None = None) -> str:
-    """``sentence`` with a random opener and closing clause: as a new turn of real traffic, text
-    the platform's memos have most likely not seen."""
+    """``sentence`` with a random opener, a duration and a closing clause: as a new turn of real
+    traffic, text the platform's memos have most likely not seen (12 × 261 × 24 ≈ 75,000
+    variants of each sentence; a service's memo holds 4,096 texts)."""
     rng = rng or random
     opener = rng.choice(OPENERS)
     if opener and not (sentence.startswith("I ") or sentence.startswith("I'")):
         sentence = sentence[0].lower() + sentence[1:]
-    return f"{opener}{sentence}{rng.choice(CLOSERS)}"
+    duration = rng.choice(DURATIONS).format(n=rng.randint(2, 30), unit=rng.choice(UNITS))
+    return f"{opener}{sentence}{duration}{rng.choice(CLOSERS)}"
 
 
 # Disclosures of suicidal intent, a method or a plan: the platform must escalate every one.

@@ -31,8 +31,9 @@ def file_version(path: Path, length: int = 12) -> str:
     return digest.hexdigest()[:length]
 
 
-def ort_session(path: Path, threads: int) -> object:
-    """An ONNX Runtime CPU session with a fixed thread budget (one setting for every model)."""
+def ort_session(path: Path | bytes, threads: int) -> object:
+    """An ONNX Runtime CPU session with a fixed thread budget (one setting for every model);
+    ``path`` may also be a serialised model."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -41,7 +42,8 @@ def ort_session(path: Path, threads: int) -> object:
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    model = path if isinstance(path, bytes) else str(path)
+    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 
 
 class Encoder:
@@ -75,6 +77,9 @@ class Encoder:
         self.max_seq_len = settings.max_seq_len
         self.version = file_version(model_path)
         self._session = ort_session(model_path, settings.onnx_threads)
+        self._threads = settings.onnx_threads
+        self._token_model: tuple[object, str] | None = None  # built on first token_states()
+        self._token_lock = threading.Lock()
         tokenizer = Tokenizer.from_file(str(tokenizer_path))
         # The shipped tokenizer.json pads every text to a fixed 128 tokens; texts run one by
         # one here (see the class docstring), so no padding at all.
@@ -99,6 +104,41 @@ class Encoder:
             feed = {"input_ids": ids[None, :], "attention_mask": np.ones((1, ids.size), np.int64)}
             out[row] = self._session.run(["sentence_embedding"], feed)[0][0]
         return out
+
+
+    def token_states(self, text: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """The last layer's token vectors of ``text`` ([n, 384], [CLS] and [SEP] included),
+        whose mean, L2-normalised, is ``embed([text])[0]``; and each token's (start, end)
+        character offsets in ``text``, (0, 0) for [CLS] and [SEP]. One encoder run, through the
+        same graph with the pooling's input as its output (built on first use).
+
+        Occlusion by pooling: the mean over the tokens outside a span approximates the
+        embedding of the text without that span, for the price of this one run instead of one
+        run per span (the tokens still saw the span in attention, so it is an approximation)."""
+        session, name = self._token_session()
+        (encoding,) = self._tokenizer.encode_batch([text])
+        ids = np.asarray(encoding.ids, dtype=np.int64)
+        feed = {"input_ids": ids[None, :], "attention_mask": np.ones((1, ids.size), np.int64)}
+        (states,) = session.run([name], feed)
+        offsets = [(int(a), int(b)) for a, b in encoding.offsets]
+        return np.asarray(states[0], dtype=np.float32), offsets
+
+    def _token_session(self) -> tuple[object, str]:
+        with self._token_lock:
+            if self._token_model is None:
+                import onnx
+
+                model = onnx.load(str(self.path))
+                # Mean pooling reads the last LayerNormalization's output (the token vectors).
+                norms = [n for n in model.graph.node if n.op_type == "LayerNormalization"]
+                if not norms:
+                    raise Unavailable(f"{self.path} has no LayerNormalization to read tokens from")
+                name = norms[-1].output[0]
+                model.graph.output.append(
+                    onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
+                )
+                self._token_model = (ort_session(model.SerializeToString(), self._threads), name)
+            return self._token_model
 
 
 _cache: dict[tuple[str, int, int], Encoder] = {}

@@ -5,14 +5,18 @@ beside surface cues of the DMRS levels in it (``features.DEFENSE_CUES``); a comm
 head gives a probability per PsyDefConv level (``labels.DEFENSE_LEVELS``). Evidence is found by
 occlusion: each clause of the target turn is dropped in turn and the text re-scored; the
 clauses whose removal lowers the predicted level's probability most are the spans that
-support it.
+support it. A dropped clause's text is not encoded again: one encoder run gives the turn's
+token vectors, and the embedding without a clause is the mean over the tokens outside it
+(``Encoder.token_states``), so evidence costs one encoder run whatever the number of clauses.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,8 +31,9 @@ from services.defense.features import defense_features, defense_target_index
 HEAD_PATH = Path(__file__).resolve().parent / "weights" / "head.onnx"
 # Clauses end at sentence punctuation, a semicolon or a comma, or before "but"/"because".
 _CLAUSE_END = re.compile(r"[.!?;,]+\s*|\s+(?=(?:but|because|although|though)\b)", re.IGNORECASE)
-MAX_CLAUSES = 8  # occlusion cost grows with clauses; a long turn keeps its longest ones
+MAX_CLAUSES = 8  # a long turn keeps its longest clauses
 MAX_SPANS = 3
+OCCLUDED_MEMO = 512  # target turns whose occluded embeddings are kept
 
 
 def clause_spans(text: str) -> list[tuple[int, int]]:
@@ -49,6 +54,24 @@ def clause_spans(text: str) -> list[tuple[int, int]]:
     return trimmed
 
 
+def occluded_embeddings(
+    encoder: Any, text: str, spans: Sequence[tuple[int, int]]
+) -> list[np.ndarray]:
+    """For each [start, end) span of ``text``: the unit-length mean of the token vectors of
+    ``text`` outside the span ([CLS] and [SEP] included, as in the encoder's own pooling), the
+    embedding of ``text`` with the span dropped, approximately. One encoder run."""
+    states, offsets = encoder.token_states(text)
+    bounds = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+    special = bounds[:, 0] == bounds[:, 1]
+    out = []
+    for start, end in spans:
+        # A token that overlaps the span at all is part of it.
+        keep = special | (bounds[:, 1] <= start) | (bounds[:, 0] >= end)
+        vector = states[keep].mean(axis=0)
+        out.append((vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32))
+    return out
+
+
 class DefenseModel:
     """``classify(conversation) -> Scored`` with ``extras["evidence"]`` spans."""
 
@@ -63,6 +86,24 @@ class DefenseModel:
         # ``embed`` replaces the encoder (the evaluation passes its embedding cache).
         self._embed = embed if embed is not None else MemoEmbed(self.encoder.embed)
         self.version = f"{self.head.version}+enc.{self.encoder.version}"
+        # A conversation's requests come again with the same target turn (a retry, a stream
+        # after a unary call): its occluded embeddings are kept like the memo's vectors.
+        self._occluded_memo: dict[str, list[np.ndarray]] = {}
+        self._occluded_lock = threading.Lock()
+
+    def _occluded(self, text: str, spans: list[tuple[int, int]]) -> list[np.ndarray]:
+        """``occluded_embeddings`` of the target turn, from a small memo (spans follow from the
+        text, so the text is the key)."""
+        with self._occluded_lock:
+            known = self._occluded_memo.get(text)
+        if known is not None:
+            return known
+        vectors = occluded_embeddings(self.encoder, text, spans)
+        with self._occluded_lock:
+            if len(self._occluded_memo) >= OCCLUDED_MEMO:
+                self._occluded_memo.pop(next(iter(self._occluded_memo)))  # oldest first
+            self._occluded_memo[text] = vectors
+        return vectors
 
     def _evidence(
         self, conv: Conversation, level: int, full_prob: float
@@ -78,8 +119,12 @@ class DefenseModel:
         if len(spans) > MAX_CLAUSES:
             spans = sorted(sorted(spans, key=lambda s: s[0] - s[1])[:MAX_CLAUSES])
         variants = [(text[:s] + text[e:]).strip() for s, e in spans]
-        # One feature call (one encoder batch) for every variant.
-        feats = defense_features([conv] * len(variants), self._embed, variants)
+        occluded = self._occluded(text, spans)
+        table = dict(zip(variants, occluded, strict=True))
+        # The cues are read from each variant's text; its embedding comes from the table.
+        feats = defense_features(
+            [conv] * len(variants), lambda texts: np.stack([table[t] for t in texts]), variants
+        )
         drops = full_prob - self.head.probabilities(feats)[:, level]
         top = float(drops.max())
         if top <= 0:

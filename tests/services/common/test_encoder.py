@@ -75,3 +75,17 @@ def test_serving_path_does_not_import_torch(model_settings: Settings) -> None:
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_token_states_pool_to_the_embedding_with_offsets_into_the_text(
+    model_settings: Settings,
+) -> None:
+    encoder = get_encoder(model_settings)
+    text = "Honestly, I can't sleep, I keep thinking about the bills."
+    states, offsets = encoder.token_states(text)
+    assert states.shape == (len(offsets), EMBEDDING_DIM)
+    assert offsets[0] == (0, 0) and offsets[-1] == (0, 0)  # [CLS], [SEP]
+    assert text[offsets[1][0] : offsets[1][1]].lower() == "honestly"
+    pooled = states.mean(axis=0)
+    pooled /= np.linalg.norm(pooled)
+    np.testing.assert_allclose(pooled, encoder.embed([text])[0], atol=1e-5)

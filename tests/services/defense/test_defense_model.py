@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from services.common.config import Settings
@@ -109,3 +110,49 @@ def test_head_reads_the_features_the_service_builds(model: DefenseModel) -> None
     from services.defense.features import defense_features
 
     assert model.head.input_dim == defense_features([CONV], model._embed).shape[1]
+
+
+def test_occluding_a_clause_moves_the_embedding_toward_the_text_without_it(
+    model_settings: Settings,
+) -> None:
+    from services.common.encoder import get_encoder
+    from services.defense.model import occluded_embeddings
+
+    encoder = get_encoder(model_settings)
+    spans = clause_spans(TARGET)
+    full = encoder.embed([TARGET])[0]
+    occluded = occluded_embeddings(encoder, TARGET, spans)
+    assert len(occluded) == len(spans) >= 3
+    for (start, end), vector in zip(spans, occluded, strict=True):
+        without = encoder.embed([(TARGET[:start] + TARGET[end:]).strip()])[0]
+        assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
+        # Closer to the real embedding of the shortened text than the full text's is.
+        assert float(vector @ without) > float(full @ without)
+
+
+def test_evidence_costs_one_encoder_run_whatever_the_clauses(model_settings: Settings) -> None:
+    # The level's embedding (one text) and one token-states run; no clause is re-encoded.
+    from services.common.encoder import get_encoder
+
+    encoder = get_encoder(model_settings)
+    embedded: list[list[str]] = []
+    runs: list[str] = []
+
+    class Counting:
+        version = encoder.version
+
+        def embed(self, texts):
+            embedded.append(list(texts))
+            return encoder.embed(texts)
+
+        def token_states(self, text):
+            runs.append(text)
+            return encoder.token_states(text)
+
+    model = DefenseModel(model_settings, embed=lambda texts: Counting().embed(texts))
+    model.encoder = Counting()
+    (scored,) = model.predict_batch([CONV])
+    assert embedded == [[TARGET]] and runs == [TARGET]
+    assert scored.extras["evidence"]
+    model.predict_batch([CONV])  # the same target turn again: from the memo
+    assert runs == [TARGET]
