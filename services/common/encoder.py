@@ -105,12 +105,12 @@ class Encoder:
             out[row] = self._session.run(["sentence_embedding"], feed)[0][0]
         return out
 
-
-    def token_states(self, text: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
-        """The last layer's token vectors of ``text`` ([n, 384], [CLS] and [SEP] included),
-        whose mean, L2-normalised, is ``embed([text])[0]``; and each token's (start, end)
-        character offsets in ``text``, (0, 0) for [CLS] and [SEP]. One encoder run, through the
-        same graph with the pooling's input as its output (built on first use).
+    def token_states(self, text: str) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+        """``embed([text])[0]`` (the same vector, bit for bit: the same graph runs); the last
+        layer's token vectors ([n, 384], [CLS] and [SEP] included), whose mean, L2-normalised,
+        is that embedding; and each token's (start, end) character offsets in ``text``, (0, 0)
+        for [CLS] and [SEP]. One encoder run, through the graph with the pooling's input as a
+        second output (built on first use).
 
         Occlusion by pooling: the mean over the tokens outside a span approximates the
         embedding of the text without that span, for the price of this one run instead of one
@@ -119,9 +119,9 @@ class Encoder:
         (encoding,) = self._tokenizer.encode_batch([text])
         ids = np.asarray(encoding.ids, dtype=np.int64)
         feed = {"input_ids": ids[None, :], "attention_mask": np.ones((1, ids.size), np.int64)}
-        (states,) = session.run([name], feed)
+        embedding, states = session.run(["sentence_embedding", name], feed)
         offsets = [(int(a), int(b)) for a, b in encoding.offsets]
-        return np.asarray(states[0], dtype=np.float32), offsets
+        return embedding[0], np.asarray(states[0], dtype=np.float32), offsets
 
     def _token_session(self) -> tuple[object, str]:
         with self._token_lock:

@@ -51,6 +51,14 @@ class MemoEmbed:
         self._memo: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
 
+    def put(self, text: str, vector: np.ndarray) -> None:
+        """Remember ``text``'s vector, encoded elsewhere by the same encoder (defense evidence
+        gets it from the run that reads the token vectors)."""
+        with self._lock:
+            if text not in self._memo and len(self._memo) >= self._capacity:
+                self._memo.pop(next(iter(self._memo)))
+            self._memo[text] = vector
+
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         distinct = list(dict.fromkeys(texts))
         with self._lock:

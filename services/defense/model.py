@@ -60,7 +60,14 @@ def occluded_embeddings(
     """For each [start, end) span of ``text``: the unit-length mean of the token vectors of
     ``text`` outside the span ([CLS] and [SEP] included, as in the encoder's own pooling), the
     embedding of ``text`` with the span dropped, approximately. One encoder run."""
-    states, offsets = encoder.token_states(text)
+    _, states, offsets = encoder.token_states(text)
+    return pool_outside(states, offsets, spans)
+
+
+def pool_outside(
+    states: np.ndarray, offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]
+) -> list[np.ndarray]:
+    """``occluded_embeddings`` from token vectors and offsets already computed."""
     bounds = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
     special = bounds[:, 0] == bounds[:, 1]
     out = []
@@ -70,6 +77,15 @@ def occluded_embeddings(
         vector = states[keep].mean(axis=0)
         out.append((vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32))
     return out
+
+
+def evidence_clauses(text: str) -> list[tuple[int, int]]:
+    """The clauses of ``text`` that evidence is chosen from: at most ``MAX_CLAUSES``, the
+    longest, in text order."""
+    spans = clause_spans(text)
+    if len(spans) > MAX_CLAUSES:
+        spans = sorted(sorted(spans, key=lambda s: s[0] - s[1])[:MAX_CLAUSES])
+    return spans
 
 
 class DefenseModel:
@@ -91,14 +107,19 @@ class DefenseModel:
         self._occluded_memo: dict[str, list[np.ndarray]] = {}
         self._occluded_lock = threading.Lock()
 
-    def _occluded(self, text: str, spans: list[tuple[int, int]]) -> list[np.ndarray]:
-        """``occluded_embeddings`` of the target turn, from a small memo (spans follow from the
-        text, so the text is the key)."""
+    def _occluded(self, text: str) -> list[np.ndarray]:
+        """``occluded_embeddings`` of a target turn over its ``evidence_clauses``, from a small
+        memo (the clauses follow from the text, so the text is the key). The run that reads
+        the token vectors also gives the turn's embedding, bit for bit the encoder's: it goes
+        into the embedding memo, so the level does not encode the turn a second time."""
         with self._occluded_lock:
             known = self._occluded_memo.get(text)
         if known is not None:
             return known
-        vectors = occluded_embeddings(self.encoder, text, spans)
+        embedding, states, offsets = self.encoder.token_states(text)
+        if isinstance(self._embed, MemoEmbed):
+            self._embed.put(text, embedding)
+        vectors = pool_outside(states, offsets, evidence_clauses(text))
         with self._occluded_lock:
             if len(self._occluded_memo) >= OCCLUDED_MEMO:
                 self._occluded_memo.pop(next(iter(self._occluded_memo)))  # oldest first
@@ -112,14 +133,12 @@ class DefenseModel:
         if target < 0:
             return []
         text = conv.turns[target].text
-        spans = clause_spans(text)
+        spans = evidence_clauses(text)
         if len(spans) <= 1:
             # Nothing to compare against: the whole turn is the evidence.
             return [(target, spans[0][0], spans[0][1], 1.0)] if spans else []
-        if len(spans) > MAX_CLAUSES:
-            spans = sorted(sorted(spans, key=lambda s: s[0] - s[1])[:MAX_CLAUSES])
         variants = [(text[:s] + text[e:]).strip() for s, e in spans]
-        occluded = self._occluded(text, spans)
+        occluded = self._occluded(text)
         table = dict(zip(variants, occluded, strict=True))
         # The cues are read from each variant's text; its embedding comes from the table.
         feats = defense_features(
@@ -139,6 +158,13 @@ class DefenseModel:
     ) -> list[Scored]:
         if not conversations:
             return []
+        if evidence:
+            # The turns that will need token vectors read them first, in one run that also
+            # gives their embeddings (one encoder run per target turn for level and evidence).
+            for conv in conversations:
+                target = defense_target_index(conv)
+                if target >= 0 and len(evidence_clauses(conv.turns[target].text)) > 1:
+                    self._occluded(conv.turns[target].text)
         probs = self.head.probabilities(defense_features(conversations, self._embed))
         results = []
         for conv, row in zip(conversations, probs, strict=True):

@@ -82,7 +82,8 @@ def test_token_states_pool_to_the_embedding_with_offsets_into_the_text(
 ) -> None:
     encoder = get_encoder(model_settings)
     text = "Honestly, I can't sleep, I keep thinking about the bills."
-    states, offsets = encoder.token_states(text)
+    embedding, states, offsets = encoder.token_states(text)
+    assert np.array_equal(embedding, encoder.embed([text])[0])  # the same run, bit for bit
     assert states.shape == (len(offsets), EMBEDDING_DIM)
     assert offsets[0] == (0, 0) and offsets[-1] == (0, 0)  # [CLS], [SEP]
     assert text[offsets[1][0] : offsets[1][1]].lower() == "honestly"

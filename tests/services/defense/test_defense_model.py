@@ -130,9 +130,13 @@ def test_occluding_a_clause_moves_the_embedding_toward_the_text_without_it(
         assert float(vector @ without) > float(full @ without)
 
 
-def test_evidence_costs_one_encoder_run_whatever_the_clauses(model_settings: Settings) -> None:
-    # The level's embedding (one text) and one token-states run; no clause is re-encoded.
+def test_level_and_evidence_cost_one_encoder_run_whatever_the_clauses(
+    model_settings: Settings,
+) -> None:
+    # One token-states run gives the level's embedding and the evidence; no clause, and not
+    # the target turn itself, is encoded again.
     from services.common.encoder import get_encoder
+    from services.common.features import MemoEmbed
 
     encoder = get_encoder(model_settings)
     embedded: list[list[str]] = []
@@ -149,10 +153,15 @@ def test_evidence_costs_one_encoder_run_whatever_the_clauses(model_settings: Set
             runs.append(text)
             return encoder.token_states(text)
 
-    model = DefenseModel(model_settings, embed=lambda texts: Counting().embed(texts))
+    model = DefenseModel(model_settings)
     model.encoder = Counting()
+    model._embed = MemoEmbed(model.encoder.embed)
     (scored,) = model.predict_batch([CONV])
-    assert embedded == [[TARGET]] and runs == [TARGET]
+    assert embedded == [] and runs == [TARGET]
     assert scored.extras["evidence"]
-    model.predict_batch([CONV])  # the same target turn again: from the memo
-    assert runs == [TARGET]
+    assert (
+        scored.probabilities
+        == DefenseModel(model_settings).predict_batch([CONV], evidence=False)[0].probabilities
+    )
+    model.predict_batch([CONV])  # the same target turn again: from the memos
+    assert embedded == [] and runs == [TARGET]
