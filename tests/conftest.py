@@ -8,6 +8,9 @@ from pathlib import Path
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Each test's encoder calls are its own: no embeddings shared with other processes or earlier
+# runs through /dev/shm (tests/services/common/test_shared_embeddings.py turns it on).
+os.environ.setdefault("SOLACE_SHARED_EMBEDDINGS_DIR", "")
 # Helpers shared by tests in different folders (e.g. the tiny Llama of the vLLM tests).
 sys.path.insert(0, str(Path(__file__).with_name("support")))
 

@@ -56,6 +56,9 @@ class Settings:
     # Classifier runtime.
     onnx_threads: int = 1
     max_seq_len: int = 256
+    # Where the services of one machine share embeddings (services.common.shared_embeddings):
+    # a memory-mapped file per encoder build; "" keeps each service to its own memo.
+    shared_embeddings_dir: str = "/dev/shm"
     # Generation defaults.
     default_engine: str = "composer"
     default_locale: str = "en-US"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -43,36 +44,61 @@ class MemoEmbed:
     The memo is read and written under a lock; the encoder runs outside it (ONNX Runtime
     releases the GIL), and a call's vectors are kept for its own answer, so another thread's
     eviction cannot take them away between encoding and stacking.
+
+    ``shared``: the machine's ``SharedEmbeddings`` for this encoder, looked up before encoding
+    and given what this process encodes, so a text another service already encoded (the
+    newest turn, which the risk screen embeds first) is read instead of encoded again.
     """
 
-    def __init__(self, embed: Embed, capacity: int = 4096) -> None:
+    def __init__(self, embed: Embed, capacity: int = 4096, shared: Any = None) -> None:
         self._embed = embed
         self._capacity = capacity
+        self._shared = shared
         self._memo: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
 
     def put(self, text: str, vector: np.ndarray) -> None:
         """Remember ``text``'s vector, encoded elsewhere by the same encoder (defense evidence
         gets it from the run that reads the token vectors)."""
+        self._remember({text: vector})
+        if self._shared is not None:
+            self._shared.put(text, vector)
+
+    def _remember(self, vectors: dict[str, np.ndarray]) -> None:
         with self._lock:
-            if text not in self._memo and len(self._memo) >= self._capacity:
-                self._memo.pop(next(iter(self._memo)))
-            self._memo[text] = vector
+            for text, vector in vectors.items():
+                if text not in self._memo and len(self._memo) >= self._capacity:
+                    # Oldest first: dicts keep insertion order.
+                    self._memo.pop(next(iter(self._memo)))
+                self._memo[text] = vector
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         distinct = list(dict.fromkeys(texts))
         with self._lock:
             known = {t: self._memo[t] for t in distinct if t in self._memo}
         missing = [t for t in distinct if t not in known]
+        if missing and self._shared is not None:
+            found = {t: v for t in missing if (v := self._shared.get(t)) is not None}
+            if found:
+                self._remember(found)
+                known.update(found)
+                missing = [t for t in missing if t not in found]
         if missing:
-            vectors = self._embed(missing)
-            with self._lock:
-                for text, vector in zip(missing, vectors, strict=True):
-                    if text not in self._memo and len(self._memo) >= self._capacity:
-                        # Oldest first: dicts keep insertion order.
-                        self._memo.pop(next(iter(self._memo)))
-                    self._memo[text] = vector
-                    known[text] = vector
+            encoded = dict(zip(missing, self._embed(missing), strict=True))
+            self._remember(encoded)
+            known.update(encoded)
+            if self._shared is not None:
+                for text, vector in encoded.items():
+                    self._shared.put(text, vector)
         if not texts:
             return np.zeros((0, EMBEDDING_DIM), np.float32)
         return np.stack([known[t] for t in texts])
+
+
+def memo_embed(encoder: Any, settings: Any, capacity: int = 4096) -> MemoEmbed:
+    """The serving ``MemoEmbed`` in front of ``encoder``: with the machine's shared embeddings
+    for its build unless ``settings.shared_embeddings_dir`` is empty."""
+    from services.common.shared_embeddings import open_shared_embeddings
+
+    shared = open_shared_embeddings(settings.shared_embeddings_dir, encoder.version, EMBEDDING_DIM)
+    return MemoEmbed(encoder.embed, capacity, shared)

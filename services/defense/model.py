@@ -23,7 +23,7 @@ import numpy as np
 from services.common.config import Settings
 from services.common.domain import Conversation, Scored
 from services.common.encoder import get_encoder
-from services.common.features import Embed, MemoEmbed
+from services.common.features import Embed, MemoEmbed, memo_embed
 from services.common.heads import ClassifierHead
 from services.common.labels import DEFENSE_LEVELS
 from services.defense.features import defense_features, defense_target_index
@@ -100,7 +100,7 @@ class DefenseModel:
             raise ValueError(f"{head_path} was trained for labels {self.head.labels}")
         self.name = self.head.name
         # ``embed`` replaces the encoder (the evaluation passes its embedding cache).
-        self._embed = embed if embed is not None else MemoEmbed(self.encoder.embed)
+        self._embed = embed if embed is not None else memo_embed(self.encoder, settings)
         self.version = f"{self.head.version}+enc.{self.encoder.version}"
         # A conversation's requests come again with the same target turn (a retry, a stream
         # after a unary call): its occluded embeddings are kept like the memo's vectors.

@@ -112,6 +112,7 @@ class ValueDetector:
         if self._model is None and not self._unusable:
             from services.common.encoder import get_encoder
             from services.common.errors import Unavailable
+            from services.common.features import memo_embed
             from services.common.heads import ClassifierHead
 
             assert self._settings is not None
@@ -125,7 +126,9 @@ class ValueDetector:
                 return None
             order = [head.labels.index(v) for v in SCHWARTZ_VALUES]
             thresholds = np.asarray(head.features["thresholds"], dtype=np.float32)[order]
-            self._model = (head, encoder, thresholds)
+            # The seeker's newest turn is usually in the machine's shared embeddings already
+            # (the risk screen encoded it); the memo keeps a conversation's earlier turns.
+            self._model = (head, memo_embed(encoder, self._settings, capacity=1024), thresholds)
             self._order = order
             self.version = head.version
         return self._model
@@ -136,8 +139,8 @@ class ValueDetector:
         model = self._load()
         if model is None:
             return None
-        head, encoder, thresholds = model
-        probabilities = head.probabilities(encoder.embed(list(texts)))[:, self._order]
+        head, embed, thresholds = model
+        probabilities = head.probabilities(embed(list(texts)))[:, self._order]
         return probabilities / thresholds
 
     def detect(self, *texts: str) -> DetectedValue | None:

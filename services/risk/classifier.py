@@ -14,7 +14,7 @@ import numpy as np
 
 from services.common.config import Settings
 from services.common.encoder import get_encoder
-from services.common.features import Embed, MemoEmbed
+from services.common.features import Embed, memo_embed
 from services.common.heads import ClassifierHead
 from services.common.labels import RISK_LEVELS
 
@@ -33,7 +33,7 @@ class RiskClassifier:
         # a partner app resends the whole conversation each time, so without the memo every
         # earlier turn is encoded again (the encoder was over half of this replica's CPU under
         # load); with it, a request encodes only its new turn.
-        self._embed = embed if embed is not None else MemoEmbed(self.encoder.embed)
+        self._embed = embed if embed is not None else memo_embed(self.encoder, settings)
         self.head = ClassifierHead(head_path, threads=settings.onnx_threads)
         if self.head.labels and self.head.labels != RISK_LEVELS:
             raise ValueError(f"{head_path} was trained for labels {self.head.labels}")

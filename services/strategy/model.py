@@ -22,7 +22,7 @@ import numpy as np
 from services.common.config import Settings
 from services.common.domain import Conversation, Scored
 from services.common.encoder import get_encoder
-from services.common.features import Embed, MemoEmbed
+from services.common.features import Embed, memo_embed
 from services.common.heads import ClassifierHead
 from services.common.labels import STRATEGIES
 from services.strategy.features import strategy_features
@@ -64,7 +64,7 @@ class StrategyModel:
                 raise ValueError(f"{path} was trained for labels {head.labels}")
         self.name = self.head.name
         self.utterance_name = self.utterance_head.name
-        self._embed = embed if embed is not None else MemoEmbed(self.encoder.embed)
+        self._embed = embed if embed is not None else memo_embed(self.encoder, settings)
         # The next-strategy answer depends on both heads and the encoder under them.
         encoder = f"enc.{self.encoder.version}"
         self.version = f"{self.head.version}+{self.utterance_head.version}+{encoder}"

@@ -1,0 +1,133 @@
+"""Embeddings shared between the processes of one machine: what one process stores another
+reads bit for bit, a rewritten slot reads as a miss and never as another text's vector, and a
+service's memo reads the machine's cache before it encodes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from services.common.config import Settings
+from services.common.features import MemoEmbed, memo_embed
+from services.common.shared_embeddings import SharedEmbeddings, open_shared_embeddings
+
+DIM = 384
+
+
+def _vector(text: str) -> np.ndarray:
+    """A unit vector that only ``text`` has."""
+    rng = np.random.default_rng(zlib.crc32(text.encode()))  # the same in every process
+    v = rng.standard_normal(DIM).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def test_what_one_process_stores_another_reads_bit_for_bit(tmp_path: Path) -> None:
+    path = tmp_path / "cache.bin"
+    writer, reader = SharedEmbeddings(path, DIM, 64), SharedEmbeddings(path, DIM, 64)
+    vector = _vector("I lost my job.")
+    assert reader.get("I lost my job.") is None
+    writer.put("I lost my job.", vector)
+    got = reader.get("I lost my job.")
+    assert got is not None and got.dtype == np.float32
+    assert np.array_equal(got, vector)
+    assert reader.get("I lost my job") is None  # another text: a miss
+
+
+def test_a_newer_text_replaces_an_older_one_in_its_slot(tmp_path: Path) -> None:
+    cache = SharedEmbeddings(tmp_path / "one-slot.bin", DIM, 1)
+    cache.put("first", _vector("first"))
+    cache.put("second", _vector("second"))
+    assert cache.get("first") is None
+    assert np.array_equal(cache.get("second"), _vector("second"))
+
+
+def _hammer(path: str, texts: list[str], seconds: float) -> None:
+    cache = SharedEmbeddings(Path(path), DIM, 1)
+    vectors = [_vector(t) for t in texts]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for text, vector in zip(texts, vectors, strict=True):
+            cache.put(text, vector)
+
+
+def test_a_slot_rewritten_by_other_processes_never_reads_as_another_texts_vector(
+    tmp_path: Path,
+) -> None:
+    # Two processes keep rewriting the only slot with their own texts while this one reads.
+    path = tmp_path / "contended.bin"
+    cache = SharedEmbeddings(path, DIM, 1)
+    texts = [["a1", "a2", "a3"], ["b1", "b2", "b3"]]
+    expected = {t: _vector(t) for group in texts for t in group}
+    context = multiprocessing.get_context("spawn")
+    writers = [context.Process(target=_hammer, args=(str(path), g, 2.0)) for g in texts]
+    for w in writers:
+        w.start()
+    hits = reads = 0
+    try:
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            for text, vector in expected.items():
+                got = cache.get(text)
+                reads += 1
+                if got is not None:
+                    hits += 1
+                    assert np.array_equal(got, vector), f"{text} read another text's vector"
+    finally:
+        for w in writers:
+            w.join(10)
+    assert reads > 1000 and hits > 0
+
+
+def test_a_memo_reads_the_machine_cache_before_it_encodes(tmp_path: Path) -> None:
+    shared_path = tmp_path / "services.bin"
+    encoded: dict[str, list[str]] = {"risk": [], "strategy": []}
+
+    def encoder_of(service: str):
+        def embed(texts):
+            encoded[service].extend(texts)
+            return np.stack([_vector(t) for t in texts])
+
+        return embed
+
+    risk = MemoEmbed(encoder_of("risk"), shared=SharedEmbeddings(shared_path, DIM, 256))
+    strategy = MemoEmbed(encoder_of("strategy"), shared=SharedEmbeddings(shared_path, DIM, 256))
+    newest = "Honestly, I can't sleep. It's been 3 weeks."
+    first = risk([newest])
+    second = strategy(["Job loss and money worries", newest])
+    assert encoded == {"risk": [newest], "strategy": ["Job loss and money worries"]}
+    assert np.array_equal(first[0], second[1])
+    # put() shares too: a vector that came from elsewhere (defense's token-states run).
+    strategy.put("from defense", _vector("from defense"))
+    assert np.array_equal(risk(["from defense"])[0], _vector("from defense"))
+    assert encoded["risk"] == [newest]
+
+
+def test_sharing_is_off_with_no_directory_and_where_it_cannot_map(tmp_path: Path) -> None:
+    assert open_shared_embeddings("", "v1", DIM) is None
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    assert open_shared_embeddings(str(blocked), "v1", DIM) is None
+
+
+@pytest.mark.usefixtures("model_settings")
+def test_serving_memos_share_one_file_per_encoder_build(
+    model_settings: Settings, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from services.common.encoder import get_encoder
+
+    settings = replace(model_settings, shared_embeddings_dir=str(tmp_path))
+    encoder = get_encoder(settings)
+    first, second = memo_embed(encoder, settings), memo_embed(encoder, settings)
+    text = "My best friend stopped answering my messages. It's been 12 days."
+    vector = first([text])[0]
+    (path,) = tmp_path.iterdir()
+    assert encoder.version in path.name
+    assert np.array_equal(second._shared.get(text), vector)
+    assert np.array_equal(vector, encoder.embed([text])[0])
