@@ -641,6 +641,14 @@ def render_report(
         "client-observed (locust); per-stage columns are the server-reported p50 (ms) of "
         "`RespondResponse.timings`. Produced by `python -m solace.benchmarks.load`.",
         "",
+        "Traffic: everyday requests are conversations (up to 4 seeker turns, sent whole each "
+        "time with the platform's earlier replies), and every seeker turn is new text "
+        "(`loadtests.messages.fresh_turn`), so each request pays for encoding its newest turn "
+        "as in production. Figures before 2026-11-26 04:00 UTC came from a fixed list of "
+        "messages that the services' embedding memos held after the first seconds (the same "
+        "code then did 108–113 req/s at 8 users, 51–56 with a new turn in every request): not "
+        "comparable.",
+        "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
     ]
