@@ -64,6 +64,28 @@ class MemoEmbed:
         if self._shared is not None:
             self._shared.put(text, vector)
 
+    def share(self, key: str, vector: np.ndarray, kind: bytes) -> None:
+        """Put a vector other than an embedding (``kind`` names what it is) in the machine's
+        shared embeddings only, for another service; nothing without sharing."""
+        if self._shared is not None:
+            self._shared.put(key, vector, kind)
+
+    def shared_get(self, key: str, kind: bytes) -> np.ndarray | None:
+        """What another service ``share``d under ``key`` and ``kind``, if still there."""
+        return None if self._shared is None else self._shared.get(key, kind)
+
+    def knows(self, text: str) -> bool:
+        """Whether ``text``'s vector is in the memo or the machine's shared embeddings."""
+        with self._lock:
+            if text in self._memo:
+                return True
+        return self._shared is not None and self._shared.get(text) is not None
+
+    @property
+    def shares(self) -> bool:
+        """Whether this memo reads and writes the machine's shared embeddings."""
+        return self._shared is not None
+
     def _remember(self, vectors: dict[str, np.ndarray]) -> None:
         with self._lock:
             for text, vector in vectors.items():

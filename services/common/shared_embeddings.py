@@ -74,13 +74,16 @@ class SharedEmbeddings:
         # time keeps a slot's clear-write-set sequence whole within the process.
         self._write_lock = threading.Lock()
 
-    def _slot(self, text: str) -> tuple[int, bytes]:
-        key = hashlib.blake2b(text.encode("utf-8"), digest_size=_KEY_BYTES).digest()
+    def _slot(self, text: str, kind: bytes) -> tuple[int, bytes]:
+        digest = hashlib.blake2b(text.encode("utf-8"), digest_size=_KEY_BYTES, person=kind)
+        key = digest.digest()
         return int.from_bytes(key[:8], "little") % self.slots, key
 
-    def get(self, text: str) -> np.ndarray | None:
-        """``text``'s vector if a process of this machine stored it and it is still there."""
-        slot, key = self._slot(text)
+    def get(self, text: str, kind: bytes = b"") -> np.ndarray | None:
+        """``text``'s vector if a process of this machine stored it and it is still there.
+        ``kind`` (up to 16 bytes) keeps other vectors than a text's embedding apart: keys of
+        different kinds never collide, whatever the texts."""
+        slot, key = self._slot(text, kind)
         if self._keys[slot].tobytes() != key:
             return None
         vector = np.array(self._vecs[slot], dtype=np.float32)
@@ -89,10 +92,10 @@ class SharedEmbeddings:
             return None  # being rewritten: a miss
         return vector
 
-    def put(self, text: str, vector: np.ndarray) -> None:
+    def put(self, text: str, vector: np.ndarray, kind: bytes = b"") -> None:
         """Store ``text``'s vector (replacing whatever text had its slot)."""
         vector = np.ascontiguousarray(vector, dtype=np.float32).reshape(self.dim)
-        slot, key = self._slot(text)
+        slot, key = self._slot(text, kind)
         with self._write_lock:
             self._keys[slot] = np.void(bytes(_KEY_BYTES))
             self._vecs[slot] = vector

@@ -7,16 +7,16 @@ occlusion: each clause of the target turn is dropped in turn and the text re-sco
 clauses whose removal lowers the predicted level's probability most are the spans that
 support it. A dropped clause's text is not encoded again: one encoder run gives the turn's
 token vectors, and the embedding without a clause is the mean over the tokens outside it
-(``Encoder.token_states``), so evidence costs one encoder run whatever the number of clauses.
+(``services.common.seeker_turns``), so evidence costs one encoder run whatever the number of
+clauses, and none when the risk screen left that run's results in the machine's shared
+embeddings.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -26,66 +26,12 @@ from services.common.encoder import get_encoder
 from services.common.features import Embed, MemoEmbed, memo_embed
 from services.common.heads import ClassifierHead
 from services.common.labels import DEFENSE_LEVELS
+from services.common.seeker_turns import encode_turn, evidence_clauses, shared_occlusions
 from services.defense.features import defense_features, defense_target_index
 
 HEAD_PATH = Path(__file__).resolve().parent / "weights" / "head.onnx"
-# Clauses end at sentence punctuation, a semicolon or a comma, or before "but"/"because".
-_CLAUSE_END = re.compile(r"[.!?;,]+\s*|\s+(?=(?:but|because|although|though)\b)", re.IGNORECASE)
-MAX_CLAUSES = 8  # a long turn keeps its longest clauses
 MAX_SPANS = 3
 OCCLUDED_MEMO = 512  # target turns whose occluded embeddings are kept
-
-
-def clause_spans(text: str) -> list[tuple[int, int]]:
-    """[start, end) code-point offsets of the non-blank clauses of ``text``."""
-    spans, start = [], 0
-    for match in _CLAUSE_END.finditer(text):
-        spans.append((start, match.end()))
-        start = match.end()
-    spans.append((start, len(text)))
-    trimmed = []
-    for s, e in spans:
-        while s < e and text[s].isspace():
-            s += 1
-        while e > s and text[e - 1].isspace():
-            e -= 1
-        if any(ch.isalnum() for ch in text[s:e]):
-            trimmed.append((s, e))
-    return trimmed
-
-
-def occluded_embeddings(
-    encoder: Any, text: str, spans: Sequence[tuple[int, int]]
-) -> list[np.ndarray]:
-    """For each [start, end) span of ``text``: the unit-length mean of the token vectors of
-    ``text`` outside the span ([CLS] and [SEP] included, as in the encoder's own pooling), the
-    embedding of ``text`` with the span dropped, approximately. One encoder run."""
-    _, states, offsets = encoder.token_states(text)
-    return pool_outside(states, offsets, spans)
-
-
-def pool_outside(
-    states: np.ndarray, offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]
-) -> list[np.ndarray]:
-    """``occluded_embeddings`` from token vectors and offsets already computed."""
-    bounds = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
-    special = bounds[:, 0] == bounds[:, 1]
-    out = []
-    for start, end in spans:
-        # A token that overlaps the span at all is part of it.
-        keep = special | (bounds[:, 1] <= start) | (bounds[:, 0] >= end)
-        vector = states[keep].mean(axis=0)
-        out.append((vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32))
-    return out
-
-
-def evidence_clauses(text: str) -> list[tuple[int, int]]:
-    """The clauses of ``text`` that evidence is chosen from: at most ``MAX_CLAUSES``, the
-    longest, in text order."""
-    spans = clause_spans(text)
-    if len(spans) > MAX_CLAUSES:
-        spans = sorted(sorted(spans, key=lambda s: s[0] - s[1])[:MAX_CLAUSES])
-    return spans
 
 
 class DefenseModel:
@@ -108,18 +54,21 @@ class DefenseModel:
         self._occluded_lock = threading.Lock()
 
     def _occluded(self, text: str) -> list[np.ndarray]:
-        """``occluded_embeddings`` of a target turn over its ``evidence_clauses``, from a small
-        memo (the clauses follow from the text, so the text is the key). The run that reads
-        the token vectors also gives the turn's embedding, bit for bit the encoder's: it goes
-        into the embedding memo, so the level does not encode the turn a second time."""
+        """The occluded embeddings of a target turn over its ``evidence_clauses``, from a small
+        memo (the clauses follow from the text, so the text is the key), else from the
+        machine's shared embeddings, else from one encoder run (``encode_turn``), which also
+        gives the turn's embedding, bit for bit the encoder's, to the embedding memo: the level
+        does not encode the turn a second time."""
         with self._occluded_lock:
             known = self._occluded_memo.get(text)
         if known is not None:
             return known
-        embedding, states, offsets = self.encoder.token_states(text)
-        if isinstance(self._embed, MemoEmbed):
-            self._embed.put(text, embedding)
-        vectors = pool_outside(states, offsets, evidence_clauses(text))
+        memo = self._embed if isinstance(self._embed, MemoEmbed) else None
+        # The risk screen, which saw the turn first, usually left them in the machine's shared
+        # embeddings (``seeker_turns.encode_turn``), with the turn's own embedding.
+        vectors = shared_occlusions(memo, text) if memo is not None and memo.shares else None
+        if vectors is None:
+            vectors = encode_turn(self.encoder, text, memo)
         with self._occluded_lock:
             if len(self._occluded_memo) >= OCCLUDED_MEMO:
                 self._occluded_memo.pop(next(iter(self._occluded_memo)))  # oldest first

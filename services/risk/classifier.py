@@ -14,9 +14,10 @@ import numpy as np
 
 from services.common.config import Settings
 from services.common.encoder import get_encoder
-from services.common.features import Embed, memo_embed
+from services.common.features import Embed, MemoEmbed, memo_embed
 from services.common.heads import ClassifierHead
 from services.common.labels import RISK_LEVELS
+from services.common.seeker_turns import encode_turn
 
 HEAD_PATH = Path(__file__).resolve().parent / "weights" / "head.onnx"
 
@@ -43,4 +44,11 @@ class RiskClassifier:
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         if len(texts) == 0:
             return np.zeros((0, len(RISK_LEVELS)), np.float32)
-        return self.head.probabilities(self._embed(list(texts)))
+        embed = self._embed
+        if isinstance(embed, MemoEmbed) and embed.shares and not embed.knows(texts[-1]):
+            # The newest seeker turn, which the screen sees before any other service: its one
+            # encoder run also leaves the defense classifier's occluded embeddings in the
+            # machine's shared embeddings (``seeker_turns.encode_turn``), so that service does
+            # not run the encoder on it again.
+            encode_turn(self.encoder, texts[-1], embed)
+        return self.head.probabilities(embed(list(texts)))

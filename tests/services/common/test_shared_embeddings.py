@@ -131,3 +131,49 @@ def test_serving_memos_share_one_file_per_encoder_build(
     assert encoder.version in path.name
     assert np.array_equal(second._shared.get(text), vector)
     assert np.array_equal(vector, encoder.embed([text])[0])
+
+
+def test_the_risk_screens_one_run_serves_the_defense_classifier(
+    model_settings: Settings, tmp_path: Path
+) -> None:
+    """The newest seeker turn is encoded once on the machine: the risk classifier's run leaves
+    its embedding and its clause-occluded embeddings shared, and the defense classifier's level
+    and evidence then need no encoder run, with the answer it gives on its own."""
+    from dataclasses import replace
+
+    from services.common.domain import Conversation, Turn
+    from services.defense.model import DefenseModel
+    from services.risk.classifier import RiskClassifier
+
+    shared = replace(model_settings, shared_embeddings_dir=str(tmp_path))
+    newest = "Honestly, it's fine, everyone has problems, but I keep busy so I don't think."
+    conversation = Conversation(
+        turns=(
+            Turn("seeker", "My dad passed away last month."),
+            Turn("supporter", "I'm so sorry. How have you been coping?"),
+            Turn("seeker", newest),
+        )
+    )
+    alone = DefenseModel(model_settings).classify(conversation)
+
+    RiskClassifier(shared).probabilities(["My dad passed away last month.", newest])
+    defense = DefenseModel(shared)
+    runs: list[str] = []
+
+    class NoEncoding:
+        version = defense.encoder.version
+
+        def embed(self, texts):
+            runs.extend(texts)
+            raise AssertionError("the defense classifier encoded a text")
+
+        def token_states(self, text):
+            runs.append(text)
+            raise AssertionError("the defense classifier ran the encoder")
+
+    defense.encoder = NoEncoding()
+    defense._embed._embed = defense.encoder.embed
+    together = defense.classify(conversation)
+    assert runs == []
+    assert together.probabilities == alone.probabilities
+    assert together.extras["evidence"] == alone.extras["evidence"]

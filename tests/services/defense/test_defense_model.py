@@ -8,7 +8,8 @@ import pytest
 from services.common.config import Settings
 from services.common.domain import Conversation, Turn
 from services.common.labels import DEFENSE_LEVELS
-from services.defense.model import DefenseModel, clause_spans
+from services.common.seeker_turns import clause_spans
+from services.defense.model import DefenseModel
 
 TARGET = (
     "It's fine, it's not a big deal, everyone has problems. "
@@ -116,7 +117,7 @@ def test_occluding_a_clause_moves_the_embedding_toward_the_text_without_it(
     model_settings: Settings,
 ) -> None:
     from services.common.encoder import get_encoder
-    from services.defense.model import occluded_embeddings
+    from services.common.seeker_turns import occluded_embeddings
 
     encoder = get_encoder(model_settings)
     spans = clause_spans(TARGET)
