@@ -36,9 +36,9 @@ def lookup(table: dict[str, np.ndarray], text: str) -> np.ndarray:
 class MemoEmbed:
     """``embed`` with a bounded memo of recent texts.
 
-    Successive requests of one conversation repeat its situation and earlier turns, and
-    defense evidence re-scores the same context once per occluded clause: those texts are
-    encoded once. Safe because the encoder is batch-invariant (same text, same vector).
+    Successive requests of one conversation repeat its situation and earlier turns: those
+    texts are encoded once. Safe because the encoder is batch-invariant (same text, same
+    vector).
 
     Thread-safe: the services call it from ``asyncio.to_thread`` workers, several at a time.
     The memo is read and written under a lock; the encoder runs outside it (ONNX Runtime
