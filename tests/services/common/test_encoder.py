@@ -71,7 +71,9 @@ def test_serving_path_does_not_import_torch(model_settings: Settings) -> None:
         "import sys\n"
         "from services.common.config import Settings\n"
         "from services.common.encoder import get_encoder\n"
-        f"get_encoder(Settings(models_dir={model_settings.models_dir!r})).embed(['hi'])\n"
+        f"encoder = get_encoder(Settings(models_dir={model_settings.models_dir!r}))\n"
+        "encoder.embed(['hi'])\n"
+        "encoder.token_states('hi, there')\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
