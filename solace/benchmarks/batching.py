@@ -13,7 +13,8 @@ import platform
 import time
 
 from services.common.config import Settings, load_settings
-from solace.benchmarks.support import MESSAGES, _free_port, _percentile
+from solace.benchmarks.support import MESSAGES, _percentile
+from solace.ports import free_port
 
 
 async def _load(target: str, users: int, duration_s: float) -> tuple[list[float], int]:
@@ -61,7 +62,7 @@ async def _load(target: str, users: int, duration_s: float) -> tuple[list[float]
 def _measure(settings: Settings, users: int, duration_s: float) -> dict[str, float]:
     from solace.platform import start_platform, stop_platform
 
-    settings = settings.with_overrides(grpc_port=_free_port(), http_port=_free_port())
+    settings = settings.with_overrides(grpc_port=free_port(), http_port=free_port())
     start_platform(settings)
     try:
         started = time.monotonic()

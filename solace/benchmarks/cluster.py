@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.common.config import Settings
+from solace.ports import free_port
 
 HEAD_RESOURCE, WORKER_RESOURCE = "head", "worker_node"
 _RAY = str(Path(sys.executable).with_name("ray"))
@@ -45,12 +45,6 @@ MESSAGES = (
     "I'm stressed about my exams, I keep procrastinating",
     "My best friend stopped talking to me and I don't know why",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

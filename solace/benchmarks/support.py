@@ -8,12 +8,12 @@ shared and noisy, so compare numbers measured side by side in one run.
 from __future__ import annotations
 
 import platform
-import socket
 import statistics
 import time
 from collections import defaultdict
 
 from services.common.config import Settings
+from solace.ports import free_port
 
 MESSAGES = (
     "I lost my job and I can't sleep",
@@ -22,12 +22,6 @@ MESSAGES = (
     "My best friend stopped talking to me and I don't know why",
     "I feel like I'm failing at everything at work",
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -41,7 +35,7 @@ def run(settings: Settings, calls: int = 300, warmup: int = 20) -> str:
     from solace.platform import start_platform, stop_platform
     from solace.v1 import common_pb2, support_pb2, support_pb2_grpc
 
-    settings = settings.with_overrides(grpc_port=_free_port(), http_port=_free_port())
+    settings = settings.with_overrides(grpc_port=free_port(), http_port=free_port())
     start_platform(settings)
     try:
         with grpc.insecure_channel(f"127.0.0.1:{settings.grpc_port}") as channel:

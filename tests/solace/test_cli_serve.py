@@ -6,22 +6,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
+from solace.ports import free_port
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SOLACE = [sys.executable, "-m", "solace.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

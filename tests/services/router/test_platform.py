@@ -3,24 +3,17 @@ the .proto files (no Ray metadata): replies, streaming, health, reflection, bad 
 
 from __future__ import annotations
 
-import socket
-
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from solace.ports import free_port
 from solace.v1 import common_pb2, support_pb2, support_pb2_grpc
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SEEKER, SUPPORTER = common_pb2.ROLE_SEEKER, common_pb2.ROLE_SUPPORTER
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
