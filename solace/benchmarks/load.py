@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from services.common.config import Settings, load_settings
+from solace.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -79,12 +79,6 @@ def tracing_title(sample_ratio: float = 1.0) -> str:
     if sample_ratio >= 1.0:
         return TRACING_SECTION
     return f"{TRACING_SECTION}, {sample_ratio:g} of requests sampled"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class OtlpTraceSink:
@@ -240,7 +234,7 @@ def _with_platform(settings: Settings, env: dict[str, str], work: Any) -> Any:
 
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    settings = settings.with_overrides(grpc_port=_free_port(), http_port=_free_port())
+    settings = settings.with_overrides(grpc_port=free_port(), http_port=free_port())
     try:
         start_platform(settings)
         host = f"127.0.0.1:{settings.grpc_port}"

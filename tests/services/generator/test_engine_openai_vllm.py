@@ -28,7 +28,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -50,6 +49,7 @@ from kernels.strategies import STRATEGIES
 from services.common.domain import Conversation, Turn
 from services.generator.engines.base import DecodingOptions, Prompt
 from services.generator.engines.openai_engine import OpenAIEngine
+from solace.ports import free_port
 
 QUESTION = STRATEGIES.index("Question")
 STRENGTH = 20.0
@@ -78,13 +78,6 @@ def _synthetic_esconv(path: Path) -> None:
         turns.append({"speaker": "sys", "strategy": name, "text": words})
     # Forty copies: enough counts that the smoothed log-odds of w300 reach a few units.
     path.write_text("".join(json.dumps({"dialog": turns}) + "\n" for _ in range(40)))
-
-
-def _free_port() -> int:
-    # Bind to port 0 and let the OS choose; the tiny race until vLLM binds it is acceptable.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _log_tail(log: Path, lines: int = 40) -> str:
@@ -120,7 +113,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     table = build_bias_table(AutoTokenizer.from_pretrained(folder), corpus)
     table_path = save_bias_table(table, folder / "bias.npz")
 
-    port = _free_port()
+    port = free_port()
     log = folder / "server.log"
     env = {
         **os.environ,
