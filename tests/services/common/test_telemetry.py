@@ -432,8 +432,9 @@ def _platform_is_instrumented() -> bool:
 def test_one_request_through_the_platform_gives_one_trace_without_message_text(settings):
     import grpc
 
-    from solace.benchmarks.load import OtlpTraceSink, _free_port
+    from solace.benchmarks.load import OtlpTraceSink
     from solace.platform import start_platform, stop_platform
+    from solace.ports import free_port
     from solace.v1 import common_pb2, support_pb2, support_pb2_grpc
 
     sink = OtlpTraceSink()
@@ -448,7 +449,7 @@ def test_one_request_through_the_platform_gives_one_trace_without_message_text(s
     os.environ.pop("OTEL_SDK_DISABLED", None)
     os.environ.pop("OTEL_TRACES_EXPORTER", None)
     text = "My exams start next week and I feel anxious all the time"
-    platform_settings = settings.with_overrides(grpc_port=_free_port(), http_port=_free_port())
+    platform_settings = settings.with_overrides(grpc_port=free_port(), http_port=free_port())
     try:
         start_platform(platform_settings)
         with grpc.insecure_channel(f"127.0.0.1:{platform_settings.grpc_port}") as channel:
