@@ -280,7 +280,10 @@ def _cue_pattern(cue: str) -> re.Pattern[str]:
 
 def find_cues(text: str, cues: tuple[str, ...]) -> list[str]:
     """The cues that occur in ``text`` (already normalised), in lexicon order."""
-    return [cue for cue in cues if _cue_pattern(cue).search(text)]
+    # A cue's pattern can only match where the cue is a substring: the plain substring test
+    # rules out most cues at C speed, and only the rest pay for the word-boundary regex (this
+    # was a seventh of the generator's CPU under load).
+    return [cue for cue in cues if cue in text and _cue_pattern(cue).search(text)]
 
 
 def _best(text: str, lexicon: dict[str, tuple[str, ...]]) -> tuple[str, str] | None:
