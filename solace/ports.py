@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import socket
+import subprocess
 from pathlib import Path
 
 _RAY_WORKER_PORTS_END = 20000
@@ -45,3 +46,21 @@ def free_port() -> int:
     with socket.socket() as s:  # no room below the ephemeral range: the kernel's choice
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def listeners(*ports: int) -> str:
+    """Who listens on ``ports`` now (``ss -ltnp``), for the message of a failed platform start
+    ("Failed to bind to address"): the platform tests went red twice with a port taken between
+    choosing it and binding it, and what held it was never seen."""
+    try:
+        out = subprocess.run(
+            ["ss", "-Hltnp"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"(ss unavailable: {exc})"
+    lines = []
+    for line in out.splitlines():
+        fields = line.split()  # State Recv-Q Send-Q Local:Port Peer:Port Process
+        if len(fields) > 3 and any(fields[3].endswith(f":{port}") for port in ports):
+            lines.append(line)
+    return "\n".join(lines) or f"(nothing listens on {', '.join(map(str, ports))} now)"

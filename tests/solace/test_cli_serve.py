@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from solace.ports import free_port
+from solace.ports import free_port, listeners
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -38,7 +38,9 @@ def served():
         )
         if probe.returncode == 0:
             break
-        assert process.poll() is None, process.stdout.read()
+        if process.poll() is not None:
+            ports = (port, int(env["SOLACE_HTTP_PORT"]), int(env["SOLACE_RAY_METRICS_PORT"]))
+            pytest.fail(f"{process.stdout.read()}\nlistening now:\n{listeners(*ports)}")
         time.sleep(2)
     else:
         process.kill()

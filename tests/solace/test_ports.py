@@ -25,3 +25,12 @@ def test_a_taken_port_is_not_offered(monkeypatch) -> None:
         monkeypatch.setattr(ports.random, "randrange", lambda low, high: next(offers))
         monkeypatch.setattr(ports, "_ephemeral_start", lambda: busy + 1000)
         assert ports.free_port() == 25001
+
+
+def test_listeners_names_the_process_that_holds_a_port() -> None:
+    with socket.socket() as held:
+        held.bind(("0.0.0.0", ports.free_port()))
+        held.listen()
+        port = held.getsockname()[1]
+        assert "python" in ports.listeners(port)
+    assert ports.listeners(port) == f"(nothing listens on {port} now)"

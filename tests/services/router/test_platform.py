@@ -8,7 +8,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from solace.ports import free_port
+from solace.ports import free_port, listeners
 from solace.v1 import common_pb2, support_pb2, support_pb2_grpc
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -21,7 +21,13 @@ def channel(settings):
     from solace.platform import start_platform, stop_platform
 
     platform_settings = settings.with_overrides(grpc_port=free_port(), http_port=free_port())
-    start_platform(platform_settings)
+    try:
+        start_platform(platform_settings)
+    except Exception as exc:
+        ports = (platform_settings.grpc_port, platform_settings.http_port)
+        raise AssertionError(
+            f"platform did not start; listening now:\n{listeners(*ports)}"
+        ) from exc
     with grpc.insecure_channel(f"127.0.0.1:{platform_settings.grpc_port}") as ch:
         grpc.channel_ready_future(ch).result(timeout=60)
         yield ch
