@@ -75,11 +75,16 @@ class MemoEmbed:
         return None if self._shared is None else self._shared.get(key, kind)
 
     def knows(self, text: str) -> bool:
-        """Whether ``text``'s vector is in the memo or the machine's shared embeddings."""
+        """Whether ``text``'s vector is in the memo or the machine's shared embeddings (a
+        shared one is kept in the memo, so the call that follows does not read it again)."""
         with self._lock:
             if text in self._memo:
                 return True
-        return self._shared is not None and self._shared.get(text) is not None
+        vector = None if self._shared is None else self._shared.get(text)
+        if vector is None:
+            return False
+        self._remember({text: vector})
+        return True
 
     @property
     def shares(self) -> bool:

@@ -72,14 +72,6 @@ def pool_outside(
     return out
 
 
-def occluded_embeddings(
-    encoder: Any, text: str, spans: Sequence[tuple[int, int]]
-) -> list[np.ndarray]:
-    """``pool_outside`` of ``text``'s token vectors over ``spans``: one encoder run."""
-    _, states, offsets = encoder.token_states(text)
-    return pool_outside(states, offsets, spans)
-
-
 # The shared-embeddings kind of occluded vectors: their keys never collide with a text's.
 OCCLUDED = b"occluded"
 

@@ -313,10 +313,8 @@ def report(
         "processor's cost, free of the instance effect"
     )
     for batch in batches:
-        step_us = batch / statistics.median(results[(batch, MODES[1])]) * 1e6
-        apply_us = [micro[batch][label] for label in APPLY_LABELS]
-        times = " / ".join(f"{us:.1f}" for us in apply_us)
-        percents = " / ".join(f"{us / step_us * 100:.1f}%" for us in apply_us)
+        step_us = _step_us(results, batch)
+        times, percents = _apply_cells(micro[batch], step_us)
         lines.append(f"{batch:>5}  {times:>40}  {step_us:>14.0f}  {percents}")
     if inside:
         lines.append("")
@@ -329,12 +327,21 @@ def report(
             "a model step instead of back to back (colder caches)"
         )
         for batch in batches:
-            step_us = batch / statistics.median(results[(batch, MODES[1])]) * 1e6
-            apply_us = [inside[batch][label] for label in APPLY_LABELS]
-            times = " / ".join(f"{us:.1f}" for us in apply_us)
-            percents = " / ".join(f"{us / step_us * 100:.1f}%" for us in apply_us)
+            times, percents = _apply_cells(inside[batch], _step_us(results, batch))
             lines.append(f"{batch:>5}  {times:>52}  {percents}")
     return "\n".join(lines)
+
+
+def _step_us(results: dict[tuple[int, str], list[float]], batch: int) -> float:
+    """µs per decode step of the processor engine with none conditioned (median tokens/s)."""
+    return batch / statistics.median(results[(batch, MODES[1])]) * 1e6
+
+
+def _apply_cells(apply_us: dict[str, float], step_us: float) -> tuple[str, str]:
+    """("none / all / mixture" µs, the same as shares of a step) for one batch's row."""
+    values = [apply_us[label] for label in APPLY_LABELS]
+    times = " / ".join(f"{us:.1f}" for us in values)
+    return times, " / ".join(f"{us / step_us * 100:.1f}%" for us in values)
 
 
 def inside_medians(

@@ -117,12 +117,12 @@ def test_occluding_a_clause_moves_the_embedding_toward_the_text_without_it(
     model_settings: Settings,
 ) -> None:
     from services.common.encoder import get_encoder
-    from services.common.seeker_turns import occluded_embeddings
+    from services.common.seeker_turns import encode_turn
 
     encoder = get_encoder(model_settings)
     spans = clause_spans(TARGET)
     full = encoder.embed([TARGET])[0]
-    occluded = occluded_embeddings(encoder, TARGET, spans)
+    occluded = encode_turn(encoder, TARGET)  # over evidence_clauses: all of them here
     assert len(occluded) == len(spans) >= 3
     for (start, end), vector in zip(spans, occluded, strict=True):
         without = encoder.embed([(TARGET[:start] + TARGET[end:]).strip()])[0]
