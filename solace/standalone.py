@@ -24,24 +24,22 @@ def service_spec(name: str, settings: Settings) -> ServiceSpec:
             build_risk_servicer(settings),
         )
     if name == "defense":
-        from services.defense.model import DefenseModel
-        from services.defense.servicer import SERVICE_NAME, DefenseServicer
+        from services.defense.servicer import SERVICE_NAME, build_defense_servicer
         from solace.v1 import defense_pb2_grpc
 
         return ServiceSpec(
             SERVICE_NAME,
             defense_pb2_grpc.add_DefenseClassifierServicer_to_server,
-            DefenseServicer(DefenseModel(settings), settings),
+            build_defense_servicer(settings),
         )
     if name == "strategy":
-        from services.strategy.model import StrategyModel
-        from services.strategy.servicer import SERVICE_NAME, StrategyServicer
+        from services.strategy.servicer import SERVICE_NAME, build_strategy_servicer
         from solace.v1 import strategy_pb2_grpc
 
         return ServiceSpec(
             SERVICE_NAME,
             strategy_pb2_grpc.add_StrategyPredictorServicer_to_server,
-            StrategyServicer(StrategyModel(settings), settings),
+            build_strategy_servicer(settings),
         )
     if name == "generator":
         from services.generator.servicer import SERVICE_NAME, build_generator_servicer

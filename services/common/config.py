@@ -81,13 +81,20 @@ class Settings:
     ray_metrics_port: int = 8080
     # Ray Serve.
     ray_address: str = ""
-    replicas: int = 1
+    # Replicas per deployment; 0 = the topology's default: one per deployment with "services",
+    # one Support ingress per CPU core of this machine with "colocated".
+    replicas: int = 0
     # CPU share Ray reserves per replica: five deployments must fit on a 2-core machine.
     replica_num_cpus: float = 0.2
     # Serve's proxy and handles talk to replicas over gRPC instead of Ray actor calls
     # (RAY_SERVE_USE_GRPC_BY_DEFAULT): on this 2-core machine it raised Support throughput at
     # 8 users from ~60-77 to ~110 req/s (docs/benchmarks.md).
     serve_grpc_transport: bool = True
+    # How the Serve app is laid out (services/common/serve_options.py, docs/scaling.md):
+    # "colocated" (one machine): each Support ingress replica runs the four services in its own
+    # process, so a request crosses no Ray hop after the proxy; "services" (a cluster): one
+    # deployment per service, composed through handles, each scaled and placed on its own.
+    serve_topology: str = "colocated"
     # Requests one replica works on at once before Serve queues or routes elsewhere.
     max_ongoing_requests: int = 64
     # Scale-out (services/common/serve_options.py; docs/scaling.md). A fixed ``replicas`` count,

@@ -14,13 +14,16 @@ nodes) and ``batch_options(settings, name)`` its request batching. Both start fr
         max_batch_size: 32          # Solace's batching keys: max_batch_size, batch_wait_ms,
         batch_wait_ms: 5            # batching (on/off)
 
-The defaults keep the whole graph (five deployments, one replica each, 0.2 CPU each) on one
-2-core machine; ``docs/scaling.md`` says how to size them for a cluster.
+``serve_topology`` says which deployments exist: with ``colocated`` (the one-machine default)
+only the Support ingress, one replica per CPU core, each running the four services in its own
+process; with ``services`` all five, one replica each, 0.2 CPU each, which still fits a 2-core
+machine. ``docs/scaling.md`` says when to choose which and how to size them for a cluster.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +41,11 @@ RISK, DEFENSE, STRATEGY, GENERATOR, INGRESS = (
     "SupportIngress",
 )
 DEPLOYMENTS: tuple[str, ...] = (RISK, DEFENSE, STRATEGY, GENERATOR, INGRESS)
+#: ``serve_topology`` values. Colocated: the ingress alone, running the four services in its
+#: process (on one small machine every Ray hop costs more CPU than the service it reaches);
+#: services: one deployment per service, each scaled and placed on its own (a cluster).
+COLOCATED, SERVICES = "colocated", "services"
+TOPOLOGIES: tuple[str, ...] = (COLOCATED, SERVICES)
 #: Deployments with a ``@serve.batch`` path. Risk is not one of them: its screen interleaves
 #: per-turn rules with the classifier, so only a split of ``RiskScreen.screen`` could batch it.
 BATCHED: frozenset[str] = frozenset({DEFENSE, STRATEGY})
@@ -101,10 +109,41 @@ def load_overrides(path: str) -> dict[str, dict[str, Any]]:
     return overrides
 
 
+def topology(settings: Settings) -> str:
+    """The app's layout, checked: one of ``TOPOLOGIES``."""
+    if settings.serve_topology not in TOPOLOGIES:
+        choices = ", ".join(TOPOLOGIES)
+        raise InvalidArgument(
+            "serve_topology", f"must be one of {choices}, not {settings.serve_topology!r}"
+        )
+    return settings.serve_topology
+
+
+def deployed(settings: Settings) -> tuple[str, ...]:
+    """The deployments the app binds under the settings' topology."""
+    return (INGRESS,) if topology(settings) == COLOCATED else DEPLOYMENTS
+
+
+def replica_count(settings: Settings, name: str) -> int:
+    """Fixed replicas of deployment ``name``: ``settings.replicas``, or when that is 0 the
+    topology's default. A colocated ingress does all of a request's CPU work, so one per core
+    of the machine that builds the app (on 2 cores: 97 req/s with one, 108-118 with two, 106-113
+    with three; docs/scaling.md); with services, one of each."""
+    if settings.replicas < 0:
+        raise InvalidArgument("replicas", "must be 0 (the topology's default) or more")
+    if settings.replicas:
+        return settings.replicas
+    if topology(settings) == COLOCATED and name == INGRESS:
+        return os.cpu_count() or 1
+    return 1
+
+
 def _autoscaling(settings: Settings, name: str) -> dict[str, Any]:
-    target = settings.target_ongoing_requests or _TARGET_ONGOING.get(
-        name, float(settings.batch_max_size)
-    )
+    default = _TARGET_ONGOING.get(name, float(settings.batch_max_size))
+    if name == INGRESS and topology(settings) == COLOCATED:
+        # A colocated ingress does the CPU work itself, like risk and the generator.
+        default = _TARGET_ONGOING[RISK]
+    target = settings.target_ongoing_requests or default
     return {
         "min_replicas": settings.min_replicas,
         "max_replicas": max(settings.max_replicas, settings.min_replicas),
@@ -131,7 +170,7 @@ def deployment_options(
     if settings.autoscaling:
         options["autoscaling_config"] = _autoscaling(settings, name)
     else:
-        options["num_replicas"] = settings.replicas
+        options["num_replicas"] = replica_count(settings, name)
     if settings.max_replicas_per_node > 0:
         options["max_replicas_per_node"] = settings.max_replicas_per_node
 

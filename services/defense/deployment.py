@@ -20,10 +20,9 @@ CLASSIFY = "solace.v1.DefenseClassifier/Classify"
 
 class DefenseReplica:
     def __init__(self, settings: Settings, batching: BatchOptions | None = None) -> None:
-        from services.defense.model import DefenseModel
-        from services.defense.servicer import DefenseServicer
+        from services.defense.servicer import build_defense_servicer
 
-        self._servicer = DefenseServicer(DefenseModel(settings), settings)
+        self._servicer = build_defense_servicer(settings)
         self._batching = batching or batch_options(settings, DEFENSE)
         # The decorator's numbers are placeholders: the queue is per process, so setting it
         # here, before the first request, makes the configured values the ones in force.

@@ -55,3 +55,7 @@ def _response(scored: Scored, elapsed_ms: float) -> defense_pb2.ClassifyResponse
         model=common_pb2.ModelInfo(name=scored.model_name, version=scored.model_version),
         timings=timings([("defense.model", elapsed_ms)]),
     )
+
+
+def build_defense_servicer(settings: Settings) -> DefenseServicer:
+    return DefenseServicer(DefenseModel(settings), settings)

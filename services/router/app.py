@@ -1,6 +1,8 @@
-"""The Ray Serve application: the four service deployments and the Support ingress, wired with
-``.bind`` in this one place. ``build_app`` is used by ``solace serve``; ``app_builder`` is the
-import path for a Serve config file or KubeRay (``services.router.app:app_builder``).
+"""The Ray Serve application, wired with ``.bind`` in this one place: with the ``services``
+topology the four service deployments and the Support ingress that calls them through handles;
+with ``colocated`` the Support ingress alone, running the four services in its process.
+``build_app`` is used by ``solace serve``; ``app_builder`` is the import path for a Serve config
+file or KubeRay (``services.router.app:app_builder``).
 
 Replicas, autoscaling, resources and batching come from settings and the optional
 per-deployment overrides file (``services/common/serve_options.py``), never from code here.
@@ -13,15 +15,19 @@ from typing import Any
 from ray.serve import Application
 
 from services.common.config import Settings, load_settings
+from services.common.errors import InvalidArgument
 from services.common.serve_options import (
+    COLOCATED,
     DEFENSE,
     GENERATOR,
     INGRESS,
     RISK,
     STRATEGY,
     batch_options,
+    deployed,
     deployment_options,
     load_overrides,
+    topology,
 )
 from services.defense.deployment import DefenseDeployment
 from services.generator.deployment import GeneratorDeployment
@@ -36,10 +42,18 @@ def build_app(settings: Settings) -> Application:
     """The whole Support graph; every deployment gets the same settings."""
     # Read the overrides file once, here, so replicas on other nodes never need the file.
     overrides = load_overrides(settings.serve_deployments_file)
+    absent = sorted(set(overrides) - set(deployed(settings)))
+    if absent:
+        raise InvalidArgument(
+            f"{settings.serve_deployments_file}:{absent[0]}",
+            f"no such deployment with serve_topology {topology(settings)}",
+        )
 
     def options(name: str) -> dict[str, Any]:
         return deployment_options(settings, name, overrides)
 
+    if topology(settings) == COLOCATED:
+        return SupportIngress.options(**options(INGRESS)).bind(None, None, None, None, settings)
     risk = RiskDeployment.options(**options(RISK)).bind(settings)
     defense = DefenseDeployment.options(**options(DEFENSE)).bind(
         settings, batch_options(settings, DEFENSE, overrides)

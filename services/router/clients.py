@@ -2,7 +2,7 @@
 
 - ``HandleClients``: Ray Serve ``DeploymentHandle``s (the default platform);
 - ``GrpcClients``: plain gRPC channels to standalone services;
-- ``LocalClients``: the servicers in this process (tests, single-process tools).
+- ``LocalClients``: the servicers in this process (the colocated ingress, tests, tools).
 
 Every call takes a timeout in seconds; a transport error surfaces as ``Unavailable`` or
 ``DeadlineExceeded`` so the pipeline can apply the safety policy without knowing the transport.
@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import grpc
 
 from services.common import telemetry
+from services.common.config import Settings
 from services.common.errors import DeadlineExceeded, SolaceError, Unavailable
 from solace.v1 import (
     defense_pb2,
@@ -33,6 +34,7 @@ SCREEN = "solace.v1.RiskScreening/Screen"
 CLASSIFY = "solace.v1.DefenseClassifier/Classify"
 PREDICT = "solace.v1.StrategyPredictor/Predict"
 GENERATE = "solace.v1.Generator/Generate"
+GENERATE_STREAM = "solace.v1.Generator/GenerateStream"
 
 
 class ServiceClients(Protocol):
@@ -212,27 +214,56 @@ class GrpcClients:
 
 
 class LocalClients:
-    """Calls servicers living in this process (no network), for tests and tools."""
+    """Calls the services' servicers living in this process: the colocated Support ingress
+    (``LocalClients.build``), tests and single-process tools.
+
+    Each call is a client span with the service's own server span inside and the service's
+    request count and duration, as its deployment or standalone server would record them, so
+    traces and dashboards read the same whichever topology serves."""
 
     def __init__(self, risk: Any, defense: Any, strategy: Any, generator: Any) -> None:
         self.risk, self.defense, self.strategy, self.generator = risk, defense, strategy, generator
 
+    @classmethod
+    def build(cls, settings: Settings) -> LocalClients:
+        """The four servicers with their models, loaded in this process."""
+        from services.defense.servicer import build_defense_servicer
+        from services.generator.servicer import build_generator_servicer
+        from services.risk.servicer import build_risk_servicer
+        from services.strategy.servicer import build_strategy_servicer
+
+        return cls(
+            build_risk_servicer(settings),
+            build_defense_servicer(settings),
+            build_strategy_servicer(settings),
+            build_generator_servicer(settings),
+        )
+
     async def screen(self, request, timeout):
-        return await _bounded(self.risk.screen(request), timeout, "risk screening")
+        with telemetry.client_call(SCREEN) as md, telemetry.server_call("risk", SCREEN, md):
+            return await _bounded(self.risk.screen(request), timeout, "risk screening")
 
     async def classify(self, request, timeout):
-        return await _bounded(self.defense.classify(request), timeout, "defense")
+        with telemetry.client_call(CLASSIFY) as md, telemetry.server_call("defense", CLASSIFY, md):
+            return await _bounded(self.defense.classify(request), timeout, "defense")
 
     async def predict(self, request, timeout):
-        return await _bounded(self.strategy.predict(request), timeout, "strategy")
+        with telemetry.client_call(PREDICT) as md, telemetry.server_call("strategy", PREDICT, md):
+            return await _bounded(self.strategy.predict(request), timeout, "strategy")
 
     async def generate(self, request, timeout):
-        return await _bounded(self.generator.generate(request), timeout, "generation")
+        with (
+            telemetry.client_call(GENERATE) as md,
+            telemetry.server_call("generator", GENERATE, md),
+        ):
+            return await _bounded(self.generator.generate(request), timeout, "generation")
 
     async def generate_stream(self, request, timeout):
-        async with asyncio.timeout(timeout):
-            async for chunk in self.generator.generate_stream(request):
-                yield chunk
+        md = telemetry.inject_metadata()
+        with telemetry.server_call("generator", GENERATE_STREAM, md):
+            async with asyncio.timeout(timeout):
+                async for chunk in self.generator.generate_stream(request):
+                    yield chunk
 
     async def ping(self, timeout):
         return True

@@ -1,5 +1,9 @@
 """The Support ingress as a Ray Serve deployment behind Serve's gRPC proxy.
 
+It reaches the services through their deployments' handles (``serve_topology: services``) or,
+colocated, through their servicers built in this process (``LocalClients``): the same
+pipeline, spans and metrics either way.
+
 The proxy hands every RPC of the registered services to this class by method name: Support's
 ``Respond``/``RespondStream``, and also ``grpc.health.v1.Health/Check``/``Watch`` and server
 reflection, so stock tools (grpcurl, Kubernetes gRPC probes) work against the Serve port.
@@ -22,7 +26,7 @@ from services.common import telemetry
 from services.common.access import AccessControl
 from services.common.config import Settings
 from services.common.interceptor import status_for
-from services.router.clients import HandleClients
+from services.router.clients import HandleClients, LocalClients, ServiceClients
 from services.router.pipeline import SupportPipeline
 from services.router.safety import build_safety_layer
 from services.router.service_names import PUBLIC_SERVICES
@@ -33,18 +37,32 @@ _HEALTH_TTL_S = 1.0
 
 
 class SupportIngressReplica:
-    def __init__(self, risk: Any, defense: Any, strategy: Any, generator: Any, settings: Settings):
+    def __init__(
+        self,
+        risk: Any,
+        defense: Any,
+        strategy: Any,
+        generator: Any,
+        settings: Settings,
+    ) -> None:
+        """``risk`` … ``generator``: the services' deployment handles, or all ``None`` for the
+        colocated topology."""
         # Replicas export metrics through Ray's per-node agent; traces go to OTLP when the
         # standard OTEL_* variables ask for it (off by default).
         telemetry.export_via_ray()
         telemetry.setup_tracing("solace-router")
-        if settings.serve_grpc_transport:
-            # Handles are built where the app is bound (the driver) with that process's default
-            # transport; choose it here so the setting holds however the driver was started.
-            risk, defense, strategy, generator = (
-                h.options(_by_reference=False) for h in (risk, defense, strategy, generator)
-            )
-        self._clients = HandleClients(risk, defense, strategy, generator)
+        self._clients: ServiceClients
+        if risk is None:
+            self._clients = LocalClients.build(settings)
+        else:
+            if settings.serve_grpc_transport:
+                # Handles are built where the app is bound (the driver) with that process's
+                # default transport; choose it here so the setting holds however the driver
+                # was started.
+                risk, defense, strategy, generator = (
+                    h.options(_by_reference=False) for h in (risk, defense, strategy, generator)
+                )
+            self._clients = HandleClients(risk, defense, strategy, generator)
         self._safety = build_safety_layer(settings)
         self._pipeline = SupportPipeline(self._clients, self._safety, settings)
         self._access = AccessControl(settings)

@@ -20,10 +20,9 @@ PREDICT = "solace.v1.StrategyPredictor/Predict"
 
 class StrategyReplica:
     def __init__(self, settings: Settings, batching: BatchOptions | None = None) -> None:
-        from services.strategy.model import StrategyModel
-        from services.strategy.servicer import StrategyServicer
+        from services.strategy.servicer import build_strategy_servicer
 
-        self._servicer = StrategyServicer(StrategyModel(settings), settings)
+        self._servicer = build_strategy_servicer(settings)
         self._batching = batching or batch_options(settings, STRATEGY)
         # The decorator's numbers are placeholders: the queue is per process, so setting it
         # here, before the first request, makes the configured values the ones in force.

@@ -50,3 +50,7 @@ def _response(scored: Scored, elapsed_ms: float) -> strategy_pb2.PredictResponse
         model=common_pb2.ModelInfo(name=scored.model_name, version=scored.model_version),
         timings=timings([("strategy.model", elapsed_ms)]),
     )
+
+
+def build_strategy_servicer(settings: Settings) -> StrategyServicer:
+    return StrategyServicer(StrategyModel(settings), settings)

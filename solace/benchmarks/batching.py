@@ -13,6 +13,7 @@ import platform
 import time
 
 from services.common.config import Settings, load_settings
+from services.common.serve_options import DEFENSE, SERVICES, replica_count
 from solace.benchmarks.support import MESSAGES, _percentile
 from solace.ports import free_port
 
@@ -80,7 +81,9 @@ def _measure(settings: Settings, users: int, duration_s: float) -> dict[str, flo
 
 
 def run(settings: Settings, users: int = 32, duration_s: float = 20.0) -> str:
-    """Measure batching on, then off, with everything else equal; return the comparison."""
+    """Measure batching on, then off, with everything else equal; return the comparison.
+    Batching happens in the classifier deployments, so this runs the ``services`` topology."""
+    settings = settings.with_overrides(serve_topology=SERVICES)
     results = {
         "batched": _measure(settings.with_overrides(batching=True), users, duration_s),
         "unbatched": _measure(settings.with_overrides(batching=False), users, duration_s),
@@ -88,7 +91,7 @@ def run(settings: Settings, users: int = 32, duration_s: float = 20.0) -> str:
     lines = [
         f"Support/Respond, {users} concurrent clients, {duration_s:.0f} s per mode "
         f"(batch_max_size {settings.batch_max_size}, batch_wait_ms {settings.batch_wait_ms}, "
-        f"{settings.replicas} replica(s) of each deployment; {platform.node()}, "
+        f"{replica_count(settings, DEFENSE)} replica(s) of each deployment; {platform.node()}, "
         f"{time.strftime('%Y-%m-%d')})",
         f"  {'mode':<10} {'req/s':>8} {'p50 ms':>9} {'p99 ms':>9} {'calls':>7} {'errors':>7}",
     ]

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.common.config import Settings
+from services.common.serve_options import SERVICES
 from solace.ports import free_port
 
 HEAD_RESOURCE, WORKER_RESOURCE = "head", "worker_node"
@@ -373,6 +374,7 @@ def failover(
             http_port=free_port(),
             # Two replicas of each of the five deployments at 0.2 CPU: exactly one CPU per
             # node, and at most one replica of a deployment per node, so each node has one.
+            serve_topology=SERVICES,
             replicas=2,
             max_replicas_per_node=1,
             replica_num_cpus=0.2,

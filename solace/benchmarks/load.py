@@ -33,6 +33,14 @@ from pathlib import Path
 from typing import Any
 
 from services.common.config import Settings, load_settings
+from services.common.serve_options import (
+    COLOCATED,
+    INGRESS,
+    RISK,
+    SERVICES,
+    replica_count,
+    topology,
+)
 from solace.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,6 +59,21 @@ STAGE_ORDER = (
 )
 TARGETS = "at 8 users: >= 100 req/s, p99 <= 150 ms, zero unexpected errors; overhead <= 5% on p50"
 TRACING_SECTION = "## Tracing overhead, side by side"
+TOPOLOGY_SECTION = "## Topologies side by side"
+
+
+def layout(settings: Settings) -> str:
+    """How ``settings`` lay the Serve app out, in words, for a report."""
+    if topology(settings) == COLOCATED:
+        n = replica_count(settings, INGRESS)
+        return (
+            f"`{COLOCATED}` topology: {n} Support ingress replica{'s' if n > 1 else ''}, each "
+            "running the four services in its own process"
+        )
+    n = replica_count(settings, RISK)
+    return f"`{SERVICES}` topology: one deployment per service, {n} replica(s) each"
+
+
 # Tracing off whatever the caller's environment says, and on with OTLP export to ``endpoint``.
 # Off names no trace exporter but leaves the OpenTelemetry SDK enabled, so the two modes differ
 # only in Solace's tracing: OTEL_SDK_DISABLED=true would also switch off the OpenTelemetry
@@ -617,7 +640,11 @@ def render_report(
     run_time: str,
     plot_name: str,
     cost_us: tuple[float, float] | None = None,
+    setup: str = "",
+    topologies: Sequence[tuple[str, LoadPoint]] = (),
 ) -> str:
+    """``setup``: the served layout in words (``layout``); ``topologies``: 8-user points of the
+    same code under each layout, measured one after the other in this run."""
     stages = _stage_columns(points)
     header = ["users", "req/s", "p50 ms", "p95 ms", "p99 ms", "failures"] + [
         f"{s} p50" for s in stages
@@ -629,7 +656,7 @@ def render_report(
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}). "
         f"Date: {time.strftime('%Y-%m-%d %H:%M %Z')}.",
         "",
-        f"Setup: `solace serve` (Ray Serve, composer engine, one replica per deployment) on the "
+        f"Setup: `solace serve` (Ray Serve, composer engine, {setup or 'defaults'}) on the "
         f"same machine as locust; `loadtests/` mix scenario (everyday 16 : stream 4 : crisis 1 : "
         f"bad input 1), closed loop with no think time, {run_time} per row. Latency is "
         "client-observed (locust); per-stage columns are the server-reported p50 (ms) of "
@@ -676,10 +703,25 @@ def render_report(
         )
     lines += [
         "",
-        "Locust itself shares the 2 cores with Ray and the five replicas, so these are lower "
+        "Locust itself shares the 2 cores with Ray and the replicas, so these are lower "
         "bounds on what the platform alone would do.",
         "",
     ]
+    if topologies:
+        lines += [
+            TOPOLOGY_SECTION,
+            "",
+            f"8 users, {run_time} each, a freshly started platform per layout, one after the "
+            "other in this run (`SOLACE_SERVE_TOPOLOGY`, docs/scaling.md).",
+            "",
+            "| layout | req/s | p50 ms | p95 ms | p99 ms | failures |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, p in topologies:
+            lines.append(
+                f"| {name} | {p.rps:.1f} | {p.p50:.0f} | {p.p95:.0f} | {p.p99:.0f} | {p.failures} |"
+            )
+        lines.append("")
     if pairs:
         command = f"python -m solace.benchmarks.load --tracing-repeats {len(pairs)}"
         lines.append(render_tracing(pairs, run_time, cost_us, f"{command} --run-time {run_time}"))
@@ -702,6 +744,20 @@ def run(
         return [run_load(host, n, run_time, work_dir / f"u{n}") for n in users]
 
     points = _with_platform(settings, TRACING_OFF, sweep)
+    topologies: list[tuple[str, LoadPoint]] = []
+    if 8 in users:
+        # The same load under the other layout, for the report's side-by-side section.
+        at8 = next(p for p in points if p.users == 8)
+        other = settings.with_overrides(
+            serve_topology=SERVICES if topology(settings) == COLOCATED else COLOCATED
+        )
+
+        def warm_8(host: str) -> LoadPoint:
+            run_load(host, 2, "3s", work_dir / "warmup-other")
+            return run_load(host, 8, run_time, work_dir / "other")
+
+        alternative = _with_platform(other, TRACING_OFF, warm_8)
+        topologies = [(layout(settings), at8), (layout(other), alternative)]
     pairs: list[TracingPair] = []
     cost_us = None
     if tracing_repeats > 0:
@@ -709,7 +765,9 @@ def run(
         cost_us = instrumentation_cost_us()
     plot = docs_dir / "benchmarks-stages.png"
     write_plot(points, plot)
-    report = render_report(points, pairs, run_time, plot.name, cost_us)
+    report = render_report(
+        points, pairs, run_time, plot.name, cost_us, layout(settings), topologies
+    )
     path = docs_dir / "benchmarks.md"
     if not pairs and path.exists():
         # No comparison this time: keep the side-by-side sections the last ones wrote.

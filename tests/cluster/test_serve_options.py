@@ -12,26 +12,65 @@ from services.common.config import Settings, load_settings
 from services.common.errors import InvalidArgument
 from services.common.serve_options import (
     BATCHED,
+    COLOCATED,
     DEFENSE,
     DEPLOYMENTS,
     GENERATOR,
     INGRESS,
     RISK,
+    SERVICES,
     batch_options,
+    deployed,
     deployment_options,
     load_overrides,
 )
 
 
-def test_defaults_fit_the_whole_graph_on_two_cores():
-    settings = Settings()
+@pytest.mark.parametrize("topology", [COLOCATED, SERVICES])
+def test_defaults_fit_the_whole_graph_on_two_cores(topology, monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    settings = Settings(serve_topology=topology)
     cpus = 0.0
-    for name in DEPLOYMENTS:
+    for name in deployed(settings):
         options = deployment_options(settings, name)
         assert "autoscaling_config" not in options
         cpus += options["num_replicas"] * options["ray_actor_options"]["num_cpus"]
         assert options["max_ongoing_requests"] >= batch_options(settings, name).max_batch_size
     assert cpus <= 1.0  # half the machine: Serve's controller and proxy need the rest
+
+
+def test_one_machine_colocates_the_services_in_one_ingress_per_core(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 3)
+    settings = Settings()
+    assert settings.serve_topology == COLOCATED
+    assert deployed(settings) == (INGRESS,)
+    assert deployment_options(settings, INGRESS)["num_replicas"] == 3
+    assert deployment_options(settings.with_overrides(replicas=1), INGRESS)["num_replicas"] == 1
+    services = settings.with_overrides(serve_topology=SERVICES)
+    assert deployed(services) == DEPLOYMENTS
+    assert {deployment_options(services, n)["num_replicas"] for n in DEPLOYMENTS} == {1}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [({"serve_topology": "mesh"}, "serve_topology"), ({"replicas": -1}, "replicas")],
+)
+def test_a_bad_topology_or_replica_count_is_refused_naming_the_setting(changes, field):
+    with pytest.raises(InvalidArgument) as err:
+        deployment_options(Settings(**changes), INGRESS)
+    assert err.value.field == field
+
+
+def test_overrides_for_a_deployment_the_topology_lacks_are_refused(tmp_path: Path):
+    from services.router.app import build_app
+
+    path = tmp_path / "deployments.yaml"
+    path.write_text("deployments:\n  - name: RiskDeployment\n    num_replicas: 2\n")
+    settings = Settings(serve_deployments_file=str(path))
+    with pytest.raises(InvalidArgument) as err:
+        build_app(settings)
+    assert err.value.field == f"{path}:RiskDeployment"
+    build_app(settings.with_overrides(serve_topology=SERVICES))  # there it exists
 
 
 def test_autoscaling_from_environment_with_workload_targets():
@@ -41,6 +80,7 @@ def test_autoscaling_from_environment_with_workload_targets():
             "SOLACE_MIN_REPLICAS": "2",
             "SOLACE_MAX_REPLICAS": "6",
             "SOLACE_BATCH_MAX_SIZE": "24",
+            "SOLACE_SERVE_TOPOLOGY": "services",
         }
     )
     defense = deployment_options(settings, DEFENSE)
@@ -55,6 +95,12 @@ def test_autoscaling_from_environment_with_workload_targets():
         > deployment_options(settings, RISK)["autoscaling_config"]["target_ongoing_requests"]
     )
     assert ingress["upscale_delay_s"] < ingress["downscale_delay_s"]
+    # Colocated, the ingress does the CPU work itself: it aims as low as risk does.
+    colocated = settings.with_overrides(serve_topology=COLOCATED)
+    assert (
+        deployment_options(colocated, INGRESS)["autoscaling_config"]["target_ongoing_requests"]
+        == deployment_options(colocated, RISK)["autoscaling_config"]["target_ongoing_requests"]
+    )
 
 
 def test_overrides_file_sets_replicas_resources_and_batching(tmp_path: Path):

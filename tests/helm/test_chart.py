@@ -23,6 +23,8 @@ import yaml
 kubernetes = pytest.importorskip("kubernetes", reason="pip install kubernetes (dev extra)")
 from kubernetes.client import ApiClient  # noqa: E402
 
+from services.common.config import load_settings  # noqa: E402
+from services.common.serve_options import deployed  # noqa: E402
 from services.risk.policy import RiskPolicy, load_policy  # noqa: E402
 from services.safety.crisis import load_resources  # noqa: E402
 
@@ -219,6 +221,8 @@ def test_rayservice_serve_config_comes_from_values(helm: Path) -> None:
     assert app["import_path"] == "services.router.app:app_builder"
     deployments = {d["name"]: d for d in app["deployments"]}
     assert set(deployments) == SERVE_DEPLOYMENTS
+    # The builder's args choose the topology whose deployments the config lists.
+    assert set(deployed(load_settings({}, **app["args"]))) == SERVE_DEPLOYMENTS
     gen = deployments["GeneratorDeployment"]
     assert "num_replicas" not in gen
     assert gen["autoscaling_config"] == {

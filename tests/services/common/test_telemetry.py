@@ -429,7 +429,8 @@ def _platform_is_instrumented() -> bool:
 @pytest.mark.skipif(
     not _platform_is_instrumented(), reason="the router does not call telemetry yet"
 )
-def test_one_request_through_the_platform_gives_one_trace_without_message_text(settings):
+@pytest.mark.parametrize("topology", ["colocated", "services"])
+def test_one_request_through_the_platform_gives_one_trace_without_message_text(settings, topology):
     import grpc
 
     from solace.benchmarks.load import OtlpTraceSink
@@ -449,7 +450,9 @@ def test_one_request_through_the_platform_gives_one_trace_without_message_text(s
     os.environ.pop("OTEL_SDK_DISABLED", None)
     os.environ.pop("OTEL_TRACES_EXPORTER", None)
     text = "My exams start next week and I feel anxious all the time"
-    platform_settings = settings.with_overrides(grpc_port=free_port(), http_port=free_port())
+    platform_settings = settings.with_overrides(
+        grpc_port=free_port(), http_port=free_port(), serve_topology=topology
+    )
     try:
         start_platform(platform_settings)
         with grpc.insecure_channel(f"127.0.0.1:{platform_settings.grpc_port}") as channel:
@@ -477,8 +480,7 @@ def test_one_request_through_the_platform_gives_one_trace_without_message_text(s
                 if s.trace_id.hex() == trace_id and s.kind == server_kind
             }
 
-        # Each service's own server span, exported by its replica process, not only the
-        # router's client spans.
+        # Each service's own server span, not only the router's client spans.
         assert sink.wait_for(lambda received: expected_rpcs <= served(received), timeout=30)
     finally:
         stop_platform()
@@ -503,8 +505,11 @@ def test_one_request_through_the_platform_gives_one_trace_without_message_text(s
     assert stage_of["solace.v1.RiskScreening/Screen", client_kind] == "risk", "one span, two roles"
     assert stage_of["solace.v1.Generator/Generate", client_kind] == "generation"
     services_by_rpc = {s.name: service for service, s in received if s.kind == server_kind}
-    assert services_by_rpc["solace.v1.StrategyPredictor/Predict"] == "solace-strategy"
-    assert services_by_rpc["solace.v1.RiskScreening/Screen"] == "solace-risk"
+    if topology == "services":  # each service's span exported by its own replica process
+        assert services_by_rpc["solace.v1.StrategyPredictor/Predict"] == "solace-strategy"
+        assert services_by_rpc["solace.v1.RiskScreening/Screen"] == "solace-risk"
+    else:  # the same span tree, exported by the one process that ran the services
+        assert set(services_by_rpc.values()) == {"solace-router"}
     for _, s in received:
         if s.kind == server_kind and s.name in expected_rpcs:
             parent = by_id[s.parent_span_id]

@@ -1,5 +1,6 @@
 """The whole platform on Ray Serve, called over a real gRPC channel by a client that knows only
-the .proto files (no Ray metadata): replies, streaming, health, reflection, bad input."""
+the .proto files (no Ray metadata): replies, streaming, health, reflection, bad input; in both
+topologies (the services colocated in the ingress, and one deployment per service)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from services.common.serve_options import COLOCATED, SERVICES
 from solace.ports import free_port, listeners
 from solace.v1 import common_pb2, support_pb2, support_pb2_grpc
 
@@ -16,11 +18,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SEEKER, SUPPORTER = common_pb2.ROLE_SEEKER, common_pb2.ROLE_SUPPORTER
 
 
-@pytest.fixture(scope="module")
-def channel(settings):
+@pytest.fixture(scope="module", params=[COLOCATED, SERVICES])
+def channel(settings, request):
     from solace.platform import start_platform, stop_platform
 
-    platform_settings = settings.with_overrides(grpc_port=free_port(), http_port=free_port())
+    platform_settings = settings.with_overrides(
+        grpc_port=free_port(), http_port=free_port(), serve_topology=request.param
+    )
     try:
         start_platform(platform_settings)
     except Exception as exc:

@@ -1,11 +1,17 @@
 """The load benchmark's report: a sweep without a tracing comparison keeps the side-by-side
-sections an earlier run wrote (one per sampling ratio), and the sampled run gets its own."""
+sections an earlier run wrote (one per sampling ratio), and the sampled run gets its own; the
+report names the served layout and sets the two topologies side by side."""
 
 from __future__ import annotations
 
+from services.common.config import Settings
 from solace.benchmarks.load import (
+    TOPOLOGY_SECTION,
     TRACING_SECTION,
+    LoadPoint,
     _tracing_sections,
+    layout,
+    render_report,
     replace_section,
     tracing_on,
     tracing_title,
@@ -46,3 +52,25 @@ def test_sampled_tracing_uses_the_standard_head_sampler() -> None:
     assert sampled["OTEL_TRACES_SAMPLER"] == "parentbased_traceidratio"
     assert sampled["OTEL_TRACES_SAMPLER_ARG"] == "0.1"
     assert tracing_title(1.0) == TRACING_SECTION != tracing_title(0.1)
+
+
+def test_the_report_names_the_layout_and_puts_both_topologies_side_by_side(monkeypatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    colocated, services = Settings(), Settings(serve_topology="services")
+    assert "2 Support ingress replicas" in layout(colocated)
+    assert "one deployment per service, 1 replica(s) each" in layout(services)
+    fast = LoadPoint("8", 8, 3000, 0, 101.5, 70, 110, 140, {"risk": 4.0})
+    slow = LoadPoint("8", 8, 1700, 0, 57.2, 130, 200, 250, {"risk": 5.0})
+    report = render_report(
+        [fast],
+        [],
+        "30s",
+        "plot.png",
+        None,
+        layout(colocated),
+        [(layout(colocated), fast), (layout(services), slow)],
+    )
+    assert layout(colocated) in report.split(TOPOLOGY_SECTION)[0], "the setup line"
+    rows = [line for line in report.split(TOPOLOGY_SECTION)[1].splitlines() if "topology" in line]
+    assert [r.split(" | ")[1] for r in rows[-2:]] == ["101.5", "57.2"]
+    assert "8 users: 101.5 req/s, p99 140 ms, 0 failures — met" in report
