@@ -746,9 +746,13 @@ class CallRecord:
 class server_call:  # lower case: used like a function, ``with telemetry.server_call(...)``
     """Handle one incoming RPC (``rpc`` like "solace.v1.Support/Respond"): continue the caller's
     trace from ``metadata``, open a SERVER span, count it in flight, then count it by status
-    code and observe its duration as stage "total"."""
+    code and observe its duration as stage "total".
 
-    __slots__ = ("_attributes", "_metadata", "_record", "_span", "_start", "_token")
+    ``span=False``: the counts and duration only, for a service called in the caller's own
+    process (the colocated topology), where nothing crossed a process and the caller's span
+    already covers the call: a second span over the same interval would only add cost."""
+
+    __slots__ = ("_attributes", "_metadata", "_record", "_span", "_start", "_token", "_traced")
 
     def __init__(
         self,
@@ -756,17 +760,20 @@ class server_call:  # lower case: used like a function, ``with telemetry.server_
         rpc: str,
         metadata: Any = None,
         attributes: Mapping[str, Any] | None = None,
+        *,
+        span: bool = True,
     ) -> None:
         self._record = CallRecord(service, rpc)
         self._metadata = metadata
         self._attributes = attributes
+        self._traced = span
         self._span: Any = None
 
     def __enter__(self) -> CallRecord:
         record = self._record
         self._start = time.perf_counter()
         _add_in_flight(record.service, record.rpc, 1)
-        if _tracer is not None:
+        if _tracer is not None and self._traced:
             attributes = _rpc_attributes(record.rpc, record.service)
             if self._attributes:
                 attributes = {**attributes, **safe_attributes(self._attributes)}

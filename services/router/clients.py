@@ -217,9 +217,11 @@ class LocalClients:
     """Calls the services' servicers living in this process: the colocated Support ingress
     (``LocalClients.build``), tests and single-process tools.
 
-    Each call is a client span with the service's own server span inside and the service's
-    request count and duration, as its deployment or standalone server would record them, so
-    traces and dashboards read the same whichever topology serves."""
+    Each call is one span (the stage's, or the call's own client span, as with the other
+    transports) and the service's request count, in-flight gauge and duration as its deployment
+    or standalone server would record them, so dashboards read the same whichever topology
+    serves. It has no server span: nothing crosses a process, and a second span over the same
+    interval cost tracing ~4 spans of ~10 per request (docs/observability.md)."""
 
     def __init__(self, risk: Any, defense: Any, strategy: Any, generator: Any) -> None:
         self.risk, self.defense, self.strategy, self.generator = risk, defense, strategy, generator
@@ -240,27 +242,32 @@ class LocalClients:
         )
 
     async def screen(self, request, timeout):
-        with telemetry.client_call(SCREEN) as md, telemetry.server_call("risk", SCREEN, md):
+        with telemetry.client_call(SCREEN), telemetry.server_call("risk", SCREEN, span=False):
             return await _bounded(self.risk.screen(request), timeout, "risk screening")
 
     async def classify(self, request, timeout):
-        with telemetry.client_call(CLASSIFY) as md, telemetry.server_call("defense", CLASSIFY, md):
+        with (
+            telemetry.client_call(CLASSIFY),
+            telemetry.server_call("defense", CLASSIFY, span=False),
+        ):
             return await _bounded(self.defense.classify(request), timeout, "defense")
 
     async def predict(self, request, timeout):
-        with telemetry.client_call(PREDICT) as md, telemetry.server_call("strategy", PREDICT, md):
+        with (
+            telemetry.client_call(PREDICT),
+            telemetry.server_call("strategy", PREDICT, span=False),
+        ):
             return await _bounded(self.strategy.predict(request), timeout, "strategy")
 
     async def generate(self, request, timeout):
         with (
-            telemetry.client_call(GENERATE) as md,
-            telemetry.server_call("generator", GENERATE, md),
+            telemetry.client_call(GENERATE),
+            telemetry.server_call("generator", GENERATE, span=False),
         ):
             return await _bounded(self.generator.generate(request), timeout, "generation")
 
     async def generate_stream(self, request, timeout):
-        md = telemetry.inject_metadata()
-        with telemetry.server_call("generator", GENERATE_STREAM, md):
+        with telemetry.server_call("generator", GENERATE_STREAM, span=False):
             async with asyncio.timeout(timeout):
                 async for chunk in self.generator.generate_stream(request):
                     yield chunk

@@ -156,6 +156,24 @@ def test_tracing_off_is_a_no_op_without_trace_ids():
         assert telemetry.inject_metadata([("x-api-key", "k")]) == [("x-api-key", "k")]
 
 
+def test_an_in_process_call_is_counted_without_a_span_of_its_own(spans):
+    # The colocated ingress: the service's series move, the trace keeps one span per call.
+    rpc = "solace.v1.StrategyPredictor/Predict"
+    before = sample("solace_requests_total", service="strategy", rpc=rpc, code="OK")
+    with (
+        telemetry.server_call("router", "solace.v1.Support/Respond", []),
+        telemetry.client_call(rpc),
+        telemetry.server_call("strategy", rpc, span=False),
+    ):
+        assert sample("solace_in_flight_requests", service="strategy", rpc=rpc) == 1
+    assert sample("solace_requests_total", service="strategy", rpc=rpc, code="OK") == before + 1
+    finished = spans.get_finished_spans()
+    assert [(s.name, s.kind.name) for s in finished] == [
+        (rpc, "CLIENT"),
+        ("solace.v1.Support/Respond", "SERVER"),
+    ]
+
+
 def test_one_trace_across_metadata_with_a_span_per_stage_and_rpc(spans):
     with telemetry.server_call("router", "solace.v1.Support/Respond", []) as call:
         trace_id = call.trace_id
@@ -471,16 +489,14 @@ def test_one_request_through_the_platform_gives_one_trace_without_message_text(s
             "solace.v1.StrategyPredictor/Predict",
             "solace.v1.Generator/Generate",
         }
-        server_kind = 2  # SPAN_KIND_SERVER in the OTLP proto
+        server_kind, client_kind = 2, 3  # SPAN_KIND_SERVER, SPAN_KIND_CLIENT in the OTLP proto
+        # With services, each service's own server span (exported by its replica process), not
+        # only the router's client spans; colocated, one span per call in the one process.
+        kind = server_kind if topology == "services" else client_kind
 
         def served(received) -> set[str]:
-            return {
-                s.name
-                for _, s in received
-                if s.trace_id.hex() == trace_id and s.kind == server_kind
-            }
+            return {s.name for _, s in received if s.trace_id.hex() == trace_id and s.kind == kind}
 
-        # Each service's own server span, not only the router's client spans.
         assert sink.wait_for(lambda received: expected_rpcs <= served(received), timeout=30)
     finally:
         stop_platform()
@@ -501,15 +517,14 @@ def test_one_request_through_the_platform_gives_one_trace_without_message_text(s
         if a.key == "solace.stage"
     }
     assert {"validation", "risk", "generation", "output_screening"} <= set(stage_of.values())
-    client_kind = 3  # SPAN_KIND_CLIENT
     assert stage_of["solace.v1.RiskScreening/Screen", client_kind] == "risk", "one span, two roles"
     assert stage_of["solace.v1.Generator/Generate", client_kind] == "generation"
     services_by_rpc = {s.name: service for service, s in received if s.kind == server_kind}
     if topology == "services":  # each service's span exported by its own replica process
         assert services_by_rpc["solace.v1.StrategyPredictor/Predict"] == "solace-strategy"
         assert services_by_rpc["solace.v1.RiskScreening/Screen"] == "solace-risk"
-    else:  # the same span tree, exported by the one process that ran the services
-        assert set(services_by_rpc.values()) == {"solace-router"}
+    else:  # nothing crossed a process: no server span but the request's own
+        assert set(services_by_rpc) == {"solace.v1.Support/Respond"}
     for _, s in received:
         if s.kind == server_kind and s.name in expected_rpcs:
             parent = by_id[s.parent_span_id]

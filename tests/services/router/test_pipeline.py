@@ -1,22 +1,18 @@
 """The Support pipeline with in-process services and the real safety layer (SQLite audit store):
-what a partner app sees for ordinary, moderate, crisis and failure cases."""
+what a partner app sees for ordinary, moderate, crisis and failure cases; and what the
+in-process services (the colocated topology) record for an operator."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from prometheus_client import REGISTRY
 
 from services.common.errors import Unavailable
-from services.defense.model import DefenseModel
-from services.defense.servicer import DefenseServicer
-from services.generator.servicer import build_generator_servicer
-from services.risk.servicer import build_risk_servicer
 from services.router.clients import LocalClients
 from services.router.pipeline import SupportPipeline
 from services.router.safety import UNSCREENED, RouterSafety
-from services.strategy.model import StrategyModel
-from services.strategy.servicer import StrategyServicer
 from solace.v1 import common_pb2, generation_pb2, support_pb2
 
 SEEKER = common_pb2.ROLE_SEEKER
@@ -31,12 +27,8 @@ def ask(text: str, **options) -> support_pb2.RespondRequest:
 
 @pytest.fixture(scope="module")
 def servicers(settings):
-    return {
-        "risk": build_risk_servicer(settings),
-        "defense": DefenseServicer(DefenseModel(settings), settings),
-        "strategy": StrategyServicer(StrategyModel(settings), settings),
-        "generator": build_generator_servicer(settings),
-    }
+    local = LocalClients.build(settings)
+    return {name: getattr(local, name) for name in ("risk", "defense", "strategy", "generator")}
 
 
 @pytest.fixture
@@ -73,6 +65,39 @@ async def test_crisis_is_recorded_before_the_reply(make_pipeline):
     record = await store.get(response.escalation_id)
     assert record is not None and record.risk_level in ("HIGH", "IMMINENT")
     assert record.text is None  # message text is not stored unless an operator turns it on
+    await safety.close()
+
+
+async def test_in_process_services_are_counted_as_their_own_rpcs(make_pipeline):
+    # The colocated ingress calls the services in its process; the dashboard's per-service
+    # request and latency series must still move as if each were its own deployment.
+    calls = [
+        ("risk", "solace.v1.RiskScreening/Screen"),
+        ("defense", "solace.v1.DefenseClassifier/Classify"),
+        ("strategy", "solace.v1.StrategyPredictor/Predict"),
+        ("generator", "solace.v1.Generator/Generate"),
+    ]
+
+    def counts() -> list[float]:
+        return [
+            REGISTRY.get_sample_value(
+                "solace_requests_total", {"service": s, "rpc": rpc, "code": "OK"}
+            )
+            or 0.0
+            for s, rpc in calls
+        ]
+
+    pipeline, safety = make_pipeline()
+    before = counts()
+    await pipeline.respond(ask("I lost my job and I can't sleep"))
+    assert counts() == [b + 1 for b in before]
+    await safety.close()
+    pipeline, safety = make_pipeline(risk=_DownRisk())
+    down = ("risk", "solace.v1.RiskScreening/Screen")
+    labels = {"service": down[0], "rpc": down[1], "code": "UNAVAILABLE"}
+    unavailable = REGISTRY.get_sample_value("solace_requests_total", labels) or 0.0
+    await pipeline.respond(ask("I lost my job and I can't sleep"))
+    assert REGISTRY.get_sample_value("solace_requests_total", labels) == unavailable + 1
     await safety.close()
 
 
