@@ -320,19 +320,26 @@ def _wait_serving(host: str, timeout: float = 90.0) -> None:
 
 
 def instrumentation_cost_us(
-    requests: int = 504, repeats: int = 5, sample_ratio: float = 1.0
+    requests: int = 504,
+    repeats: int = 5,
+    sample_ratio: float = 1.0,
+    settings: Settings | None = None,
 ) -> tuple[float, float]:
     """Microseconds of telemetry work per Support request, tracing off and on (medians of
     ``repeats`` interleaved rounds); ``sample_ratio`` of the requests traced when on.
 
     Replays what the instrumented pipeline does for one request (a server span, five stages,
-    four client calls with metadata injection, the matching server spans in the services) with
-    no work inside, so the figure is the instrumentation alone. Tracing on exports every span
+    four client calls with metadata injection, the services' counts and, with the ``services``
+    topology of ``settings``, their server spans) with no work inside, so the figure is the
+    instrumentation alone. Tracing on exports every span
     over OTLP/gRPC to a receiver in this process (BatchSpanProcessor, as in production), and the
     export is counted: the timed loop flushes every 36 requests (396 spans, within one 512-span
     batch) so that the exporter keeps up instead of dropping spans from a full queue.
     """
     from services.common import telemetry
+
+    # Colocated, the services run in the ingress: counted, but no server span of their own.
+    remote = topology(settings or load_settings()) == SERVICES
 
     def one_request() -> None:
         # The pipeline's shape: a stage that is one RPC is that RPC's client span, the grouping
@@ -361,7 +368,7 @@ def instrumentation_cost_us(
                     for rpc in rpcs:
                         with telemetry.client_call(rpc) as metadata:
                             service = rpc.split(".")[2].split("/")[0].lower()
-                            with telemetry.server_call(service, rpc, metadata):
+                            with telemetry.server_call(service, rpc, metadata, span=remote):
                                 pass
             with telemetry.stage("router", "output_screening"):
                 pass
@@ -524,7 +531,7 @@ def render_tracing(
         f"{users} users, mix scenario, {run_time} per run; {len(pairs)} pairs of runs, each run "
         "on a freshly started platform, the order alternating (off then on, on then off, ...) so "
         f"that drift and other jobs on the machine weigh on both modes alike. Tracing on traces "
-        f"{traced} and exports the spans of the router and of every service replica over "
+        f"{traced} and exports the spans of every process that handled the call over "
         "OTLP/gRPC (BatchSpanProcessor) to a receiver in the benchmark process on "
         f"the same machine; metrics are on in both modes. Produced by `{command}`. "
         f"Machine: `{platform.node()}`, {os.cpu_count()} CPUs. "
@@ -762,7 +769,7 @@ def run(
     cost_us = None
     if tracing_repeats > 0:
         pairs = tracing_overhead(settings, 8, run_time, tracing_repeats, work_dir)
-        cost_us = instrumentation_cost_us()
+        cost_us = instrumentation_cost_us(settings=settings)
     plot = docs_dir / "benchmarks-stages.png"
     write_plot(points, plot)
     report = render_report(
@@ -806,7 +813,7 @@ def run_tracing(
     section = render_tracing(
         pairs,
         run_time,
-        instrumentation_cost_us(sample_ratio=sample_ratio),
+        instrumentation_cost_us(sample_ratio=sample_ratio, settings=settings),
         command,
         sample_ratio=sample_ratio,
     )

@@ -47,6 +47,7 @@ from solace.benchmarks.load import (
     _change,
     _with_platform_retried,
     instrumentation_cost_us,
+    layout,
     replace_section,
     run_load,
     tracing_on,
@@ -249,8 +250,10 @@ def render(
     cost_us: tuple[float, float, float] | None,
     command: str,
     traced_share: float = 1.0,
+    setup: str = "",
 ) -> str:
-    """The report section: pooled figures per mode, per-pair spread, the verdict."""
+    """The report section: pooled figures per mode, per-pair spread, the verdict; ``setup``:
+    the served layout in words (``load.layout``)."""
     off, on = 0, 1
     pair_client, pair_server = summary.pair_client_p50, summary.pair_server_p50
 
@@ -280,11 +283,11 @@ def render(
         section_title(traced_share),
         "",
         f"{users} users, mix scenario, {len(runs)} run(s) of {run_time}, each on a freshly "
-        f"started platform. Within a run, {window_s:g}-second windows alternate: in traced "
-        f"windows {carried}, in untraced windows none, and "
+        f"started platform{f' ({setup})' if setup else ''}. Within a run, {window_s:g}-second "
+        f"windows alternate: in traced windows {carried}, in untraced windows none, and "
         "the platform's sampler is `parentbased_always_off`, so exactly the sampled calls of "
-        "traced windows are traced, their spans (router and every service replica) exported over "
-        "OTLP/gRPC (BatchSpanProcessor) to a receiver in the benchmark process. Both modes share "
+        "traced windows are traced, their spans (from every process that handled the call) "
+        "exported over OTLP/gRPC (BatchSpanProcessor) to a receiver in the benchmark process. Both modes share "
         "the same processes and the same moment's machine noise, which whole runs on fresh "
         "platforms do not (they differ by ±20% on this machine on their own). Calls in a "
         "window's first 2 s are not recorded (the previous window's spans are still being "
@@ -356,8 +359,8 @@ def run(
     """Measure, rewrite the section of ``benchmarks.md``, return it."""
     runs = run_windows(settings, users, run_time, window_s, repeats, traced_share=traced_share)
     summary = summarize([s for r in runs for s in r.samples])
-    metrics_only, traced = instrumentation_cost_us()
-    _, unsampled = instrumentation_cost_us(sample_ratio=0.0)
+    metrics_only, traced = instrumentation_cost_us(settings=settings)
+    _, unsampled = instrumentation_cost_us(sample_ratio=0.0, settings=settings)
     command = (
         f"python -m solace.benchmarks.tracing_windows --users {users} --run-time {run_time} "
         f"--window {window_s:g} --repeats {repeats}"
@@ -365,7 +368,15 @@ def run(
     )
     costs = (metrics_only, unsampled, traced)
     section = render(
-        runs, summary, users, run_time, window_s, costs, command, traced_share=traced_share
+        runs,
+        summary,
+        users,
+        run_time,
+        window_s,
+        costs,
+        command,
+        traced_share=traced_share,
+        setup=layout(settings),
     )
     path = docs_dir / "benchmarks.md"
     report = path.read_text() if path.exists() else ""
