@@ -287,11 +287,11 @@ def render(
         f"windows alternate: in traced windows {carried}, in untraced windows none, and "
         "the platform's sampler is `parentbased_always_off`, so exactly the sampled calls of "
         "traced windows are traced, their spans (from every process that handled the call) "
-        "exported over OTLP/gRPC (BatchSpanProcessor) to a receiver in the benchmark process. Both modes share "
-        "the same processes and the same moment's machine noise, which whole runs on fresh "
-        "platforms do not (they differ by ±20% on this machine on their own). Calls in a "
-        "window's first 2 s are not recorded (the previous window's spans are still being "
-        f"exported). Produced by `{command}`. Machine: `{platform.node()}`, {os.cpu_count()} "
+        "exported over OTLP/gRPC (BatchSpanProcessor) to a receiver in the benchmark process. "
+        "Both modes share the same processes and the same moment's machine noise, which whole "
+        "runs on fresh platforms do not (they differ by ±20% on this machine on their own). "
+        "Calls in a window's first 2 s are not recorded (the previous window's spans are still "
+        f"being exported). Produced by `{command}`. Machine: `{platform.node()}`, {os.cpu_count()} "
         f"CPUs. Date: {time.strftime('%Y-%m-%d %H:%M %Z')}.",
         "",
         "Latencies are exact (every recorded call, not locust's rounded percentiles); server "
