@@ -675,7 +675,8 @@ def render_report(
         "as in production. Figures before 2026-11-26 04:00 UTC came from a fixed list of "
         "messages that the services' embedding memos held after the first seconds (the same "
         "code then did 108–113 req/s at 8 users, 51–56 with a new turn in every request): not "
-        "comparable.",
+        "comparable. Each section below names its date; those that name no layout ran before "
+        "2026-11-26 06:30 UTC, on one deployment per service (the `services` topology).",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
