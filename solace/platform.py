@@ -3,6 +3,7 @@ with Serve's gRPC proxy answering Support, health and reflection on ``SOLACE_GRP
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 
@@ -55,6 +56,38 @@ def start_platform(settings: Settings, blocking: bool = False) -> None:
     )
     # route_prefix "/" makes this the proxy's only app, so clients need no Ray metadata.
     serve.run(build_app(settings), name=APP_NAME, route_prefix="/", blocking=blocking)
+
+
+def start_on_free_ports(settings: Settings, attempts: int = 3) -> Settings:
+    """Start the platform on ports chosen now (``solace.ports.free_port``) for tests and
+    benchmarks; returns the settings it serves with. A start that fails (a port taken between
+    choosing it and binding it, seen twice in CI; Ray's node timing out on an overloaded
+    machine) is stopped and tried again on fresh ports; the last failure is raised with who
+    listens on its ports."""
+    from solace.ports import free_port, listeners
+
+    for attempt in range(1, attempts + 1):
+        chosen = settings.with_overrides(grpc_port=free_port(), http_port=free_port())
+        try:
+            start_platform(chosen)
+            return chosen
+        except Exception as exc:
+            held = listeners(chosen.grpc_port, chosen.http_port)
+            # What did come up may be half-started: the start's error is the one to report.
+            with contextlib.suppress(Exception):
+                stop_platform()
+            if attempt == attempts:
+                raise RuntimeError(
+                    f"the platform did not start in {attempts} attempts ({type(exc).__name__}: "
+                    f"{exc}); listening on its ports now:\n{held}"
+                ) from exc
+            print(
+                f"platform start {attempt} failed ({type(exc).__name__}: {exc}); listening on "
+                f"its ports: {held.strip() or 'nothing'}; retrying on other ports",
+                flush=True,
+            )
+            time.sleep(5)
+    raise AssertionError("unreachable")
 
 
 def stop_platform() -> None:

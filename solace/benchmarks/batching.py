@@ -15,7 +15,6 @@ import time
 from services.common.config import Settings, load_settings
 from services.common.serve_options import DEFENSE, SERVICES, replica_count
 from solace.benchmarks.support import MESSAGES, _percentile
-from solace.ports import free_port
 
 
 async def _load(target: str, users: int, duration_s: float) -> tuple[list[float], int]:
@@ -61,10 +60,9 @@ async def _load(target: str, users: int, duration_s: float) -> tuple[list[float]
 
 
 def _measure(settings: Settings, users: int, duration_s: float) -> dict[str, float]:
-    from solace.platform import start_platform, stop_platform
+    from solace.platform import start_on_free_ports, stop_platform
 
-    settings = settings.with_overrides(grpc_port=free_port(), http_port=free_port())
-    start_platform(settings)
+    settings = start_on_free_ports(settings)
     try:
         started = time.monotonic()
         latencies, errors = asyncio.run(_load(f"127.0.0.1:{settings.grpc_port}", users, duration_s))

@@ -41,7 +41,6 @@ from services.common.serve_options import (
     replica_count,
     topology,
 )
-from solace.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -252,14 +251,15 @@ def read_point(out: Path, users: int, label: str = "") -> LoadPoint:
 
 
 def _with_platform(settings: Settings, env: dict[str, str], work: Any) -> Any:
-    """Start the platform with ``env`` set (Ray workers inherit it), run ``work(host)``, stop."""
-    from solace.platform import start_platform, stop_platform
+    """Start the platform with ``env`` set (Ray workers inherit it) on free ports, started again
+    on others when it fails to come up (``start_on_free_ports``), run ``work(host)``, stop. A
+    failure of ``work`` itself is raised."""
+    from solace.platform import start_on_free_ports, stop_platform
 
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    settings = settings.with_overrides(grpc_port=free_port(), http_port=free_port())
     try:
-        start_platform(settings)
+        settings = start_on_free_ports(settings)
         host = f"127.0.0.1:{settings.grpc_port}"
         _wait_serving(host)
         return work(host)
@@ -273,32 +273,6 @@ def _with_platform(settings: Settings, env: dict[str, str], work: Any) -> Any:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-def _with_platform_retried(
-    settings: Settings, env: dict[str, str], work: Any, attempts: int = 3
-) -> Any:
-    """``_with_platform``, started again when Ray fails to come up (on a shared, overloaded
-    machine its node can time out during startup); a failure of ``work`` itself is raised."""
-    import ray
-
-    for attempt in range(1, attempts + 1):
-        started = False
-
-        def tracked(host: str) -> Any:
-            nonlocal started
-            started = True
-            return work(host)
-
-        try:
-            return _with_platform(settings, env, tracked)
-        except Exception as exc:
-            if started or attempt == attempts:
-                raise
-            print(f"platform did not start ({type(exc).__name__}: {exc}); retrying", flush=True)
-            ray.shutdown()
-            time.sleep(5)
-    raise AssertionError("unreachable")
 
 
 def _wait_serving(host: str, timeout: float = 90.0) -> None:
@@ -450,7 +424,7 @@ def tracing_overhead(
                     )
 
                 env = tracing_on(sink.endpoint, sample_ratio) if mode == "on" else TRACING_OFF
-                points[mode] = _with_platform_retried(settings, env, work)
+                points[mode] = _with_platform(settings, env, work)
                 if mode == "on":
                     points[mode].spans = len(sink.spans) - received
             pairs.append(TracingPair(order[0], points["off"], points["on"]))

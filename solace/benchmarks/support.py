@@ -13,7 +13,6 @@ import time
 from collections import defaultdict
 
 from services.common.config import Settings
-from solace.ports import free_port
 
 MESSAGES = (
     "I lost my job and I can't sleep",
@@ -32,11 +31,10 @@ def _percentile(values: list[float], q: float) -> float:
 def run(settings: Settings, calls: int = 300, warmup: int = 20) -> str:
     import grpc
 
-    from solace.platform import start_platform, stop_platform
+    from solace.platform import start_on_free_ports, stop_platform
     from solace.v1 import common_pb2, support_pb2, support_pb2_grpc
 
-    settings = settings.with_overrides(grpc_port=free_port(), http_port=free_port())
-    start_platform(settings)
+    settings = start_on_free_ports(settings)
     try:
         with grpc.insecure_channel(f"127.0.0.1:{settings.grpc_port}") as channel:
             grpc.channel_ready_future(channel).result(timeout=60)

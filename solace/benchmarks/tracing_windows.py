@@ -45,7 +45,7 @@ from solace.benchmarks.load import (
     TRACING_SECTION,
     OtlpTraceSink,
     _change,
-    _with_platform_retried,
+    _with_platform,
     instrumentation_cost_us,
     layout,
     replace_section,
@@ -229,7 +229,7 @@ def run_windows(
                 )
                 return WindowRun(read_samples(trace_file), 0, 0, point.requests, point.rps)
 
-            run = _with_platform_retried(settings, env, work)
+            run = _with_platform(settings, env, work)
             # Spans keep arriving for a moment after the platform stops flushing them.
             time.sleep(1.0)
             spans = sink.spans[received:]

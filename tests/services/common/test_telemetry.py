@@ -452,8 +452,7 @@ def test_one_request_through_the_platform_gives_one_trace_without_message_text(s
     import grpc
 
     from solace.benchmarks.load import OtlpTraceSink
-    from solace.platform import start_platform, stop_platform
-    from solace.ports import free_port
+    from solace.platform import start_on_free_ports, stop_platform
     from solace.v1 import common_pb2, support_pb2, support_pb2_grpc
 
     sink = OtlpTraceSink()
@@ -468,11 +467,8 @@ def test_one_request_through_the_platform_gives_one_trace_without_message_text(s
     os.environ.pop("OTEL_SDK_DISABLED", None)
     os.environ.pop("OTEL_TRACES_EXPORTER", None)
     text = "My exams start next week and I feel anxious all the time"
-    platform_settings = settings.with_overrides(
-        grpc_port=free_port(), http_port=free_port(), serve_topology=topology
-    )
     try:
-        start_platform(platform_settings)
+        platform_settings = start_on_free_ports(settings.with_overrides(serve_topology=topology))
         with grpc.insecure_channel(f"127.0.0.1:{platform_settings.grpc_port}") as channel:
             grpc.channel_ready_future(channel).result(timeout=60)
             request = support_pb2.RespondRequest(

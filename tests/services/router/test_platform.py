@@ -10,7 +10,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from services.common.serve_options import COLOCATED, SERVICES
-from solace.ports import free_port, listeners
 from solace.v1 import common_pb2, support_pb2, support_pb2_grpc
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -20,18 +19,9 @@ SEEKER, SUPPORTER = common_pb2.ROLE_SEEKER, common_pb2.ROLE_SUPPORTER
 
 @pytest.fixture(scope="module", params=[COLOCATED, SERVICES])
 def channel(settings, request):
-    from solace.platform import start_platform, stop_platform
+    from solace.platform import start_on_free_ports, stop_platform
 
-    platform_settings = settings.with_overrides(
-        grpc_port=free_port(), http_port=free_port(), serve_topology=request.param
-    )
-    try:
-        start_platform(platform_settings)
-    except Exception as exc:
-        ports = (platform_settings.grpc_port, platform_settings.http_port)
-        raise AssertionError(
-            f"platform did not start; listening now:\n{listeners(*ports)}"
-        ) from exc
+    platform_settings = start_on_free_ports(settings.with_overrides(serve_topology=request.param))
     with grpc.insecure_channel(f"127.0.0.1:{platform_settings.grpc_port}") as ch:
         grpc.channel_ready_future(ch).result(timeout=60)
         yield ch
