@@ -23,6 +23,7 @@ machine. ``docs/scaling.md`` says when to choose which and how to size them for 
 from __future__ import annotations
 
 import copy
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,15 +128,43 @@ def deployed(settings: Settings) -> tuple[str, ...]:
 def replica_count(settings: Settings, name: str) -> int:
     """Fixed replicas of deployment ``name``: ``settings.replicas``, or when that is 0 the
     topology's default. A colocated ingress does all of a request's CPU work, so one per core
-    of the machine that builds the app (on 2 cores: 97 req/s with one, 108-118 with two, 106-113
-    with three; docs/scaling.md); with services, one of each."""
+    the process that builds the app may use (``usable_cpus``; on 2 cores: 97 req/s with one,
+    108-118 with two, 106-113 with three; docs/scaling.md); with services, one of each."""
     if settings.replicas < 0:
         raise InvalidArgument("replicas", "must be 0 (the topology's default) or more")
     if settings.replicas:
         return settings.replicas
     if topology(settings) == COLOCATED and name == INGRESS:
-        return os.cpu_count() or 1
+        return usable_cpus()
     return 1
+
+
+def usable_cpus() -> int:
+    """Cores this process may run on: its CPU affinity, capped by a cgroup CPU quota (a
+    container's ``--cpus`` or a pod's limit), which ``os.cpu_count`` does not see."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        count = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    if quota is not None:
+        count = min(count, math.ceil(quota))
+    return max(1, count)
+
+
+def _cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """The CPU quota in cores (cgroup v2 ``cpu.max``, else v1 ``cpu.cfs_quota_us``), or None."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return None if quota_us <= 0 or period_us <= 0 else quota_us / period_us
 
 
 def _autoscaling(settings: Settings, name: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ overrides file is refused naming the offending key."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ from services.common.serve_options import (
 
 @pytest.mark.parametrize("topology", [COLOCATED, SERVICES])
 def test_defaults_fit_the_whole_graph_on_two_cores(topology, monkeypatch):
-    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setattr("services.common.serve_options.usable_cpus", lambda: 2)
     settings = Settings(serve_topology=topology)
     cpus = 0.0
     for name in deployed(settings):
@@ -40,7 +41,7 @@ def test_defaults_fit_the_whole_graph_on_two_cores(topology, monkeypatch):
 
 
 def test_one_machine_colocates_the_services_in_one_ingress_per_core(monkeypatch):
-    monkeypatch.setattr("os.cpu_count", lambda: 3)
+    monkeypatch.setattr("services.common.serve_options.usable_cpus", lambda: 3)
     settings = Settings()
     assert settings.serve_topology == COLOCATED
     assert deployed(settings) == (INGRESS,)
@@ -158,3 +159,26 @@ def test_bad_overrides_file_is_refused_naming_the_key(tmp_path: Path, text: str,
     with pytest.raises(InvalidArgument) as err:
         load_overrides(str(path))
     assert err.value.field == f"{path}:{field}"
+
+
+@pytest.mark.parametrize(
+    ("files", "cores"),
+    [
+        ({"cpu.max": "150000 100000\n"}, 1.5),  # cgroup v2, --cpus=1.5
+        ({"cpu.max": "max 100000\n"}, None),  # v2, no limit
+        ({"cpu/cpu.cfs_quota_us": "300000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 3.0),
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+        ({}, None),
+    ],
+)
+def test_a_container_cpu_quota_caps_the_colocated_replicas(tmp_path, files, cores, monkeypatch):
+    from services.common import serve_options
+
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert serve_options._cgroup_cpu_quota(tmp_path) == cores
+    # A 1.5-core quota on a 64-core host: two replicas, not 64 copies of the models.
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(64)))
+    monkeypatch.setattr(serve_options, "_cgroup_cpu_quota", lambda: cores)
+    assert serve_options.usable_cpus() == (64 if cores is None else math.ceil(cores))
