@@ -67,10 +67,12 @@ def helm() -> Path:
     return HELM
 
 
-def render(helm: Path, values: str | None = None) -> list[dict[str, Any]]:
+def render(helm: Path, values: str | None = None, *sets: str) -> list[dict[str, Any]]:
     args = [str(helm), "template", "solace", str(CHART), "--namespace", "solace"]
     if values:
         args += ["-f", str(CI / values)]
+    for assignment in sets:
+        args += ["--set", assignment]
     out = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     return [d for d in yaml.safe_load_all(out.stdout) if d]
@@ -234,6 +236,29 @@ def test_rayservice_serve_config_comes_from_values(helm: Path) -> None:
     assert [(p.name, p.port, p.app_protocol) for p in svc.spec.ports] == [
         ("grpc", 50051, "kubernetes.io/h2c")
     ]
+
+
+def test_a_colocated_rayservice_lists_only_the_ingress(helm: Path) -> None:
+    docs = render(helm, "production-values.yaml", "rayService.args.serve_topology=colocated")
+    (rs,) = by_kind(docs, "RayService")
+    (app,) = yaml.safe_load(rs["spec"]["serveConfigV2"])["applications"]
+    # Serve refuses a config that names a deployment the app does not bind.
+    assert [d["name"] for d in app["deployments"]] == ["SupportIngress"]
+    assert set(deployed(load_settings({}, **app["args"]))) == {"SupportIngress"}
+    out = subprocess.run(
+        [
+            str(helm),
+            "template",
+            "solace",
+            str(CHART),
+            "--set",
+            "rayService.args.serve_topology=mesh",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode != 0 and "serve_topology" in out.stderr
 
 
 def test_ray_pods_are_hardened_and_workers_probe_serve_over_grpc(helm: Path) -> None:

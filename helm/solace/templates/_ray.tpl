@@ -4,7 +4,10 @@ The Serve config (serveConfigV2) generated from rayService values.
 {{- define "solace.serveConfig" -}}
 {{- $rs := .Values.rayService -}}
 {{- $deployments := list -}}
+{{- /* Colocated, the app binds the Support ingress alone: list no other deployment. */ -}}
+{{- $colocated := eq (toString (index ($rs.args | default dict) "serve_topology" | default "colocated")) "colocated" -}}
 {{- range $name, $d := $rs.deployments -}}
+{{- if or (not $colocated) (eq $name "SupportIngress") -}}
 {{- $actor := dict "num_cpus" $d.numCpus -}}
 {{- if gt (float64 $d.numGpus) 0.0 }}{{ $_ := set $actor "num_gpus" $d.numGpus }}{{ end -}}
 {{- $dep := dict "name" $name "max_ongoing_requests" $d.maxOngoingRequests "ray_actor_options" $actor -}}
@@ -14,6 +17,7 @@ The Serve config (serveConfigV2) generated from rayService values.
 {{- $_ := set $dep "num_replicas" $d.numReplicas -}}
 {{- end -}}
 {{- $deployments = append $deployments $dep -}}
+{{- end -}}
 {{- end -}}
 {{- $app := dict "name" $rs.applicationName "import_path" $rs.importPath "route_prefix" "/" "args" $rs.args "deployments" $deployments -}}
 {{- $cfg := dict
