@@ -124,8 +124,11 @@ class MemoEmbed:
 
 def memo_embed(encoder: Any, settings: Any, capacity: int = 4096) -> MemoEmbed:
     """The serving ``MemoEmbed`` in front of ``encoder``: with the machine's shared embeddings
-    for its build unless ``settings.shared_embeddings_dir`` is empty."""
+    for its build unless ``settings.shared_embeddings_dir`` is empty, there are no settings, or
+    the encoder names no build (a stand-in encoder shares nothing)."""
     from services.common.shared_embeddings import open_shared_embeddings
 
-    shared = open_shared_embeddings(settings.shared_embeddings_dir, encoder.version, EMBEDDING_DIM)
+    directory = getattr(settings, "shared_embeddings_dir", "")
+    version = getattr(encoder, "version", "")
+    shared = open_shared_embeddings(directory, version, EMBEDDING_DIM) if version else None
     return MemoEmbed(encoder.embed, capacity, shared)

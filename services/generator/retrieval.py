@@ -225,10 +225,7 @@ class EncoderRetriever:
         """The encoder behind a memo: KEMI's first query of a conversation (its situation and
         first seeker turn) comes back with every later request of that conversation."""
         if self._memo is None:
-            if self._settings is not None and getattr(encoder, "version", None):
-                self._memo = memo_embed(encoder, self._settings, capacity=1024)
-            else:
-                self._memo = MemoEmbed(encoder.embed, capacity=1024)
+            self._memo = memo_embed(encoder, self._settings, capacity=1024)
         return self._memo
 
     async def retrieve(self, query: str, k: int = 1) -> list[Retrieved]:

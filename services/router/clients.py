@@ -11,7 +11,8 @@ Every call takes a timeout in seconds; a transport error surfaces as ``Unavailab
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Protocol
 
 import grpc
@@ -213,6 +214,14 @@ class GrpcClients:
             await channel.close()
 
 
+@contextlib.contextmanager
+def _called_here(service: str, rpc: str) -> Iterator[None]:
+    """A call to a service in this process: the caller's span for the RPC, and the service's
+    request count and duration without a span of its own."""
+    with telemetry.client_call(rpc), telemetry.server_call(service, rpc, span=False):
+        yield
+
+
 class LocalClients:
     """Calls the services' servicers living in this process: the colocated Support ingress
     (``LocalClients.build``), tests and single-process tools.
@@ -242,28 +251,19 @@ class LocalClients:
         )
 
     async def screen(self, request, timeout):
-        with telemetry.client_call(SCREEN), telemetry.server_call("risk", SCREEN, span=False):
+        with _called_here("risk", SCREEN):
             return await _bounded(self.risk.screen(request), timeout, "risk screening")
 
     async def classify(self, request, timeout):
-        with (
-            telemetry.client_call(CLASSIFY),
-            telemetry.server_call("defense", CLASSIFY, span=False),
-        ):
+        with _called_here("defense", CLASSIFY):
             return await _bounded(self.defense.classify(request), timeout, "defense")
 
     async def predict(self, request, timeout):
-        with (
-            telemetry.client_call(PREDICT),
-            telemetry.server_call("strategy", PREDICT, span=False),
-        ):
+        with _called_here("strategy", PREDICT):
             return await _bounded(self.strategy.predict(request), timeout, "strategy")
 
     async def generate(self, request, timeout):
-        with (
-            telemetry.client_call(GENERATE),
-            telemetry.server_call("generator", GENERATE, span=False),
-        ):
+        with _called_here("generator", GENERATE):
             return await _bounded(self.generator.generate(request), timeout, "generation")
 
     async def generate_stream(self, request, timeout):

@@ -21,7 +21,6 @@ latency per request with the real encoder (batch 1, after warm-up) on ESConv tes
 
 from __future__ import annotations
 
-import dataclasses
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -213,7 +212,7 @@ def run(settings: Settings) -> str:
     started = time.perf_counter()
     # Each classifier's latency is its own encoder work: no embeddings read from the machine's
     # shared file (another classifier, or a platform running beside, may have written them).
-    settings = dataclasses.replace(settings, shared_embeddings_dir="")
+    settings = settings.with_overrides(shared_embeddings_dir="")
     build_models(settings)
     embed = CachedEmbedder(settings)
     lines = [
