@@ -278,7 +278,19 @@ class _FactoredStep:
     agree with the dispatcher's to fp32 rounding; every other case goes to the dispatcher.
     Unconditioned rows are not read or written, so they stay bit-identical."""
 
-    __slots__ = ("_d", "_e", "_m", "_w", "factors", "factors_t", "index", "num", "prefix", "probs")
+    __slots__ = (
+        "_d",
+        "_e",
+        "_m",
+        "_w",
+        "factors",
+        "factors_t",
+        "index",
+        "native",
+        "num",
+        "prefix",
+        "probs",
+    )
 
     @classmethod
     def build(cls, batch: ConditioningBatch, logits: Any, bias: Any) -> _FactoredStep | None:
@@ -306,18 +318,39 @@ class _FactoredStep:
         probs = torch.tensor([batch.rows[i].probs for i in rows], dtype=torch.float32)
         step.probs = (probs / probs.sum(dim=1, keepdim=True)).to(logits.device)
         _set_layout(step, rows, logits.device)
-        # Work buffers for a decode step, at most one tile (4 MB): a step allocates nothing.
-        num, device = len(rows), logits.device
-        step._m = torch.empty((num, 1), dtype=torch.float32, device=device)
-        step._e = torch.empty((num, vocab), dtype=torch.float32, device=device)
-        step._d = torch.empty((num, table.shape[0]), dtype=torch.float32, device=device)
-        step._w = torch.empty_like(step._d)
+        # fp32 CPU logits take the fused native pass (cpu_mixture.c) where it builds: three
+        # sweeps per row in place, no gather or scatter, no work buffers.
+        step.native = None
+        if logits.dtype == torch.float32 and logits.device.type == "cpu":
+            from kernels.strategy_mixture import native
+
+            found = native.load()
+            if found is not None and table.shape[0] <= found.max_strategies:
+                step.native = found
+        if step.native is None:
+            step._build_buffers(vocab)
         return step
+
+    def _build_buffers(self, vocab: int) -> None:
+        """Work buffers of the PyTorch pass, at most one tile (4 MB): a step allocates nothing."""
+        import torch
+
+        num, strategies, device = self.num, self.factors.shape[0], self.factors.device
+        self._m = torch.empty((num, 1), dtype=torch.float32, device=device)
+        self._e = torch.empty((num, vocab), dtype=torch.float32, device=device)
+        self._d = torch.empty((num, strategies), dtype=torch.float32, device=device)
+        self._w = torch.empty_like(self._d)
 
     def __call__(self, logits: Any) -> Any:
         """Write the mixture into the conditioned rows of ``logits``, in place."""
         import torch
 
+        if self.native is not None and logits.stride(1) == 1:
+            self.native.rows_(logits, self.index, self.num, self.factors, self.probs)
+            return logits
+        if self.native is not None:  # a strided view: the PyTorch pass needs its buffers
+            self.native = None
+            self._build_buffers(logits.shape[1])
         rows = _prepared_rows(self, logits)
         # fp32 rows of a view are rewritten in place; otherwise ``rows.float()`` or the gather
         # already made a copy. Five passes over [R, V] (max, shift, exp, log, add) into
@@ -500,6 +533,12 @@ def _processor_class():
             self.pin_memory = bool(is_pin_memory)
             self.bias = _load_bias(vllm_config, device, self.bias_table_path)
             self.batch = ConditioningBatch(self.bias.shape[0])
+            if self.bias.device.type == "cpu":
+                # Build (or find) the native mixture step now, with the engine, not inside
+                # the first conditioned decode step (a compile takes about a second).
+                from kernels.strategy_mixture import native
+
+                native.load()
 
         def is_argmax_invariant(self) -> bool:
             return False

@@ -9,7 +9,12 @@ alike:
 - ``processor, all conditioned``: every request hard-conditioned (``strategy`` 0, λ = 1);
 - ``processor, all mixture``: every request conditioned on a mixture over all 8 strategies
   (``strategy_probs`` ``MIXTURE``, λ = 1), as the vLLM engine sends the strategy predictor's
-  probabilities when no strategy is forced.
+  probabilities when no strategy is forced; the fused native step (``cpu_mixture.c``) where it
+  builds;
+- ``processor, mixture, torch step``: the same requests with the native step switched off
+  (``SOLACE_NATIVE_MIXTURE=0`` while they run), so the native and the PyTorch step are
+  measured side by side in one run (the same as the row above where the native step is
+  unavailable: the report's header says which it is).
 
 for each batch size (``--batches``, default 8 and 64), ``--tokens`` greedy tokens per request
 (``ignore_eos``, so every run decodes the same number). It prints the median tokens/s over
@@ -55,13 +60,14 @@ bias table in a temporary folder. Needs vLLM (``.venv-vllm`` on CPU); figures, n
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
 import platform
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -71,6 +77,7 @@ MODES = (
     "processor, none conditioned",
     "processor, all conditioned",
     "processor, all mixture",
+    "processor, mixture, torch step",
 )
 # What each mode's change is measured against. Conditioning against the same engine idle: the
 # two engine instances differ in speed by themselves (see the module docstring).
@@ -78,15 +85,21 @@ BASELINES = {
     MODES[1]: MODES[0],
     MODES[2]: MODES[1],
     MODES[3]: MODES[1],
+    MODES[4]: MODES[1],
 }
 BASELINE_LABELS = {
     MODES[0]: "plain engine (loading + instance)",
     MODES[1]: "same engine, none conditioned",
 }
 # apply_microbenchmark's cases, in the report's order.
-APPLY_LABELS = ("none conditioned", "all conditioned", "all mixture")
+APPLY_LABELS = ("none conditioned", "all conditioned", "all mixture", "mixture, torch step")
+_COLUMNS = "none / all / mixture / torch step"
 # A predictor-like distribution: every strategy possible, one preferred.
 MIXTURE = (0.05, 0.10, 0.15, 0.30, 0.10, 0.10, 0.10, 0.10)
+# The same mixture reordered, for the PyTorch-step mode: the processor prepares its step when
+# the batch's conditioning changes, and a batch identical to the previous run's would keep the
+# native step it prepared then.
+TORCH_STEP_MIXTURE = MIXTURE[::-1]
 _TINY_LLAMA = Path(__file__).resolve().parents[2] / "tests/support/tiny_llama.py"
 
 
@@ -186,20 +199,23 @@ def engine_throughput(
     def params(extra: dict | None) -> Any:
         return SamplingParams(max_tokens=tokens, temperature=0, ignore_eos=True, extra_args=extra)
 
+    mixture = params({"strategy_probs": list(MIXTURE), "strategy_strength": 1.0})
     runs = {
         MODES[0]: (plain, params(None)),
         MODES[1]: (with_processor, params(None)),
         MODES[2]: (with_processor, params({"strategy": 0, "strategy_strength": 1.0})),
-        MODES[3]: (
+        MODES[3]: (with_processor, mixture),
+        MODES[4]: (
             with_processor,
-            params({"strategy_probs": list(MIXTURE), "strategy_strength": 1.0}),
+            params({"strategy_probs": list(TORCH_STEP_MIXTURE), "strategy_strength": 1.0}),
         ),
     }
     # Warm-up, every mode at every batch size: the first run of a shape pays allocations and
     # lazy imports (up to 2x slower), which would land on whichever mode runs first.
     for batch in batches:
-        for llm, sampling in runs.values():
-            _time_generate(llm, _prompts(batch), sampling)
+        for mode, (llm, sampling) in runs.items():
+            with _native_step(mode != MODES[4]):
+                _time_generate(llm, _prompts(batch), sampling)
     results: dict[tuple[int, str], list[float]] = {}
     order = list(runs)
     for repeat in range(repeats):
@@ -211,7 +227,8 @@ def engine_throughput(
             for mode in order[shift:] + order[:shift]:
                 llm, sampling = runs[mode]
                 current[0] = (batch, mode)
-                seconds = _time_generate(llm, prompts, sampling)
+                with _native_step(mode != MODES[4]):
+                    seconds = _time_generate(llm, prompts, sampling)
                 current[0] = None
                 results.setdefault((batch, mode), []).append(batch * tokens / seconds)
     return results
@@ -226,7 +243,6 @@ def apply_microbenchmark(
     import torch
 
     from kernels.bias_table import load_bias_table
-    from kernels.logits_processor import ConditioningBatch, apply_conditioning
 
     bias = load_bias_table(table).to_tensor(vocab_size=vocab)
     generator = torch.Generator().manual_seed(0)
@@ -236,21 +252,64 @@ def apply_microbenchmark(
         ("none conditioned", None),
         ("all conditioned", {"strategy": 0}),
         ("all mixture", {"strategy_probs": list(MIXTURE)}),
+        ("mixture, torch step", {"strategy_probs": list(TORCH_STEP_MIXTURE)}),
     ):
-        state = ConditioningBatch(bias.shape[0])
-        added = [(i, SimpleNamespace(extra_args=extra), [], []) for i in range(batch)]
-        state.update(SimpleNamespace(batch_size=batch, removed=[], added=added, moved=[]))
-        for _ in range(50):
-            apply_conditioning(logits.clone(), bias, state)
-        samples = []
-        for _ in range(repeats):
-            work = [logits.clone() for _ in range(steps)]
-            started = time.perf_counter()
-            for tensor in work:
-                apply_conditioning(tensor, bias, state)
-            samples.append((time.perf_counter() - started) / steps * 1e6)
-        figures[label] = statistics.median(samples)
+        with _native_step(label != "mixture, torch step"):
+            figures[label] = _time_apply(logits, bias, batch, extra, steps, repeats)
     return figures
+
+
+def _time_apply(logits: Any, bias: Any, batch: int, extra: Any, steps: int, repeats: int) -> float:
+    """Median µs of one ``apply_conditioning`` on ``batch`` rows that all carry ``extra``."""
+    from kernels.logits_processor import ConditioningBatch, apply_conditioning
+
+    state = ConditioningBatch(bias.shape[0])
+    added = [(i, SimpleNamespace(extra_args=extra), [], []) for i in range(batch)]
+    state.update(SimpleNamespace(batch_size=batch, removed=[], added=added, moved=[]))
+    for _ in range(50):
+        apply_conditioning(logits.clone(), bias, state)
+    samples = []
+    for _ in range(repeats):
+        work = [logits.clone() for _ in range(steps)]
+        started = time.perf_counter()
+        for tensor in work:
+            apply_conditioning(tensor, bias, state)
+        samples.append((time.perf_counter() - started) / steps * 1e6)
+    return statistics.median(samples)
+
+
+@contextlib.contextmanager
+def _native_step(on: bool) -> Iterator[None]:
+    """``SOLACE_NATIVE_MIXTURE`` set for the block: the processor reads it whenever it prepares
+    a step for a new batch state, which every ``generate`` call (new requests) brings."""
+    from kernels.strategy_mixture.native import ENV_SWITCH
+
+    previous = os.environ.get(ENV_SWITCH)
+    os.environ[ENV_SWITCH] = "1" if on else "0"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[ENV_SWITCH]
+        else:
+            os.environ[ENV_SWITCH] = previous
+
+
+def native_step_description() -> str:
+    """What the 'all mixture' rows ran: the native step and how it was built, or why not."""
+    from kernels.strategy_mixture import native
+
+    with _native_step(True):
+        found = native.load()
+    if found is None:
+        return (
+            "native step unavailable here (no C compiler or the build failed): both mixture "
+            "modes ran the PyTorch step"
+        )
+    kind = "vectorised exp/log" if found.vectorised else "scalar exp/log"
+    return (
+        f"'all mixture' ran the fused native step ({kind}); 'mixture, torch step' the PyTorch step"
+    )
 
 
 def change(values: Sequence[float], baseline: Sequence[float]) -> tuple[float, float]:
@@ -271,11 +330,12 @@ def report(
     repeats: int,
     processor_first: bool = False,
     inside: dict[int, dict[str, float]] | None = None,
+    native: str | None = None,
 ) -> str:
     """The printed tables: engine throughput with each mode's change against its baseline
     (conditioning against the same engine idle), then apply() per step: micro-benchmarked
     (``micro``) and, when given, as timed inside the engine (``inside``), both µs by batch and
-    ``APPLY_LABELS`` label."""
+    ``APPLY_LABELS`` label. ``native`` says which step the mixture modes ran."""
     built = "processor engine first" if processor_first else "plain engine first"
     lines = [
         f"vLLM strategy processor, {tokens} greedy tokens per request, median of {repeats} "
@@ -286,14 +346,15 @@ def report(
         "conditioned' = the cost of conditioning (the ≤ 5% target)",
         "  none conditioned: against the plain engine = loading the processor + the difference "
         "between two engine instances",
-        f"{'batch':>5}  {'mode':<28} {'tokens/s':>9} {'min–max':>15}  {'of medians':>10} "
+        *([f"  {native}"] if native else []),
+        f"{'batch':>5}  {'mode':<30} {'tokens/s':>9} {'min–max':>15}  {'of medians':>10} "
         f"{'paired':>7}  baseline",
     ]
     for batch in batches:
         for mode in MODES:
             values = results[(batch, mode)]
             spread = f"{min(values):,.0f}–{max(values):,.0f}"
-            row = f"{batch:>5}  {mode:<28} {statistics.median(values):>9,.0f} {spread:>15}"
+            row = f"{batch:>5}  {mode:<30} {statistics.median(values):>9,.0f} {spread:>15}"
             if mode in BASELINES:
                 base = BASELINES[mode]
                 of_medians, paired = change(values, results[(batch, base)])
@@ -305,8 +366,8 @@ def report(
             lines.append(row)
     lines.append("")
     lines.append(
-        f"{'batch':>5}  {'apply() µs/step: none / all / mixture':>40}  {'decode step µs':>14}  "
-        "apply share of a step (none / all / mixture)"
+        f"{'batch':>5}  {'apply() µs/step: ' + _COLUMNS:>52}  {'decode step µs':>14}  "
+        f"apply share of a step ({_COLUMNS})"
     )
     lines.append(
         "       decode step: the processor engine with none conditioned; 'none' is the idle "
@@ -315,12 +376,12 @@ def report(
     for batch in batches:
         step_us = _step_us(results, batch)
         times, percents = _apply_cells(micro[batch], step_us)
-        lines.append(f"{batch:>5}  {times:>40}  {step_us:>14.0f}  {percents}")
+        lines.append(f"{batch:>5}  {times:>52}  {step_us:>14.0f}  {percents}")
     if inside:
         lines.append("")
         lines.append(
-            f"{'batch':>5}  {'apply() in the engine µs/call: none / all / mixture':>52}  "
-            "share of a step (none / all / mixture)"
+            f"{'batch':>5}  {'apply() in the engine µs/call: ' + _COLUMNS:>66}  "
+            f"share of a step ({_COLUMNS})"
         )
         lines.append(
             "       median of every call in the timed runs: the same operations as above, after "
@@ -328,7 +389,7 @@ def report(
         )
         for batch in batches:
             times, percents = _apply_cells(inside[batch], _step_us(results, batch))
-            lines.append(f"{batch:>5}  {times:>52}  {percents}")
+            lines.append(f"{batch:>5}  {times:>66}  {percents}")
     return "\n".join(lines)
 
 
@@ -338,7 +399,7 @@ def _step_us(results: dict[tuple[int, str], list[float]], batch: int) -> float:
 
 
 def _apply_cells(apply_us: dict[str, float], step_us: float) -> tuple[str, str]:
-    """("none / all / mixture" µs, the same as shares of a step) for one batch's row."""
+    """(µs per ``APPLY_LABELS`` case, the same as shares of a step) for one batch's row."""
     values = [apply_us[label] for label in APPLY_LABELS]
     times = " / ".join(f"{us:.1f}" for us in values)
     return times, " / ".join(f"{us / step_us * 100:.1f}%" for us in values)
@@ -376,7 +437,8 @@ def run(
         )
         micro = {batch: apply_microbenchmark(table, batch) for batch in batches}
     inside = inside_medians(apply_seconds, batches)
-    return report(results, micro, batches, tokens, repeats, processor_first, inside)
+    native = native_step_description()
+    return report(results, micro, batches, tokens, repeats, processor_first, inside, native)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,7 +17,15 @@ from kernels.logits_processor import (  # noqa: E402
     apply_conditioning,
     parse_extra_args,
 )
-from kernels.strategy_mixture import strategy_mixture_pytorch  # noqa: E402
+from kernels.strategy_mixture import native, strategy_mixture_pytorch  # noqa: E402
+
+
+@pytest.fixture(autouse=True, params=["native step", "torch step"])
+def mixture_step(request, monkeypatch):
+    """Every case runs with the fused native mixture step (where it builds) and with the
+    PyTorch one, which serves wherever the native step cannot."""
+    monkeypatch.setenv(native.ENV_SWITCH, "1" if request.param == "native step" else "0")
+    return request.param
 
 
 class MoveDirectionality(enum.Enum):  # mirrors vllm.v1.sample.logits_processor
