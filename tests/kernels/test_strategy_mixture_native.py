@@ -40,8 +40,8 @@ def _normalised(probs):
 @pytest.mark.parametrize("vocab", [10, 37, 512, 515, 1000])
 @pytest.mark.parametrize("strategies", [8, 3])
 def test_every_row_matches_the_definition(case, naive, vocab, strategies):
-    """Vocabularies shorter than one 32-token block, at and off the block; ESConv's 8 strategies (the unrolled
-    path) and another count (the general one)."""
+    """Vocabularies shorter than one 32-token block, at and off the block; ESConv's 8
+    strategies (the unrolled path) and another count (the general one)."""
     logits, bias, probs, _ = case(5, vocab, num_strategies=strategies, seed=vocab)
     lam = 1.3
     work = logits.clone()
@@ -133,3 +133,16 @@ def _update(size, extra):
 
     added = [(i, SimpleNamespace(extra_args=extra), [], []) for i in range(size)]
     return SimpleNamespace(batch_size=size, removed=[], added=added, moved=[])
+
+
+@needs_native
+def test_the_build_command_says_where_the_library_is(capsys):
+    assert native.main() == 0
+    printed = capsys.readouterr().out
+    assert str(BUILT.path) in printed and "exp/log" in printed
+
+
+def test_the_build_command_fails_loudly_when_switched_off(monkeypatch, capsys):
+    monkeypatch.setenv(native.ENV_SWITCH, "off")
+    assert native.main() == 1
+    assert "switched off" in capsys.readouterr().err
