@@ -280,12 +280,18 @@ def _time_apply(logits: Any, bias: Any, batch: int, extra: Any, steps: int, repe
 
 @contextlib.contextmanager
 def _native_step(on: bool) -> Iterator[None]:
-    """``SOLACE_NATIVE_MIXTURE`` set for the block: the processor reads it whenever it prepares
-    a step for a new batch state, which every ``generate`` call (new requests) brings."""
+    """The native mixture step switched off for the block (``SOLACE_NATIVE_MIXTURE=0``) unless
+    ``on``; ``on`` leaves the environment as the run was started (so a run started with the
+    native step off measures the PyTorch step in both mixture modes). The processor reads the
+    switch when it prepares a step, i.e. when the batch's conditioning changes: hence the
+    reordered mixture of the PyTorch-step mode."""
     from kernels.strategy_mixture.native import ENV_SWITCH
 
+    if on:
+        yield
+        return
     previous = os.environ.get(ENV_SWITCH)
-    os.environ[ENV_SWITCH] = "1" if on else "0"
+    os.environ[ENV_SWITCH] = "0"
     try:
         yield
     finally:
@@ -299,13 +305,10 @@ def native_step_description() -> str:
     """What the 'all mixture' rows ran: the native step and how it was built, or why not."""
     from kernels.strategy_mixture import native
 
-    with _native_step(True):
-        found = native.load()
+    found = native.load()
     if found is None:
-        return (
-            "native step unavailable here (no C compiler or the build failed): both mixture "
-            "modes ran the PyTorch step"
-        )
+        why = "switched off" if not native.enabled() else "no C compiler or the build failed"
+        return f"native step unavailable here ({why}): both mixture modes ran the PyTorch step"
     kind = "vectorised exp/log" if found.vectorised else "scalar exp/log"
     return (
         f"'all mixture' ran the fused native step ({kind}); 'mixture, torch step' the PyTorch step"

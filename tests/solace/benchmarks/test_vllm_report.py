@@ -100,3 +100,19 @@ def test_apply_inside_the_engine_is_reported_per_call_against_the_step() -> None
     (line,) = [line for line in block.splitlines() if line.startswith("    8  ")]
     assert " ".join(line.split()) == "8 1.0 / 15.0 / 40.0 / 80.0 0.1% / 1.5% / 4.0% / 8.0%"
     assert "apply() in the engine" not in report(RESULTS, MICRO, [8], 64, 3)
+
+
+def test_the_torch_step_mode_switches_the_native_step_off_only_for_itself(monkeypatch):
+    import os
+
+    from solace.benchmarks.vllm import _native_step, native_step_description
+
+    monkeypatch.delenv("SOLACE_NATIVE_MIXTURE", raising=False)
+    with _native_step(False):
+        assert os.environ["SOLACE_NATIVE_MIXTURE"] == "0"
+    assert "SOLACE_NATIVE_MIXTURE" not in os.environ
+    # A run started with the native step off keeps it off in the native mode too, and says so.
+    monkeypatch.setenv("SOLACE_NATIVE_MIXTURE", "0")
+    with _native_step(True):
+        assert os.environ["SOLACE_NATIVE_MIXTURE"] == "0"
+    assert "switched off" in native_step_description()
