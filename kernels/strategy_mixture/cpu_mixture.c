@@ -47,73 +47,70 @@ static inline __attribute__((always_inline)) void mixture_row(
     float *l, int64_t vocab, const float *factors, const float *p, const int64_t n_strategies)
 {
     const int64_t full = vocab - vocab % BLOCK;
-    {
-
-        float m = -INFINITY;
-        int has_nan = 0;
+    float m = -INFINITY;
+    int has_nan = 0;
 #pragma omp simd reduction(max : m) reduction(| : has_nan)
-        for (int64_t y = 0; y < vocab; y++) {
-            float x = l[y];
-            has_nan |= (x != x);
-            m = x > m ? x : m;
-        }
-        if (has_nan || !isfinite(m))
-            m = 0.0f; /* torch's nan_to_num of the row max */
+    for (int64_t y = 0; y < vocab; y++) {
+        float x = l[y];
+        has_nan |= (x != x);
+        m = x > m ? x : m;
+    }
+    if (has_nan || !isfinite(m))
+        m = 0.0f; /* torch's nan_to_num of the row max */
 
-        /* D_s = sum_y exp(l(y) - m) F_s(y), per lane, then across lanes. */
-        float acc[MAX_STRATEGIES][BLOCK];
-        for (int64_t s = 0; s < n_strategies; s++)
-            for (int j = 0; j < BLOCK; j++)
-                acc[s][j] = 0.0f;
-        for (int64_t y = 0; y < full; y += BLOCK) {
-            float e[BLOCK];
+    /* D_s = sum_y exp(l(y) - m) F_s(y), per lane, then across lanes. */
+    float acc[MAX_STRATEGIES][BLOCK];
+    for (int64_t s = 0; s < n_strategies; s++)
+        for (int j = 0; j < BLOCK; j++)
+            acc[s][j] = 0.0f;
+    for (int64_t y = 0; y < full; y += BLOCK) {
+        float e[BLOCK];
 #pragma omp simd
-            for (int j = 0; j < BLOCK; j++)
-                e[j] = expf(l[y + j] - m);
-            for (int64_t s = 0; s < n_strategies; s++) {
-                const float *f = factors + s * vocab + y;
-#pragma omp simd
-                for (int j = 0; j < BLOCK; j++)
-                    acc[s][j] += e[j] * f[j];
-            }
-        }
-        for (int64_t y = full; y < vocab; y++) {
-            float e = expf(l[y] - m);
-            for (int64_t s = 0; s < n_strategies; s++)
-                acc[s][0] += e * factors[s * vocab + y];
-        }
-        float weights[MAX_STRATEGIES];
+        for (int j = 0; j < BLOCK; j++)
+            e[j] = expf(l[y + j] - m);
         for (int64_t s = 0; s < n_strategies; s++) {
-            float d = 0.0f;
+            const float *f = factors + s * vocab + y;
+#pragma omp simd
             for (int j = 0; j < BLOCK; j++)
-                d += acc[s][j];
-            float w = p[s] / d;
-            weights[s] = isfinite(w) ? w : 0.0f; /* D_s = 0: no allowed token */
+                acc[s][j] += e[j] * f[j];
         }
+    }
+    for (int64_t y = full; y < vocab; y++) {
+        float e = expf(l[y] - m);
+        for (int64_t s = 0; s < n_strategies; s++)
+            acc[s][0] += e * factors[s * vocab + y];
+    }
+    float weights[MAX_STRATEGIES];
+    for (int64_t s = 0; s < n_strategies; s++) {
+        float d = 0.0f;
+        for (int j = 0; j < BLOCK; j++)
+            d += acc[s][j];
+        float w = p[s] / d;
+        weights[s] = isfinite(w) ? w : 0.0f; /* D_s = 0: no allowed token */
+    }
 
-        /* l(y) = (l(y) - m) + log sum_s w_s F_s(y) */
-        for (int64_t y = 0; y < full; y += BLOCK) {
-            float q[BLOCK];
+    /* l(y) = (l(y) - m) + log sum_s w_s F_s(y) */
+    for (int64_t y = 0; y < full; y += BLOCK) {
+        float q[BLOCK];
+#pragma omp simd
+        for (int j = 0; j < BLOCK; j++)
+            q[j] = weights[0] * factors[y + j];
+        for (int64_t s = 1; s < n_strategies; s++) {
+            const float *f = factors + s * vocab + y;
+            const float w = weights[s];
 #pragma omp simd
             for (int j = 0; j < BLOCK; j++)
-                q[j] = weights[0] * factors[y + j];
-            for (int64_t s = 1; s < n_strategies; s++) {
-                const float *f = factors + s * vocab + y;
-                const float w = weights[s];
-#pragma omp simd
-                for (int j = 0; j < BLOCK; j++)
-                    q[j] += w * f[j];
-            }
-#pragma omp simd
-            for (int j = 0; j < BLOCK; j++)
-                l[y + j] = (l[y + j] - m) + logf(q[j]);
+                q[j] += w * f[j];
         }
-        for (int64_t y = full; y < vocab; y++) {
-            float q = weights[0] * factors[y];
-            for (int64_t s = 1; s < n_strategies; s++)
-                q += weights[s] * factors[s * vocab + y];
-            l[y] = (l[y] - m) + logf(q);
-        }
+#pragma omp simd
+        for (int j = 0; j < BLOCK; j++)
+            l[y + j] = (l[y + j] - m) + logf(q[j]);
+    }
+    for (int64_t y = full; y < vocab; y++) {
+        float q = weights[0] * factors[y];
+        for (int64_t s = 1; s < n_strategies; s++)
+            q += weights[s] * factors[s * vocab + y];
+        l[y] = (l[y] - m) + logf(q);
     }
 }
 
