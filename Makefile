@@ -11,7 +11,7 @@ STUBS := solace/v1/__init__.py
 export RAY_AUTH_MODE ?= disabled
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install protos models run test test-vllm lint bench clean helm-check loadtest loadtest-smoke bench-load bench-tracing
+.PHONY: install protos models run test test-vllm lint bench clean helm-check loadtest loadtest-smoke bench-load bench-tracing bench-vllm
 
 install: $(STAMP) $(STUBS)
 
@@ -57,6 +57,11 @@ test-vllm: $(VLLM_VENV)/.installed $(STUBS)
 		-q -p no:cacheprovider tests/kernels/test_logits_processor_vllm.py \
 		tests/services/generator/test_engine_vllm.py \
 		tests/services/generator/test_engine_openai_vllm.py
+
+# Figures, not tests: what the strategy logits processor costs of vLLM's decode throughput on
+# the tiny Llama (the <= 5% target), the fused native and the PyTorch mixture step side by side.
+bench-vllm: $(VLLM_VENV)/.installed
+	$(VLLM_VENV)/bin/python -m solace.benchmarks.vllm --repeats 41
 
 lint: install
 	$(BIN)/ruff check .
