@@ -12,10 +12,9 @@ from ray import serve
 
 from services.common import telemetry
 from services.common.config import Settings
+from services.common.rpc_names import CLASSIFY
 from services.common.serve_options import DEFENSE, BatchOptions, batch_options
 from solace.v1 import defense_pb2
-
-CLASSIFY = "solace.v1.DefenseClassifier/Classify"
 
 
 class DefenseReplica:

@@ -8,11 +8,9 @@ from ray import serve
 
 from services.common import telemetry
 from services.common.config import Settings
+from services.common.rpc_names import GENERATE, GENERATE_STREAM
 from services.common.serve_options import GENERATOR
 from solace.v1 import generation_pb2
-
-GENERATE = "solace.v1.Generator/Generate"
-GENERATE_STREAM = "solace.v1.Generator/GenerateStream"
 
 
 class GeneratorReplica:

@@ -13,10 +13,9 @@ from ray import serve
 
 from services.common import telemetry
 from services.common.config import Settings
+from services.common.rpc_names import SCREEN
 from services.common.serve_options import RISK
 from solace.v1 import risk_pb2
-
-SCREEN = "solace.v1.RiskScreening/Screen"
 
 
 class RiskReplica:

@@ -20,6 +20,7 @@ import grpc
 from services.common import telemetry
 from services.common.config import Settings
 from services.common.errors import DeadlineExceeded, SolaceError, Unavailable
+from services.common.rpc_names import CLASSIFY, GENERATE, GENERATE_STREAM, PREDICT, SCREEN
 from solace.v1 import (
     defense_pb2,
     defense_pb2_grpc,
@@ -30,12 +31,6 @@ from solace.v1 import (
     strategy_pb2,
     strategy_pb2_grpc,
 )
-
-SCREEN = "solace.v1.RiskScreening/Screen"
-CLASSIFY = "solace.v1.DefenseClassifier/Classify"
-PREDICT = "solace.v1.StrategyPredictor/Predict"
-GENERATE = "solace.v1.Generator/Generate"
-GENERATE_STREAM = "solace.v1.Generator/GenerateStream"
 
 
 class ServiceClients(Protocol):

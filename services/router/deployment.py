@@ -26,6 +26,7 @@ from services.common import telemetry
 from services.common.access import AccessControl
 from services.common.config import Settings
 from services.common.interceptor import status_for
+from services.common.rpc_names import RESPOND, RESPOND_STREAM
 from services.router.clients import HandleClients, LocalClients, ServiceClients
 from services.router.pipeline import SupportPipeline
 from services.router.safety import build_safety_layer
@@ -71,7 +72,7 @@ class SupportIngressReplica:
 
     async def Respond(self, request: support_pb2.RespondRequest, grpc_context=None):
         metadata = _metadata(grpc_context)
-        with telemetry.server_call("router", "solace.v1.Support/Respond", metadata) as call:
+        with telemetry.server_call("router", RESPOND, metadata) as call:
             try:
                 key = await self._access.admit(metadata, request.ByteSize())
                 return await self._pipeline.respond(request, key_name=key)
@@ -92,7 +93,7 @@ class SupportIngressReplica:
         except Exception as exc:
             code = _set_status(grpc_context, exc)
         finally:
-            telemetry.count_request("router", "solace.v1.Support/RespondStream", code)
+            telemetry.count_request("router", RESPOND_STREAM, code)
             telemetry.observe_stage("router", "total", time.perf_counter() - start, code=code)
 
     async def _serving(self) -> bool:

@@ -21,7 +21,8 @@ from services.common.convert import conversation_from_proto, timings
 from services.common.domain import Conversation
 from services.common.errors import InvalidArgument, SolaceError
 from services.common.labels import RISK_LEVELS
-from services.router.clients import GENERATE, SCREEN, ServiceClients
+from services.common.rpc_names import GENERATE, SCREEN
+from services.router.clients import ServiceClients
 from solace.v1 import (
     common_pb2,
     defense_pb2,

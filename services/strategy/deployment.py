@@ -12,10 +12,9 @@ from ray import serve
 
 from services.common import telemetry
 from services.common.config import Settings
+from services.common.rpc_names import PREDICT
 from services.common.serve_options import STRATEGY, BatchOptions, batch_options
 from solace.v1 import strategy_pb2
-
-PREDICT = "solace.v1.StrategyPredictor/Predict"
 
 
 class StrategyReplica:

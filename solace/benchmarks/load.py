@@ -311,6 +311,7 @@ def instrumentation_cost_us(
     batch) so that the exporter keeps up instead of dropping spans from a full queue.
     """
     from services.common import telemetry
+    from services.common.rpc_names import CLASSIFY, GENERATE, PREDICT, RESPOND, SCREEN
 
     # Colocated, the services run in the ingress: counted, but no server span of their own.
     remote = topology(settings or load_settings()) == SERVICES
@@ -318,25 +319,13 @@ def instrumentation_cost_us(
     def one_request() -> None:
         # The pipeline's shape: a stage that is one RPC is that RPC's client span, the grouping
         # "annotate" stage has no span of its own (services/router/pipeline.py).
-        with telemetry.server_call("router", "solace.v1.Support/Respond", []):
+        with telemetry.server_call("router", RESPOND, []):
             with telemetry.stage("router", "validation"):
                 pass
             for stage, rpcs, options in (
-                (
-                    "risk",
-                    ("solace.v1.RiskScreening/Screen",),
-                    {"rpc": "solace.v1.RiskScreening/Screen"},
-                ),
-                (
-                    "annotate",
-                    ("solace.v1.DefenseClassifier/Classify", "solace.v1.StrategyPredictor/Predict"),
-                    {"span": False},
-                ),
-                (
-                    "generation",
-                    ("solace.v1.Generator/Generate",),
-                    {"rpc": "solace.v1.Generator/Generate"},
-                ),
+                ("risk", (SCREEN,), {"rpc": SCREEN}),
+                ("annotate", (CLASSIFY, PREDICT), {"span": False}),
+                ("generation", (GENERATE,), {"rpc": GENERATE}),
             ):
                 with telemetry.stage("router", stage, **options):
                     for rpc in rpcs:
