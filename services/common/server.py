@@ -18,6 +18,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from services.common.interceptor import ErrorMappingInterceptor, Guard
+from services.common.rpc_names import HEALTH_SERVICE
 
 log = logging.getLogger("solace.server")
 
@@ -70,7 +71,7 @@ async def start_server(
     reflection.enable_server_reflection(
         (
             *names,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            HEALTH_SERVICE,
             reflection.SERVICE_NAME,
         ),
         server,

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection
 
-from solace.v1 import support_pb2
+from services.common.rpc_names import HEALTH_SERVICE, SUPPORT_SERVICE
 
-SUPPORT_SERVICE = support_pb2.DESCRIPTOR.services_by_name["Support"].full_name
-HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 PUBLIC_SERVICES: tuple[str, ...] = (SUPPORT_SERVICE, HEALTH_SERVICE, reflection.SERVICE_NAME)
 
 # Import paths the Ray Serve gRPC proxy registers (see ``gRPCOptions.grpc_servicer_functions``).
