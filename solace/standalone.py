@@ -7,6 +7,13 @@ import logging
 
 from services.common.access import AccessControl
 from services.common.config import Settings
+from services.common.rpc_names import (
+    DEFENSE_SERVICE,
+    GENERATOR_SERVICE,
+    RISK_SERVICE,
+    STRATEGY_SERVICE,
+    SUPPORT_SERVICE,
+)
 from services.common.server import ServiceSpec, serve_until_signalled, start_server
 
 log = logging.getLogger("solace.standalone")
@@ -15,38 +22,38 @@ log = logging.getLogger("solace.standalone")
 def service_spec(name: str, settings: Settings) -> ServiceSpec:
     """The servicer of one service, built with its models."""
     if name == "risk":
-        from services.risk.servicer import SERVICE_NAME, build_risk_servicer
+        from services.risk.servicer import build_risk_servicer
         from solace.v1 import risk_pb2_grpc
 
         return ServiceSpec(
-            SERVICE_NAME,
+            RISK_SERVICE,
             risk_pb2_grpc.add_RiskScreeningServicer_to_server,
             build_risk_servicer(settings),
         )
     if name == "defense":
-        from services.defense.servicer import SERVICE_NAME, build_defense_servicer
+        from services.defense.servicer import build_defense_servicer
         from solace.v1 import defense_pb2_grpc
 
         return ServiceSpec(
-            SERVICE_NAME,
+            DEFENSE_SERVICE,
             defense_pb2_grpc.add_DefenseClassifierServicer_to_server,
             build_defense_servicer(settings),
         )
     if name == "strategy":
-        from services.strategy.servicer import SERVICE_NAME, build_strategy_servicer
+        from services.strategy.servicer import build_strategy_servicer
         from solace.v1 import strategy_pb2_grpc
 
         return ServiceSpec(
-            SERVICE_NAME,
+            STRATEGY_SERVICE,
             strategy_pb2_grpc.add_StrategyPredictorServicer_to_server,
             build_strategy_servicer(settings),
         )
     if name == "generator":
-        from services.generator.servicer import SERVICE_NAME, build_generator_servicer
+        from services.generator.servicer import build_generator_servicer
         from solace.v1 import generation_pb2_grpc
 
         return ServiceSpec(
-            SERVICE_NAME,
+            GENERATOR_SERVICE,
             generation_pb2_grpc.add_GeneratorServicer_to_server,
             build_generator_servicer(settings),
         )
@@ -54,7 +61,6 @@ def service_spec(name: str, settings: Settings) -> ServiceSpec:
         from services.router.clients import GrpcClients
         from services.router.pipeline import SupportPipeline
         from services.router.safety import build_safety_layer
-        from services.router.service_names import SUPPORT_SERVICE
         from services.router.servicer import SupportServicer
         from solace.v1 import support_pb2_grpc
 

@@ -16,11 +16,8 @@ from services.common.convert import (
 from services.common.domain import Scored
 from services.common.errors import SolaceError
 from services.common.labels import DEFENSE_ENUM_NAMES
-from services.common.rpc_names import DEFENSE_SERVICE
 from services.defense.model import DefenseModel
 from solace.v1 import common_pb2, defense_pb2, defense_pb2_grpc
-
-SERVICE_NAME = DEFENSE_SERVICE
 
 
 class DefenseServicer(defense_pb2_grpc.DefenseClassifierServicer):

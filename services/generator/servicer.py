@@ -7,13 +7,10 @@ from collections.abc import AsyncIterator
 from services.common.config import Settings
 from services.common.convert import conversation_from_proto, probabilities_from_scores, timings
 from services.common.labels import METHODS, RISK_LEVELS, STRATEGIES
-from services.common.rpc_names import GENERATOR_SERVICE
 from services.generator.coalesce import coalesce_text
 from services.generator.methods.base import Generation
 from services.generator.model import GenerationOptions, GenerationRequest, GeneratorCore
 from solace.v1 import common_pb2, generation_pb2, generation_pb2_grpc
-
-SERVICE_NAME = GENERATOR_SERVICE
 
 
 def request_from_proto(

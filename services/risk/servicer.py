@@ -7,11 +7,8 @@ import asyncio
 from services.common.config import Settings
 from services.common.convert import conversation_from_proto, label_scores, timings
 from services.common.labels import RISK_ENUM_NAMES, RISK_LEVELS
-from services.common.rpc_names import RISK_SERVICE
 from services.risk.model import RiskScreen, RiskVerdict, load_classifier
 from solace.v1 import common_pb2, risk_pb2, risk_pb2_grpc
-
-SERVICE_NAME = RISK_SERVICE
 
 
 def _level(name: str) -> int:

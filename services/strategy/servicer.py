@@ -16,11 +16,8 @@ from services.common.convert import (
 from services.common.domain import Scored
 from services.common.errors import SolaceError
 from services.common.labels import STRATEGY_ENUM_NAMES
-from services.common.rpc_names import STRATEGY_SERVICE
 from services.strategy.model import StrategyModel
 from solace.v1 import common_pb2, strategy_pb2, strategy_pb2_grpc
-
-SERVICE_NAME = STRATEGY_SERVICE
 
 
 class StrategyServicer(strategy_pb2_grpc.StrategyPredictorServicer):
