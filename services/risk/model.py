@@ -34,7 +34,6 @@ from services.common.config import Settings
 from services.common.domain import Conversation
 from services.common.errors import Unavailable
 from services.common.labels import RISK_LEVELS
-from services.risk.policy import RiskPolicy, load_policy
 from services.risk.rules import (
     RULES_VERSION,
     Reason,
@@ -45,6 +44,7 @@ from services.risk.rules import (
     rising_trend,
     shift_level,
 )
+from services.safety.policy import RiskPolicy, SafetyDecision, load_policy
 
 __all__ = ["Reason", "RiskClassifierLike", "RiskScreen", "RiskVerdict", "model_level"]
 
@@ -76,8 +76,9 @@ class RiskVerdict:
     model_name: str
     model_version: str
     source: str
-    escalate: bool = False
-    attach_resources: bool = False
+    # The crisis protocol for this level, from the screen's policy (``RiskPolicy.decide``);
+    # None only on a verdict built without a policy, which the router treats as unscreened.
+    decision: SafetyDecision | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -246,9 +247,7 @@ class RiskScreen:
             model_name=name,
             model_version=version,
             source=source,
-            escalate=level_index(level) >= level_index(self.policy.escalate_at),
-            attach_resources=level_index(level) >= level_index(self.policy.resources_at)
-            or third_party,
+            decision=self.policy.decide(level, third_party),
             timings_ms=timings,
         )
 

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from services.common.labels import RISK_LEVELS
-from services.risk.policy import RiskPolicy
+from services.safety.policy import RiskPolicy
 
 RULES_VERSION = "rules-2026.1"
 

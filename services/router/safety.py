@@ -15,7 +15,6 @@ from services.common.labels import RISK_LEVELS, strategy_index
 from services.escalation.outbox import OutboxDeliverer
 from services.escalation.store import Escalation, EscalationStore, Reason, open_store
 from services.generator.engines.composer import safe_reply
-from services.risk.policy import load_policy
 from services.safety.crisis import (
     CrisisResource,
     crisis_reply,
@@ -24,6 +23,7 @@ from services.safety.crisis import (
     third_party_note,
 )
 from services.safety.output_screen import screen_output
+from services.safety.policy import load_policy
 from solace.v1 import common_pb2, risk_pb2
 
 log = logging.getLogger("solace.safety")

@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from services.common.domain import Conversation
-from services.risk.policy import RiskPolicy
 from services.risk.rules import analyse_text, level_index, normalise
+from services.safety.policy import RiskPolicy
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,9 @@ from services.common.config import Settings
 from services.common.domain import SEEKER, SUPPORTER, Conversation, Turn
 from services.common.labels import RISK_LEVELS
 from services.risk.model import RiskClassifierLike, RiskScreen, RiskVerdict, load_classifier
-from services.risk.policy import RiskPolicy, load_policy
 from services.risk.rules import level_index
 from services.safety.output_screen import RiskIgnoranceModel, screen_output
+from services.safety.policy import RiskPolicy, load_policy
 
 PROBES_FILE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "risk_probes.yaml"
 CSSRS_TO_RISK = {

@@ -25,8 +25,8 @@ from kubernetes.client import ApiClient  # noqa: E402
 
 from services.common.config import load_settings  # noqa: E402
 from services.common.serve_options import deployed  # noqa: E402
-from services.risk.policy import RiskPolicy, load_policy  # noqa: E402
 from services.safety.crisis import load_resources  # noqa: E402
+from services.safety.policy import RiskPolicy, load_policy  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "solace"

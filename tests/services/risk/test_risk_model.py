@@ -14,8 +14,8 @@ from services.common.config import Settings, load_settings
 from services.common.domain import Conversation, Turn
 from services.common.errors import InvalidArgument, Unavailable
 from services.risk.model import RiskScreen, RiskVerdict
-from services.risk.policy import RiskPolicy, load_policy
 from services.risk.rules import level_index
+from services.safety.policy import RiskPolicy, load_policy
 
 PROBES = yaml.safe_load(
     (Path(__file__).resolve().parents[2] / "fixtures" / "risk_probes.yaml").read_text("utf-8")
@@ -76,7 +76,7 @@ def test_probe_level_range_rules_only(probe: dict) -> None:
 )
 def test_every_crisis_probe_escalates(probe: dict) -> None:
     verdict = screen(probe["turns"])
-    assert verdict.escalate and level_index(verdict.level) >= level_index("HIGH")
+    assert verdict.decision.escalate and level_index(verdict.level) >= level_index("HIGH")
     assert any(
         r.source.startswith("rule:") and r.level in ("HIGH", "IMMINENT") for r in verdict.reasons
     )
@@ -130,12 +130,13 @@ def test_unavailable_classifier_falls_back_to_rules_and_says_so() -> None:
 def test_rules_only_probabilities_are_one_hot_on_the_rules_level() -> None:
     verdict = screen(["I wish I was dead"])
     assert verdict.probabilities == (0.0, 0.0, 1.0, 0.0, 0.0)
-    assert verdict.attach_resources and not verdict.escalate
+    assert verdict.decision.attach_resources and not verdict.decision.escalate
 
 
 def test_third_party_concern_attaches_resources_without_escalating() -> None:
     verdict = screen(["My friend wants to end her life"], FakeClassifier([0, 0, 0, 0.5, 0.5]))
-    assert verdict.third_party_concern and verdict.attach_resources and not verdict.escalate
+    decision = verdict.decision
+    assert verdict.third_party_concern and decision.attach_resources and not decision.escalate
 
 
 def test_trend_reason_is_conversation_wide() -> None:

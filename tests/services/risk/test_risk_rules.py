@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.risk.policy import RiskPolicy
 from services.risk.rules import analyse_text, normalise, rising_trend, strip_idioms
+from services.safety.policy import RiskPolicy
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,12 @@
-"""The safety policy's numbers: every threshold the risk screen, the crisis protocol and the output
-screen decide with, in one frozen dataclass with embedded defaults.
+"""The safety policy: every threshold the risk screen, the crisis protocol and the output screen
+decide with, in one frozen dataclass with embedded defaults, and the one place the crisis
+thresholds are compared (``RiskPolicy.decide``).
+
+The risk screen grades a conversation; ``decide`` turns that level into a ``SafetyDecision``
+(escalate, attach resources, which strategies a reply may use). The screen computes it once from
+the operator's policy and returns it with the verdict (``ScreenResponse.decision``); the router
+and the generator obey that decision, and a generator called without one computes it here from
+the same policy. Nothing else compares risk levels against the crisis thresholds.
 
 An operator overrides any field with a YAML mapping in the file named by the ``safety_config``
 setting (``SOLACE_SAFETY_CONFIG``, read by ``load_settings`` like every setting; callers pass
@@ -43,6 +50,43 @@ DEFAULT_GUARD_MODEL_CAPS: dict[str, str] = {
 
 
 @dataclass(frozen=True)
+class SafetyDecision:
+    """What the safety policy decides for one screened conversation.
+
+    ``escalate``: no model text; the crisis reply, ``escalated = true`` and a durable escalation
+    record. ``attach_resources``: crisis resources go with the reply. ``allowed_strategies``:
+    the ESConv strategy names a reply may follow, in ``labels.STRATEGIES`` order (all eight
+    unless ``constrained``). ``escalate_at`` and ``resources_at`` are the thresholds it was
+    judged against, for the audit trail ("" when a caller sent a decision without them).
+    """
+
+    escalate: bool
+    attach_resources: bool
+    allowed_strategies: tuple[str, ...]
+    constrained: bool
+    escalate_at: str
+    resources_at: str
+
+
+# The strategy a disallowed one is replaced by, when the decision allows it: it stays with the
+# seeker's feelings, so it fits any constrained turn.
+FALLBACK_STRATEGY = "Reflection of feelings"
+
+
+def allowed_strategy(strategy: str, allowed: tuple[str, ...] | list[str]) -> str:
+    """``strategy`` when ``allowed`` contains it (case-insensitive), else Reflection of feelings
+    when allowed, else the first allowed strategy in ``labels.STRATEGIES`` order."""
+    names = {s.lower() for s in allowed}
+    if strategy.lower() in names:
+        return strategy
+    if not names:
+        raise InvalidArgument("allowed_strategies", "must name at least one strategy")
+    if FALLBACK_STRATEGY.lower() in names:
+        return FALLBACK_STRATEGY
+    return next(s for s in STRATEGIES if s.lower() in names)
+
+
+@dataclass(frozen=True)
 class RiskPolicy:
     """Thresholds of the safety layer. Levels are names from ``labels.RISK_LEVELS``."""
 
@@ -76,8 +120,9 @@ class RiskPolicy:
     trend_min_rises: int = 2
     trend_accumulate: int = 3
     trend_max_level: str = "HIGH"
-    # Crisis protocol: at ``escalate_at`` no model text is sent; from ``resources_at`` crisis
-    # resources are attached and strategies are limited to ``supportive_strategies``.
+    # Crisis protocol (``decide``): at ``escalate_at`` and above no model text is sent; from
+    # ``resources_at`` (or on a third-party concern) crisis resources are attached; from
+    # ``resources_at`` up to below ``escalate_at`` replies are limited to ``supportive_strategies``.
     escalate_at: str = "HIGH"
     resources_at: str = "MODERATE"
     supportive_strategies: tuple[str, ...] = DEFAULT_SUPPORTIVE_STRATEGIES
@@ -100,12 +145,51 @@ class RiskPolicy:
         for strategy in self.supportive_strategies:
             if strategy.lower() not in known:
                 raise InvalidArgument("supportive_strategies", f"unknown strategy {strategy!r}")
+        if not self.supportive_strategies:
+            raise InvalidArgument("supportive_strategies", "must name at least one strategy")
+        if _index(self.resources_at) > _index(self.escalate_at):
+            raise InvalidArgument(
+                "resources_at",
+                f"{self.resources_at} is above escalate_at {self.escalate_at}; resources must "
+                "start at or below the escalation threshold",
+            )
         for name in ("model_window", "trend_window", "trend_min_rises", "trend_accumulate"):
             if getattr(self, name) < 1:
                 raise InvalidArgument(name, "must be at least 1")
 
+    def decide(self, level: str, third_party_concern: bool = False) -> SafetyDecision:
+        """The crisis protocol for a conversation screened at ``level`` (a ``RISK_LEVELS``
+        name). The only place the crisis thresholds are compared.
+
+        Escalate at ``escalate_at`` and above. Resources from ``resources_at``, or whenever the
+        seeker voices concern for someone else (that does not raise the seeker's own level, and
+        does not constrain the reply). Strategies are limited to ``supportive_strategies`` from
+        ``resources_at`` up to below ``escalate_at``; an escalated turn gets no model text.
+        """
+        _check_level("level", level)
+        at = _index(level)
+        escalate = at >= _index(self.escalate_at)
+        constrained = not escalate and at >= _index(self.resources_at)
+        if constrained:
+            supportive = {s.lower() for s in self.supportive_strategies}
+            allowed = tuple(s for s in STRATEGIES if s.lower() in supportive)
+        else:
+            allowed = STRATEGIES
+        return SafetyDecision(
+            escalate=escalate,
+            attach_resources=at >= _index(self.resources_at) or third_party_concern,
+            allowed_strategies=allowed,
+            constrained=constrained,
+            escalate_at=self.escalate_at,
+            resources_at=self.resources_at,
+        )
+
     def with_overrides(self, **changes: Any) -> RiskPolicy:
         return dataclasses.replace(self, **changes)
+
+
+def _index(level: str) -> int:
+    return RISK_LEVELS.index(level)
 
 
 def _check_level(name: str, level: str) -> None:
