@@ -1,23 +1,29 @@
-"""Risk screening of a conversation: explicit rules combined with an optional classifier.
+"""Risk screening of a conversation: the compositional rules combined with a learned classifier.
 
 How the two combine, per seeker turn (the classifier scores the latest ``model_window`` turns in
 one batched call):
 
 - The rules' level is a floor: a classifier can never lower what a rule found.
-- The classifier's level comes from ``RiskPolicy`` thresholds on its probabilities
-  (P(IMMINENT), P(HIGH)+P(IMMINENT), ...). Where no guard fired, the turn takes the higher of the
-  two, so a confident model escalates text the rules do not know (fail towards escalation).
-- Where a guard explained rule evidence away in that turn (idiom, fiction, third party,
-  negation, history), the classifier may raise the turn only up to that guard's cap
-  (``RiskPolicy.guard_model_caps``): idioms, fiction and third-party talk are where a model
-  over-fires, and the guard has read the sentence more precisely than the model.
+- The classifier's level is the most likely class of its calibrated probabilities, raised by the
+  ``RiskPolicy`` thresholds on the cumulative ones (P(IMMINENT), P(HIGH)+P(IMMINENT), ...):
+  an uncertain crisis signal fails toward escalation. Where no guard fired, the turn takes the
+  higher of the two, so the model escalates text the rules do not list.
+- Where a guard explained rule evidence away in that turn (idiom, fiction, professional, third
+  party, negation, history), the classifier may raise the turn only up to that guard's cap
+  (``RiskPolicy.guard_model_caps``): the guard read the sentence more precisely than the model.
 
-Across turns: the last seeker turn weighs most; an earlier turn's level, discounted by
-``earlier_turn_discount`` steps, is a floor; then a rising trend raises one step (``rules``).
+Across turns (``rules.conversation_level``): the components of every seeker turn combine again
+(ideation in turn 1 + means in turn 3 is HIGH), an earlier turn's level, discounted by
+``earlier_turn_discount`` steps, is a floor, and a rising trend raises one step.
+
+The returned distribution agrees with the level (``final_distribution``): the classifier's
+calibrated probabilities for the last seeker turn, as they are where their most likely class is
+the level; otherwise with the mass below the level folded onto it (a rule's floor or a
+threshold raised the level) or the mass above it (a guard capped the model). The level is then
+the most likely class. Rules only: one-hot on the level.
 
 Without a classifier, or when it raises ``Unavailable``, the rules alone decide and the verdict
-says so (``source == "rules-only"``): screening stays available, so the router need not fall
-back to a holding reply only because the model is not built.
+says so (``source == "rules-only"``).
 """
 
 from __future__ import annotations
@@ -38,11 +44,10 @@ from services.risk.rules import (
     RULES_VERSION,
     Reason,
     TurnAnalysis,
-    analyse_turns,
+    analyse_conversation,
+    conversation_level,
     level_index,
     max_level,
-    rising_trend,
-    shift_level,
 )
 from services.safety.policy import RiskPolicy, SafetyDecision, load_policy
 
@@ -83,21 +88,45 @@ class RiskVerdict:
 
 
 def model_level(probs: Sequence[float], policy: RiskPolicy) -> tuple[str, str]:
-    """The level one row of classifier probabilities supports, and the evidence in words."""
+    """The level one row of classifier probabilities supports, and the evidence in words: its
+    most likely class, raised where a cumulative probability passes the policy's threshold."""
     p = np.asarray(probs, dtype=np.float64)
+    top = RISK_LEVELS[int(np.argmax(p))]
     imminent = float(p[4])
     high = float(p[3] + p[4])
     moderate = float(p[2:].sum())
     low = float(p[1:].sum())
     if imminent >= policy.model_imminent:
-        return "IMMINENT", f"P(IMMINENT)={imminent:.2f}"
-    if high >= policy.model_high:
-        return "HIGH", f"P(HIGH+)={high:.2f}"
-    if moderate >= policy.model_moderate:
-        return "MODERATE", f"P(MODERATE+)={moderate:.2f}"
-    if low >= policy.model_low:
-        return "LOW", f"P(LOW+)={low:.2f}"
-    return "NONE", f"P(LOW+)={low:.2f}"
+        by, evidence = "IMMINENT", f"P(IMMINENT)={imminent:.2f}"
+    elif high >= policy.model_high:
+        by, evidence = "HIGH", f"P(HIGH+)={high:.2f}"
+    elif moderate >= policy.model_moderate:
+        by, evidence = "MODERATE", f"P(MODERATE+)={moderate:.2f}"
+    elif low >= policy.model_low:
+        by, evidence = "LOW", f"P(LOW+)={low:.2f}"
+    else:
+        by, evidence = "NONE", f"P(LOW+)={low:.2f}"
+    if level_index(top) > level_index(by):
+        return top, f"most likely {top} (P={float(p.max()):.2f})"
+    return by, evidence
+
+
+def final_distribution(probs: Sequence[float], level: str) -> tuple[float, ...]:
+    """The calibrated probabilities made to agree with ``level``. Where the model's most likely
+    class is the level, they are returned as they are. Where it is below (a rule's floor or a
+    threshold raised the level), the mass of every class below the level is folded onto it;
+    where it is above (a guard capped the model), the mass above the level is folded onto it."""
+    q = np.asarray(probs, dtype=np.float64).copy()
+    q = q / q.sum()
+    k = level_index(level)
+    top = int(np.argmax(q))
+    if top < k:
+        q[k] += q[:k].sum()
+        q[:k] = 0.0
+    elif top > k:
+        q[k] += q[k + 1 :].sum()
+        q[k + 1 :] = 0.0
+    return tuple(float(x) for x in q)
 
 
 class RiskScreen:
@@ -122,13 +151,13 @@ class RiskScreen:
     def screen(self, conversation: Conversation) -> RiskVerdict:
         policy = self.policy
         started = time.perf_counter()
-        seeker = conversation.seeker_turns()
-        analyses = analyse_turns(seeker, policy)
+        analyses, _, _ = analyse_conversation(conversation, policy)
         rules_ms = (time.perf_counter() - started) * 1000.0
         if not analyses:
             return self._verdict("NONE", [], False, None, RULES_ONLY, {"rules": rules_ms})
 
-        probs, source, model_ms = self._score([text for _, text in seeker[-policy.model_window :]])
+        texts = [conversation.turns[a.turn_index].text for a in analyses[-policy.model_window :]]
+        probs, source, model_ms = self._score(texts)
         first_scored = len(analyses) - (0 if probs is None else len(probs))
         levels: list[str] = []
         reasons: list[Reason] = []
@@ -137,26 +166,8 @@ class RiskScreen:
             level, turn_reasons = self._combine(analysis, row)
             levels.append(level)
             reasons.extend(turn_reasons)
-
-        last = levels[-1]
-        level = last
-        earlier = max(levels[:-1], key=level_index, default="NONE")
-        carried = shift_level(earlier, -policy.earlier_turn_discount)
-        if level_index(carried) > level_index(level):
-            level = carried
-            reasons.append(
-                Reason(
-                    None,
-                    "rule:earlier_turn",
-                    -1,
-                    carried,
-                    f"an earlier seeker turn reached {earlier}, discounted",
-                )
-            )
-        trend = rising_trend(levels, level, policy)
-        if trend is not None:
-            level = trend.level
-            reasons.append(trend)
+        level, conversation_reasons = conversation_level(analyses, policy, levels)
+        reasons.extend(conversation_reasons)
 
         # Third-party concern counts when voiced in the recent turns, not an hour ago.
         recent = analyses[-policy.trend_window :]
@@ -164,9 +175,7 @@ class RiskScreen:
         last_probs = None if probs is None else probs[-1]
         reasons.sort(key=lambda r: (-level_index(r.level), r.turn_index == -1))
         timings = {"rules": rules_ms, "model": model_ms}
-        return self._verdict(
-            level, reasons, third_party, last_probs, source, timings, rules_level=analyses[-1].level
-        )
+        return self._verdict(level, reasons, third_party, last_probs, source, timings)
 
     def _score(self, texts: list[str]) -> tuple[np.ndarray | None, str, float]:
         if self._classifier is None:
@@ -225,15 +234,14 @@ class RiskScreen:
         probs: np.ndarray | None,
         source: str,
         timings: dict[str, float],
-        rules_level: str = "NONE",
     ) -> RiskVerdict:
         if probs is None:
             one_hot = [0.0] * len(RISK_LEVELS)
-            one_hot[level_index(rules_level)] = 1.0
+            one_hot[level_index(level)] = 1.0
             probabilities = tuple(one_hot)
             name, version = RULES_MODEL_NAME, RULES_VERSION
         else:
-            probabilities = tuple(float(x) for x in probs)
+            probabilities = final_distribution(probs, level)
             name, version = self.model_name, self.model_version
         if source == RULES_ONLY and self._classifier is not None:
             reasons = [*reasons, Reason(None, RULES_ONLY, -1, "NONE", "classifier unavailable")]

@@ -43,6 +43,7 @@ DEFAULT_SUPPORTIVE_STRATEGIES: tuple[str, ...] = (
 DEFAULT_GUARD_MODEL_CAPS: dict[str, str] = {
     "idiom": "LOW",
     "fiction": "LOW",
+    "professional": "LOW",
     "third_party": "LOW",
     "negation": "MODERATE",
     "history": "MODERATE",

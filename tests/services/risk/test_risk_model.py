@@ -107,6 +107,24 @@ def test_confident_model_escalates_what_rules_miss() -> None:
     assert verdict.probabilities == pytest.approx((0, 0, 0.1, 0.3, 0.6))
 
 
+def test_probabilities_agree_with_a_rules_floor() -> None:
+    # The model reads NONE; the rules find an attempt under way: the distribution says so.
+    verdict = screen(
+        ["I just swallowed all my pills"], FakeClassifier([0.7, 0.1, 0.1, 0.06, 0.04])
+    )
+    assert verdict.level == "IMMINENT"
+    assert verdict.probabilities == pytest.approx((0, 0, 0, 0, 1.0))
+    assert max(range(5), key=lambda k: verdict.probabilities[k]) == 4
+
+
+def test_probabilities_agree_with_a_guard_cap() -> None:
+    # An over-confident model on an idiom: capped at the guard's level, and the mass moved there.
+    verdict = screen(["this commute is killing me"], FakeClassifier([0.1, 0.1, 0.1, 0.3, 0.4]))
+    assert verdict.level == "LOW"
+    assert max(range(5), key=lambda k: verdict.probabilities[k]) == 1
+    assert sum(verdict.probabilities) == pytest.approx(1.0)
+
+
 def test_model_never_lowers_a_rule_floor() -> None:
     verdict = screen(
         ["I'm going to kill myself tonight"], FakeClassifier([0.97, 0.01, 0.01, 0.005, 0.005])

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from services.risk.rules import analyse_text, normalise, rising_trend, strip_idioms
+from services.common.domain import Conversation, Turn
+from services.risk.rules import (
+    analyse_conversation,
+    analyse_text,
+    normalise,
+    rising_trend,
+    strip_idioms,
+)
 from services.safety.policy import RiskPolicy
 
 
@@ -41,13 +48,13 @@ def test_idioms_are_cut_out_before_rules_see_the_text() -> None:
         ("I tried to kill myself yesterday", "rule:attempt", "BEHAVIOR", "HIGH"),
         ("I just swallowed all my pills", "rule:attempt_in_progress", "BEHAVIOR", "IMMINENT"),
         ("I wish I was dead", "rule:wish_dead", "WISH_TO_BE_DEAD", "MODERATE"),
-        ("I want to go to sleep and never wake up", "rule:passive_wish", "WISH_TO_BE_DEAD", "LOW"),
         (
-            "I keep thinking about suicide",
-            "rule:suicidal_thoughts",
-            "SUICIDAL_THOUGHTS",
+            "I want to go to sleep and never wake up",
+            "rule:passive_wish",
+            "WISH_TO_BE_DEAD",
             "MODERATE",
         ),
+        ("I keep thinking about suicide", "rule:active_thoughts", "SUICIDAL_THOUGHTS", "HIGH"),
     ],
 )
 def test_each_cssrs_line_has_a_named_rule(text: str, rule_id: str, line: str, level: str) -> None:
@@ -87,7 +94,7 @@ def test_negation_does_not_reach_across_a_clause() -> None:
 
 
 def test_cannot_stop_is_not_a_negation() -> None:
-    assert analyse_text("I can't stop thinking about killing myself").level == "MODERATE"
+    assert analyse_text("I can't stop thinking about killing myself").level == "HIGH"
 
 
 def test_history_with_recovery_is_downgraded_but_recorded() -> None:
@@ -128,3 +135,69 @@ def test_rising_trend_raises_one_step_and_no_further_than_the_cap() -> None:
     assert reason is not None and reason.level == "HIGH" and reason.turn_index == -1
     assert rising_trend(["NONE", "LOW", "LOW"], "LOW", policy) is None
     assert rising_trend(["HIGH", "HIGH", "HIGH"], "HIGH", policy) is None
+
+
+def test_reasons_name_the_component_and_sentence() -> None:
+    analysis = analyse_text("Work was awful. I want to die and there is a rope in the garage.", 2)
+    means = [r for r in analysis.reasons if r.component == "MEANS"]
+    assert means and means[0].sentence_index == 1 and means[0].turn_index == 2
+    combined = [r for r in analysis.reasons if r.source == "rule:combination"]
+    assert combined and combined[0].level == "HIGH"
+    assert "MEANS@t2s1" in combined[0].detail and "WISH_ACTIVE@t2s1" in combined[0].detail
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        # A wish to be dead alone is MODERATE; beside means, a time or preparation it is HIGH.
+        ("I want to die", "MODERATE"),
+        ("I want to die and the pills are in my bag", "HIGH"),
+        # A decision with a time, no suicide word.
+        ("My mind is made up, it's happening on Sunday", "HIGH"),
+        # An attempt under way is IMMINENT; intent with a time is IMMINENT.
+        ("I already swallowed the rest of the tablets", "IMMINENT"),
+        ("I'm going to end my life tonight", "IMMINENT"),
+        # A passive wish with a time is still only a wish: MODERATE with resources.
+        ("It would be fine if I didn't wake up tomorrow", "MODERATE"),
+        # Means alone is not a crisis; a time alone says nothing.
+        ("I have pills for my headache", "LOW"),
+        ("See you on Sunday at the match", "NONE"),
+    ],
+)
+def test_components_combine_per_cssrs(text: str, level: str) -> None:
+    assert analyse_text(text).level == level
+
+
+def _conversation(*texts: str) -> Conversation:
+    roles = ("seeker", "supporter")
+    return Conversation(tuple(Turn(roles[i % 2], t) for i, t in enumerate(texts)))
+
+
+def test_components_of_earlier_turns_combine_with_later_ones() -> None:
+    conversation = _conversation(
+        "I keep wanting to die", "Have you thought about how?", "Pills. I have enough."
+    )
+    analyses, level, _ = analyse_conversation(conversation)
+    assert analyses[-1].level != "NONE" and level in ("HIGH", "IMMINENT")
+
+
+def test_a_yes_is_read_with_the_supporters_safety_question() -> None:
+    asked = _conversation("Work is hell", "Are you thinking of killing yourself?", "yeah")
+    assert analyse_conversation(asked)[1] == "HIGH"
+    denied = _conversation("Work is hell", "Are you thinking of killing yourself?", "no")
+    assert analyse_conversation(denied)[1] == "NONE"
+    # A generic question is not a safety question when nothing risky came before it.
+    generic = _conversation("I lost my job", "Do you have a plan for next week?", "yes")
+    assert analyse_conversation(generic)[1] == "NONE"
+
+
+def test_not_being_safe_after_a_safety_question_escalates() -> None:
+    unsafe = _conversation("I can't do this", "Are you safe right now?", "no")
+    assert analyse_conversation(unsafe)[1] == "HIGH"
+
+
+def test_a_professional_frame_does_not_raise_the_seeker() -> None:
+    analysis = analyse_text("On my shift at the hospital a patient had overdosed on insulin")
+    assert analysis.level in ("NONE", "LOW")
+    nurse = analyse_text("As a nurse I know how to overdose and I want to kill myself")
+    assert nurse.level in ("HIGH", "IMMINENT")

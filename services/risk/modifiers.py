@@ -1,0 +1,146 @@
+"""The modifiers that lower or redirect a component: negation, past and recovered, third party,
+fiction / media / study, professional context, routine use. Idioms are cut out earlier
+(``normalise.strip_idioms``).
+
+A modifier only applies when it clearly does: negation reaches back a few words inside its
+clause, a fiction or professional frame yields to the seeker joining in ("me too", "myself"),
+and past tense counts as history only with a history or recovery marker and no recent one.
+"""
+
+from __future__ import annotations
+
+import re
+
+RECURRENCE = re.compile(
+    r"\b(?:thinking|thought|think) (?:about )?(?:it|doing it|that|trying) again\b|"
+    r"\b(?:feel|feeling|felt) (?:that way|like that|the same way) again\b|"
+    r"\b(?:want|wants) to (?:try|do it) again\b|"
+    r"\b(?:the )?(?:thoughts|urges|feelings) (?:are|have|have come|came|keep coming) back\b|"
+    r"\brelaps(?:e|ed|ing)\b"
+)
+FICTION = re.compile(
+    r"\b(?:in|from|of) (?:the|a|this|that|my) (?:movie|film|show|tv show|series|book|novel|story|"
+    r"song|game|video game|play|episode|anime|manga|comic|poem|script|screenplay|fanfic)\b|"
+    r"\b(?:my|the|a|his|her|our) (?:character|characters|protagonist|villain|narrator|oc|"
+    r"main character)\b|\blyrics?\b|"
+    r"\b(?:writing|wrote|write|reading|watching|watched|read) (?:a|an|the|my) (?:story|book|novel|"
+    r"script|screenplay|poem|fanfic|song|scene|essay|paper)\b|"
+    r"\bthe (?:song|movie|film|book|show|play|poem) (?:goes|says|where|about|in which)\b|"
+    r"\b(?:sings?|sang|singing|quote|quoting|the line)\b|\bhamlet\b|\bromeo\b|"
+    r"\b13 reasons why\b|\bthe plot\b|"
+    r"\bfor (?:a|my) (?:\w+ )?(?:class|assignment|project|essay|paper|course)\b"
+)
+FICTION_OVERRIDE = re.compile(r"\b(?:me too|too|as well|also|like (?:him|her|them))\b")
+# Markers that put the evidence in the past, and markers of recovery since.
+HISTORY = re.compile(
+    r"\b(?:years? ago|months ago|(?:a )?long time ago|when i was (?:younger|little|a (?:kid|teen|"
+    r"teenager|child|student)|in (?:high school|school|college|uni|university|my teens)|\d+)|"
+    r"as a (?:teen|teenager|kid|child)|in (?:high school|college|my teens|my twenties|the past)|"
+    r"back (?:then|in)|used to|(?:\d+|a few|several|many|two|three|ten) years back|previously|"
+    r"in (?:19|20)\d\d|once before|once when|in my past|history of)\b"
+)
+RECOVERY = re.compile(
+    r"\b(?:(?:doing|feeling|much|a lot|so much|way) better(?: now)?|recovered|in recovery|"
+    r"(?:\d+|a few|two|three|many|several) (?:days|weeks|months|years) clean|clean for|"
+    r"(?:got|getting|have been getting|have gotten) (?:help|treatment|therapy)|not anymore|"
+    r"no longer|(?:in )?a (?:good|better|safe) place|"
+    r"glad i (?:survived|am (?:still )?here|did not)|"
+    r"grateful (?:to be|i am) (?:alive|here)|have not (?:self harmed|cut|felt that way) (?:in|for)|"
+    r"(?:those|the) (?:thoughts|feelings) (?:are|have) (?:gone|passed))\b"
+)
+RECENT = re.compile(
+    r"\b(?:last (?:night|week|weekend|month)|yesterday|recently|(?:a few|two|three|\d+) "
+    r"(?:days|hours) ago|this (?:week|month|morning)|earlier today|just now|again)\b"
+)
+PAST = re.compile(
+    r"\b(?:wanted|wished|was|were|thought|felt|tried|attempted|took|taken|overdosed|cut|burned|burnt|"
+    r"hurt|harmed|had|swallowed|wrote|gave|made)\b"
+)
+# "if i was gone", "wish i were dead" are conditionals, not past tense.
+CONDITIONAL = re.compile(r"\b(?:if|wish|that|as if) i (?:was|were)\b")
+ROUTINE = re.compile(
+    r"\b(?:as usual|like usual|as prescribed|like (?:my|the) doctor said|every (?:day|morning|"
+    r"night|evening)|on time|like i am supposed to|by mistake)\b"
+)
+# Negation cues close to a match cancel it ("I would never hurt myself", "no thoughts of ...").
+NEGATION = re.compile(
+    r"\b(?:never|not|no|nor|without|none|neither|no longer|nothing like|"
+    r"stopped|stop|quit|denies|deny|free of)\b"
+)
+# Phrases that contain a negation word but do not negate the evidence that follows.
+NOT_NEGATION = re.compile(
+    r"\b(?:can not|could not|can not seem to) (?:stop|help|shake|get rid of)\b|"
+    r"\b(?:do not|did not) know (?:if|whether|why|how|what)\b|\bnot sure (?:if|whether)?\b|"
+    r"\bno one\b|\bnobody\b|\bnot even\b|\bnot just\b|\bdo not think i can\b|"
+    r"\bcan not (?:take|do|handle|stand|cope)\b|\bno (?:matter|idea)\b|"
+    r"\bdo not see (?:the )?point\b|\bwhy not\b|\bnot okay\b|\bnot ok\b|\bnot fine\b"
+)
+# A clause ends at punctuation or a conjunction; negation does not reach across it.
+CLAUSE_BREAK = re.compile(r"[,;:\-–—()\"]|\b(?:but|and|because|so|though|although|yet|however)\b")
+# Professional and study frames: a nurse's patients, a pharmacist's shift, a paper on prevention.
+PROFESSIONAL = re.compile(
+    r"\b(?:as an?|i am an?|i work as an?|work as an?|training as an?|i am training to be an?) "
+    r"(?:\w+ )?(?:nurse|doctor|paramedic|pharmacist|therapist|counsell?or|psychiatrist|"
+    r"psychologist|social worker|researcher|volunteer|emt|police officer|teacher|medic|"
+    r"clinician|carer|gp|chaplain|coroner|firefighter|lifeguard|student nurse)\b|"
+    r"\b(?:my|our|a|the) (?:patients?|clients?|callers?|ward|caseload|clinic|pharmacy|shift)\b|"
+    r"\b(?:at work|on shift|on my shift|in the er|in a&e|in the ed|at the hospital|on the ward|"
+    r"on the crisis line|on the helpline)\b|"
+    r"\b(?:research|study|studies|thesis|dissertation|lecture|seminar|training session|"
+    r"prevention|statistics|awareness|module|textbook|exam question|case study|"
+    r"documentary|article|news|report|headline|podcast)\b"
+)
+# A frame yields when the seeker is plainly speaking of themselves inside it.
+SELF_IN_FRAME = re.compile(
+    r"\b(?:myself|my own life|my life|i want to|i am going to|i have been|i keep|i feel|"
+    r"me too|i do too|i relate)\b"
+)
+SENTENCE = re.compile(r"[^.!?\n]+[.!?\n]*")
+# Who a subjectless match is about: the last subject before it in its clause.
+SUBJECT = re.compile(
+    r"\b(?P<self>i|me|myself)\b|\b(?P<third>he|she|they|him|them|friend|bestie|bff|sister|"
+    r"brother|sibling|mom|mum|mother|dad|father|son|daughter|kid|child|partner|boyfriend|"
+    r"girlfriend|bf|gf|wife|husband|roommate|flatmate|cousin|classmate|coworker|colleague|"
+    r"teammate|aunt|uncle|grandma|grandpa|grandmother|grandfather|niece|nephew|student|patient|"
+    r"patients|client|clients|caller|callers|resident|residents|"
+    r"neighbou?r|someone known|somebody known|people known|a friend known|a person known)\b|"
+    r"\b(?P<other>we|you|everyone|everybody|people|anyone|someone|somebody|nobody)\b"
+)
+# The reflexive or possessive inside a match says whose life it is about.
+PRONOUN = re.compile(
+    r"\b(?:myself|himself|herself|themselves|themself|yourself|my|his|their|your)\b"
+    r"|\bher\b(?= (?:own )?life)"
+)
+FIRST_PERSON_REF = {"myself", "my"}
+OTHER_REF = {"yourself", "your"}
+NEGATION_WINDOW = 6
+
+
+def clause_prefix(sentence: str, start: int) -> str:
+    prefix = sentence[:start]
+    breaks = list(CLAUSE_BREAK.finditer(prefix))
+    if breaks:
+        prefix = prefix[breaks[-1].end() :]
+    return prefix
+
+
+def negated(clause_prefix: str) -> bool:
+    cleaned = NOT_NEGATION.sub(" ", clause_prefix)
+    tokens = cleaned.split()[-NEGATION_WINDOW:]
+    return bool(NEGATION.search(" ".join(tokens)))
+
+
+def person(match: re.Match[str], clause_prefix: str) -> str:
+    """ "self", "third" or "other" (addressed to someone else, or generic)."""
+    pronoun = PRONOUN.search(match.group())
+    if pronoun:
+        word = pronoun.group()
+        if word in FIRST_PERSON_REF:
+            return "self"
+        return "other" if word in OTHER_REF else "third"
+    last = None
+    for subject in SUBJECT.finditer(clause_prefix):
+        last = subject
+    if last is None or last.group("self"):
+        return "self"
+    return "third" if last.group("third") else "other"
