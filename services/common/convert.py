@@ -12,7 +12,9 @@ from typing import Any, TypeVar
 from services.common.config import Settings
 from services.common.domain import SEEKER, SUPPORTER, Conversation, Turn
 from services.common.errors import InvalidArgument, SolaceError
-from solace.v1 import common_pb2
+from services.common.labels import RISK_LEVELS, STRATEGIES
+from services.safety.policy import SafetyDecision
+from solace.v1 import common_pb2, risk_pb2
 
 _ROLES = {common_pb2.ROLE_SEEKER: SEEKER, common_pb2.ROLE_SUPPORTER: SUPPORTER}
 _ROLE_VALUES = {v: k for k, v in _ROLES.items()}
@@ -121,6 +123,54 @@ def probabilities_from_scores(
         values[score.value - 1] = score.probability
         seen = True
     return tuple(values) if seen else None
+
+
+def decision_to_proto(decision: SafetyDecision) -> risk_pb2.SafetyDecision:
+    """The policy's decision as ``ScreenResponse.decision`` / ``GenerateRequest.decision``."""
+    allowed = {s.lower() for s in decision.allowed_strategies}
+    return risk_pb2.SafetyDecision(
+        escalate=decision.escalate,
+        attach_resources=decision.attach_resources,
+        allowed_strategies=[i + 1 for i, s in enumerate(STRATEGIES) if s.lower() in allowed],
+        escalate_at=_risk_value(decision.escalate_at),
+        resources_at=_risk_value(decision.resources_at),
+    )
+
+
+def decision_from_proto(message: risk_pb2.SafetyDecision, field: str) -> SafetyDecision:
+    """A decision a caller sent back into the domain type. Unknown strategies are
+    ``InvalidArgument`` naming ``field.allowed_strategies[i]``; no strategies is allowed only with
+    ``escalate`` (nothing is generated then). Thresholds left UNSPECIFIED read as ""."""
+    allowed: set[int] = set()
+    for i, value in enumerate(message.allowed_strategies):
+        if value not in _STRATEGY_VALUES:
+            raise InvalidArgument(f"{field}.allowed_strategies[{i}]", f"unknown strategy {value}")
+        allowed.add(value - 1)
+    if not allowed and not message.escalate:
+        raise InvalidArgument(
+            f"{field}.allowed_strategies", "must list at least one strategy unless escalate is set"
+        )
+    names = tuple(s for i, s in enumerate(STRATEGIES) if i in allowed or not allowed)
+    return SafetyDecision(
+        escalate=message.escalate,
+        attach_resources=message.attach_resources,
+        allowed_strategies=names,
+        constrained=len(names) < len(STRATEGIES),
+        escalate_at=_risk_name(message.escalate_at, f"{field}.escalate_at"),
+        resources_at=_risk_name(message.resources_at, f"{field}.resources_at"),
+    )
+
+
+def _risk_value(name: str) -> int:
+    return RISK_LEVELS.index(name) + 1 if name else common_pb2.RISK_LEVEL_UNSPECIFIED
+
+
+def _risk_name(value: int, field: str) -> str:
+    if value == common_pb2.RISK_LEVEL_UNSPECIFIED:
+        return ""
+    if not 1 <= value <= len(RISK_LEVELS):
+        raise InvalidArgument(field, f"unknown risk level {value}")
+    return RISK_LEVELS[value - 1]
 
 
 def timings(pairs: Iterable[tuple[str, float]]) -> list[common_pb2.StageTiming]:

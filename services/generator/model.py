@@ -4,10 +4,14 @@ translates proto ⇄ these types and calls ``GeneratorCore``.
 
 Policies, in the order they apply:
 
-- risk HIGH or IMMINENT: no generated text at all; the composer's ``safe_reply`` comes back
-  with ``fell_back=True`` (the router sends such requests to the crisis protocol and should
-  never get here; a partner calling the Generator directly gets a safe answer, not model text);
-- risk MODERATE: the strategy is constrained to supportive ones (``methods.policy``);
+- the safety decision: the request's (``GenerateRequest.decision``, the risk screen's), or, when
+  a caller sends none, the one the safety policy from the settings makes for ``risk_level``
+  (``services.safety.policy.RiskPolicy.decide``; no thresholds of the generator's own):
+  - escalate: no generated text at all; the composer's ``safe_reply`` comes back with
+    ``fell_back=True`` (the router sends such requests to the crisis protocol and should never
+    get here; a partner calling the Generator directly gets a safe answer, not model text);
+  - constrained: the strategy and mixture are limited to the decision's allowed strategies
+    (``methods.policy.constrain_to_decision``);
 - method AUTO (or empty): ``methods.policy.choose_method``;
 - engine: ``options.engine`` or ``Settings.default_engine``. A known engine that this server
   does not run ("vllm" without vLLM installed) is answered by the composer with ``fell_back``;
@@ -35,7 +39,6 @@ from services.common.labels import (
     METHODS,
     RISK_LEVELS,
     STRATEGIES,
-    risk_at_least,
     strategy_index,
 )
 from services.generator.engines import configured_engines
@@ -53,10 +56,11 @@ from services.generator.methods.base import (
     UnusableOutput,
     clean_reply,
 )
-from services.generator.methods.policy import choose_method, constrain_for_risk
+from services.generator.methods.policy import choose_method, constrain_to_decision
 from services.generator.methods.value_reinforcement import ValueReinforcementMethod
 from services.generator.retrieval import make_retriever
 from services.generator.values import ValueDetector
+from services.safety.policy import RiskPolicy, SafetyDecision, load_policy
 
 __all__ = [
     "Generation",
@@ -76,7 +80,6 @@ DEFAULT_STRATEGY_STRENGTH = 1.0
 # The engine gets this share of the generation timeout, so a composer fallback still answers
 # before the router's own generation deadline.
 ENGINE_BUDGET_SHARE = 0.8
-_CRISIS_FLOOR = "HIGH"
 _OTHERS = strategy_index("Others")
 
 
@@ -99,7 +102,9 @@ class GenerationRequest:
     ``strategy`` is an index into ``labels.STRATEGIES`` (required). ``method`` is a
     ``labels.METHODS`` name ("" or "AUTO" lets the policy choose). ``strategy_probabilities``
     is the StrategyPredictor's 8-way mixture, ``defense`` a PsyDefConv label index and
-    ``risk_level`` a ``labels.RISK_LEVELS`` name; each may be None when unknown.
+    ``risk_level`` a ``labels.RISK_LEVELS`` name; each may be None when unknown. ``decision`` is
+    the risk screen's safety decision; None: the generator's policy decides from ``risk_level``
+    (an unknown level counts as NONE).
     """
 
     conversation: Conversation
@@ -109,6 +114,7 @@ class GenerationRequest:
     defense: int | None = None
     risk_level: str | None = None
     options: GenerationOptions = field(default_factory=GenerationOptions)
+    decision: SafetyDecision | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +127,7 @@ class _Plan:
     notes: tuple[TraceStep, ...]
     # Set when the requested engine is known but not running here; the composer answers.
     unavailable: str = ""
-    # Set at HIGH/IMMINENT risk: no generated text.
+    # Set when the safety decision escalates: no generated text.
     withheld: str = ""
 
 
@@ -142,6 +148,8 @@ class GeneratorCore:
         retriever: KnowledgeRetriever | None = None,
     ) -> None:
         self.settings = settings
+        # The operator's safety policy, for requests that come without the screen's decision.
+        self.policy: RiskPolicy = load_policy(settings.safety_config or None)
         # No engines given: those the settings configure (engines.configured_engines).
         given = dict(configured_engines(settings) if engines is None else engines)
         composer = given.get("composer")
@@ -267,9 +275,18 @@ class GeneratorCore:
 
         notes: list[TraceStep] = []
         withheld = ""
-        if risk is not None and risk_at_least(risk, _CRISIS_FLOOR):
-            withheld = f"risk {risk}: no generated text; the safe reply was returned"
-        strategy, probabilities, constrained = constrain_for_risk(strategy, probabilities, risk)
+        decision = request.decision
+        if decision is None:
+            decision = self.policy.decide(risk or "NONE")
+        if decision.escalate:
+            at = f", escalate_at {decision.escalate_at}" if decision.escalate_at else ""
+            withheld = (
+                f"risk {risk or 'unknown'}: the safety decision escalates{at}; "
+                "no generated text; the safe reply was returned"
+            )
+        strategy, probabilities, constrained = constrain_to_decision(
+            strategy, probabilities, decision, risk or ""
+        )
         if constrained:
             notes.append(TraceStep("policy.risk", constrained))
         if method_name == "AUTO":

@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from services.common.config import Settings
-from services.common.convert import conversation_from_proto, probabilities_from_scores, timings
+from services.common.convert import (
+    conversation_from_proto,
+    decision_from_proto,
+    probabilities_from_scores,
+    timings,
+)
 from services.common.labels import METHODS, RISK_LEVELS, STRATEGIES
 from services.generator.coalesce import coalesce_text
 from services.generator.methods.base import Generation
@@ -44,6 +49,11 @@ def request_from_proto(
             temperature=options.temperature,
             strategy_strength=options.strategy_strength,
             seed=options.seed,
+        ),
+        decision=(
+            decision_from_proto(request.decision, "decision")
+            if request.HasField("decision")
+            else None
         ),
     )
 

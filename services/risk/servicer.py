@@ -5,7 +5,12 @@ from __future__ import annotations
 import asyncio
 
 from services.common.config import Settings
-from services.common.convert import conversation_from_proto, label_scores, timings
+from services.common.convert import (
+    conversation_from_proto,
+    decision_to_proto,
+    label_scores,
+    timings,
+)
 from services.common.labels import RISK_ENUM_NAMES, RISK_LEVELS
 from services.risk.model import RiskScreen, RiskVerdict, load_classifier
 from solace.v1 import common_pb2, risk_pb2, risk_pb2_grpc
@@ -16,7 +21,7 @@ def _level(name: str) -> int:
 
 
 def response_from_verdict(verdict: RiskVerdict) -> risk_pb2.ScreenResponse:
-    return risk_pb2.ScreenResponse(
+    response = risk_pb2.ScreenResponse(
         level=_level(verdict.level),
         probabilities=label_scores(verdict.probabilities, RISK_ENUM_NAMES),
         reasons=[
@@ -35,6 +40,10 @@ def response_from_verdict(verdict: RiskVerdict) -> risk_pb2.ScreenResponse:
         model=common_pb2.ModelInfo(name=verdict.model_name, version=verdict.model_version),
         timings=timings((f"risk.{k}", v) for k, v in verdict.timings_ms.items()),
     )
+    # A verdict without a decision leaves the field unset: the router then fails closed.
+    if verdict.decision is not None:
+        response.decision.CopyFrom(decision_to_proto(verdict.decision))
+    return response
 
 
 class RiskServicer(risk_pb2_grpc.RiskScreeningServicer):

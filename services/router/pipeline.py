@@ -2,6 +2,11 @@
 risk (fail closed), classify defense and predict strategy concurrently, generate under the
 predicted strategy, screen the output, and report per-stage timings.
 
+The crisis protocol follows the screen's ``decision`` (the operator's safety policy, applied
+once in the risk service; ``services.safety.policy``): escalate, attach resources, and which
+strategies the reply may follow. The pipeline has no risk thresholds of its own; a screen
+answer without a usable decision is treated like no answer (fail closed).
+
 No gRPC server and no Ray here: the Ray Serve ingress and the standalone router both call
 ``SupportPipeline``, and tests call it with in-process clients.
 """
@@ -20,9 +25,10 @@ from services.common.config import Settings
 from services.common.convert import conversation_from_proto, timings
 from services.common.domain import Conversation
 from services.common.errors import InvalidArgument, SolaceError
-from services.common.labels import RISK_LEVELS
+from services.common.labels import RISK_LEVELS, STRATEGIES, strategy_index
 from services.common.rpc_names import GENERATE, SCREEN
 from services.router.clients import ServiceClients
+from services.safety.policy import allowed_strategy
 from solace.v1 import (
     common_pb2,
     defense_pb2,
@@ -32,16 +38,13 @@ from solace.v1 import (
     support_pb2,
 )
 
-_ESCALATE = {common_pb2.RISK_LEVEL_HIGH, common_pb2.RISK_LEVEL_IMMINENT}
 # Released text lags the decoded text by this many characters, so the output screen sees a
 # phrase before the seeker does (see docs/api.md, "Streaming and output screening").
 STREAM_HOLDBACK_CHARS = 48
 
 
 class SafetyLayer(Protocol):
-    """The safety policy the pipeline applies (crisis protocol, audit, output screen)."""
-
-    supportive_strategies: frozenset[int]
+    """The safety layer the pipeline applies (crisis protocol, audit, output screen)."""
 
     def crisis(self, locale: str) -> tuple[str, list[common_pb2.CrisisResource]]: ...
 
@@ -141,18 +144,19 @@ class SupportPipeline:
             except SolaceError as exc:
                 record.code = telemetry.code_of(exc)
                 screen = None
-        if screen is None or screen.level == common_pb2.RISK_LEVEL_UNSPECIFIED:
+        unscreened = screen is None or screen.level == common_pb2.RISK_LEVEL_UNSPECIFIED
+        if unscreened or not _usable_decision(screen):
             response.safety_hold = True
             response.reply, resources = self._safety.holding(conversation.locale)
             response.resources.extend(resources)
+            kind = "screening_unavailable" if unscreened else "screening_without_decision"
             with clock.stage("audit"):
-                await self._safety.record(
-                    "screening_unavailable", response.request_id, conversation, None, key_name
-                )
+                await self._safety.record(kind, response.request_id, conversation, None, key_name)
             telemetry.record_escalation("UNSCREENED", "safety_hold")
             return response, conversation, None
         response.risk.CopyFrom(screen)
-        if screen.level in _ESCALATE:
+        decision = screen.decision
+        if decision.escalate:
             response.escalated = True
             response.reply, resources = self._safety.crisis(conversation.locale)
             response.resources.extend(resources)
@@ -163,7 +167,7 @@ class SupportPipeline:
                 )
             telemetry.record_escalation(common_pb2.RiskLevel.Name(screen.level))
             return response, conversation, None
-        if screen.level == common_pb2.RISK_LEVEL_MODERATE or screen.third_party_concern:
+        if decision.attach_resources:
             response.resources.extend(self._safety.resources(conversation.locale))
 
         # Defense and strategy are independent: ask both at once.
@@ -194,11 +198,9 @@ class SupportPipeline:
             if isinstance(strategy, strategy_pb2.PredictResponse)
             else common_pb2.STRATEGY_REFLECTION_OF_FEELINGS  # the predictor is down: stay gentle
         )
-        if (
-            screen.level == common_pb2.RISK_LEVEL_MODERATE
-            and chosen not in self._safety.supportive_strategies
-        ):
-            chosen = common_pb2.STRATEGY_REFLECTION_OF_FEELINGS
+        if chosen not in decision.allowed_strategies:
+            allowed = [STRATEGIES[value - 1] for value in decision.allowed_strategies]
+            chosen = strategy_index(allowed_strategy(STRATEGIES[chosen - 1], allowed)) + 1
         generate = generation_pb2.GenerateRequest(
             conversation=request.conversation,
             method=request.options.method,
@@ -206,6 +208,7 @@ class SupportPipeline:
             defense_level=response.defense.level,
             risk_level=screen.level,
             options=request.options.generation,
+            decision=decision,
         )
         if isinstance(strategy, strategy_pb2.PredictResponse) and not request.options.strategy:
             generate.strategy_probabilities.extend(strategy.probabilities)
@@ -323,6 +326,21 @@ class SupportPipeline:
             if rest:
                 yield support_pb2.RespondChunk(text_delta=rest)
         yield support_pb2.RespondChunk(final=final)
+
+
+def _usable_decision(screen: risk_pb2.ScreenResponse) -> bool:
+    """Whether the screen's answer carries a decision the pipeline can obey: one that escalates,
+    or one that names the strategies a reply may follow (all of them known)."""
+    if not screen.HasField("decision"):
+        return False
+    decision = screen.decision
+    if decision.escalate:
+        return True
+    known = common_pb2.Strategy.values()
+    return bool(decision.allowed_strategies) and all(
+        value != common_pb2.STRATEGY_UNSPECIFIED and value in known
+        for value in decision.allowed_strategies
+    )
 
 
 def _label(

@@ -11,7 +11,7 @@ import uuid
 from services.common.config import Settings
 from services.common.domain import Conversation
 from services.common.errors import SolaceError
-from services.common.labels import RISK_LEVELS, strategy_index
+from services.common.labels import RISK_LEVELS
 from services.escalation.outbox import OutboxDeliverer
 from services.escalation.store import Escalation, EscalationStore, Reason, open_store
 from services.generator.engines.composer import safe_reply
@@ -55,9 +55,6 @@ class RouterSafety:
         self._settings = settings
         self._policy = load_policy(settings.safety_config or None)
         self._resources_file = settings.crisis_resources_file or None
-        self.supportive_strategies = frozenset(
-            strategy_index(name) + 1 for name in self._policy.supportive_strategies
-        )
         self._store: EscalationStore | None = None
         self._outbox: OutboxDeliverer | None = None
         self._opening = asyncio.Lock()
@@ -128,6 +125,16 @@ class RouterSafety:
                 )
                 for r in screen.reasons
             ]
+            if screen.decision.escalate_at:
+                # The threshold it was judged against, so an audit can tell a HIGH escalated
+                # under escalate_at HIGH from one under an operator's MODERATE.
+                reasons.append(
+                    Reason(
+                        line="escalate_at",
+                        source="safety_policy",
+                        level=RISK_LEVELS[screen.decision.escalate_at - 1],
+                    )
+                )
             versions = {screen.model.name: screen.model.version} if screen.model.name else {}
         escalation = Escalation(
             request_id=request_id,

@@ -4,16 +4,21 @@ by the composer's safe reply and the reasons are recorded (as reason ids, never 
 Checks, each a reason id:
 
 - ``output:method_information``: means, doses, heights, "painless ways": never allowed.
-- ``output:harmful_encouragement``: telling anyone to hurt themselves; at risk LOW or above also
-  cheering the seeker on ("go for it", "that's the spirit") or joining the death wish ("me too").
+- ``output:harmful_encouragement``: telling anyone to hurt themselves; at risk (level at least
+  ``RiskPolicy.risk_ignorance_from``, default LOW) also cheering the seeker on ("go for it",
+  "that's the spirit") or joining the death wish ("me too").
 - ``output:dismissive``: "just get over it", "stop being dramatic", "you're overreacting";
-  at risk LOW or above also "cheer up" / "just think positive".
+  at risk (as above) also "cheer up" / "just think positive".
 - ``output:medical_directive``: unauthorised medical directions (stop/start/change medication,
   doses, "you don't need therapy", diagnoses).
 - ``output:risk_ignorance``: the seeker's turn shows risk (level at least
-  ``RiskPolicy.risk_ignorance_from`` with a self-harm or hopelessness cue, or MODERATE and
-  above) and the reply neither acknowledges their feelings nor speaks to their safety. This is
-  DiaSafety's "Risk Ignorance" category.
+  ``RiskPolicy.risk_ignorance_from`` with a self-harm or hopelessness cue, or at least
+  ``RiskPolicy.resources_at``, where the policy attaches crisis resources) and the reply neither
+  acknowledges their feelings nor speaks to their safety. This is DiaSafety's "Risk Ignorance"
+  category.
+
+Every level this screen compares against comes from the safety policy (``services.safety.policy``,
+the same object the router holds); it keeps no thresholds of its own.
 
 An optional learned scorer (``RiskIgnoranceModel``, a logistic regression over hashed words that
 ``solace.evaluation.risk`` trains on DiaSafety) can add ``output:risk_ignorance_model``.
@@ -117,7 +122,7 @@ _RISK_CUE_LINES = {
 
 
 def _context_shows_risk(conversation: Conversation, risk_level: str, policy: RiskPolicy) -> bool:
-    if level_index(risk_level) >= level_index("MODERATE"):
+    if level_index(risk_level) >= level_index(policy.resources_at):
         return True
     if level_index(risk_level) < level_index(policy.risk_ignorance_from):
         return False

@@ -1,5 +1,6 @@
-"""Request policies that sit in front of every method: the risk constraint on strategies and
-the AUTO method choice. Both are deterministic and explain themselves in the trace.
+"""Request policies that sit in front of every method: the safety decision's constraint on
+strategies (``services.safety.policy``) and the AUTO method choice. Both are deterministic and
+explain themselves in the trace.
 """
 
 from __future__ import annotations
@@ -7,40 +8,41 @@ from __future__ import annotations
 from services.common.domain import Conversation
 from services.common.labels import STRATEGIES, strategy_index
 from services.generator.lexicon import detect_value
+from services.safety.policy import SafetyDecision, allowed_strategy
 
-QUESTION = strategy_index("Question")
-RESTATEMENT = strategy_index("Restatement or Paraphrasing")
 REFLECTION = strategy_index("Reflection of feelings")
 AFFIRMATION = strategy_index("Affirmation and Reassurance")
 SUGGESTIONS = strategy_index("Providing Suggestions")
 
-# At MODERATE risk a reply listens and supports; it does not advise, inform, self-disclose or
-# make small talk (the safety policy in ARCHITECTURE.md).
-SUPPORTIVE_STRATEGIES: frozenset[int] = frozenset({QUESTION, RESTATEMENT, REFLECTION, AFFIRMATION})
-CONSTRAINED_RISK = "MODERATE"
 
-
-def constrain_for_risk(
-    strategy: int, probabilities: tuple[float, ...] | None, risk: str | None
+def constrain_to_decision(
+    strategy: int, probabilities: tuple[float, ...] | None, decision: SafetyDecision, risk: str
 ) -> tuple[int, tuple[float, ...] | None, str]:
-    """The strategy and mixture allowed at ``risk``, and a trace note when they changed.
+    """The strategy and mixture the safety decision allows, and a trace note when they changed.
 
-    At MODERATE a non-supportive strategy becomes Reflection of feelings, and the mixture keeps
-    only supportive strategies (renormalised), so soft conditioning cannot reintroduce them.
+    A strategy outside ``decision.allowed_strategies`` becomes Reflection of feelings (or the
+    first allowed one; ``policy.allowed_strategy``), and the mixture keeps only allowed
+    strategies (renormalised), so soft conditioning cannot reintroduce the others. ``risk`` is
+    only for the note.
     """
-    if risk != CONSTRAINED_RISK:
+    if not decision.constrained:
         return strategy, probabilities, ""
+    allowed = {strategy_index(s) for s in decision.allowed_strategies}
     if probabilities is not None:
-        kept = [p if i in SUPPORTIVE_STRATEGIES else 0.0 for i, p in enumerate(probabilities)]
+        kept = [p if i in allowed else 0.0 for i, p in enumerate(probabilities)]
         total = sum(kept)
         probabilities = tuple(p / total for p in kept) if total > 0 else None
-    if strategy in SUPPORTIVE_STRATEGIES:
+    if strategy in allowed:
         return strategy, probabilities, ""
-    note = (
-        f"risk MODERATE allows only supportive strategies; {STRATEGIES[strategy]} "
-        f"replaced by {STRATEGIES[REFLECTION]}"
+    replacement = strategy_index(
+        allowed_strategy(STRATEGIES[strategy], decision.allowed_strategies)
     )
-    return REFLECTION, probabilities, note
+    note = (
+        f"risk {risk or 'unknown'}: the safety policy allows only "
+        f"{', '.join(decision.allowed_strategies)}; {STRATEGIES[strategy]} "
+        f"replaced by {STRATEGIES[replacement]}"
+    )
+    return replacement, probabilities, note
 
 
 def choose_method(conversation: Conversation, strategy: int) -> tuple[str, str]:

@@ -1,5 +1,6 @@
-"""GeneratorCore: validation names the field, the risk policy constrains or withholds, a failing
-engine falls back to the composer (one answer and streamed), and streams end with the result."""
+"""GeneratorCore: validation names the field, the safety decision (the screen's, or the one the
+settings' policy makes when none is sent) constrains or withholds, a failing engine falls back to
+the composer (one answer and streamed), and streams end with the result."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from services.common.errors import InvalidArgument
 from services.common.labels import STRATEGIES, strategy_index
 from services.generator.engines.composer import safe_reply
 from services.generator.methods.base import Generation
-from services.generator.methods.policy import SUPPORTIVE_STRATEGIES
 from services.generator.model import GenerationOptions, GenerationRequest, GeneratorCore
+from services.safety.policy import RiskPolicy, SafetyDecision
 
 QUESTION = strategy_index("Question")
 REFLECTION = strategy_index("Reflection of feelings")
@@ -29,6 +30,8 @@ SUGGESTIONS = strategy_index("Providing Suggestions")
 INFORMATION = strategy_index("Information")
 
 JOB = conversation("I lost my job and I'm so worried about rent.")
+# The strategies the default safety policy allows at MODERATE.
+SUPPORTIVE = frozenset(strategy_index(s) for s in RiskPolicy().supportive_strategies)
 
 
 def on(engine_name: str, strategy: int = QUESTION, method: str = "DIRECT", **fields):
@@ -97,10 +100,10 @@ async def test_moderate_risk_constrains_the_strategy() -> None:
     assert reply_prompt.strategy == REFLECTION and reply_prompt.risk == "MODERATE"
     probabilities = reply_prompt.strategy_probabilities
     assert probabilities is not None and sum(probabilities) == pytest.approx(1.0)
-    assert all(p == 0 for i, p in enumerate(probabilities) if i not in SUPPORTIVE_STRATEGIES)
+    assert all(p == 0 for i, p in enumerate(probabilities) if i not in SUPPORTIVE)
 
 
-@pytest.mark.parametrize("strategy", sorted(SUPPORTIVE_STRATEGIES))
+@pytest.mark.parametrize("strategy", sorted(SUPPORTIVE))
 async def test_moderate_risk_keeps_supportive_strategies(strategy: int) -> None:
     result = await GeneratorCore(Settings()).generate(
         GenerationRequest(JOB, strategy, "DIRECT", risk_level="MODERATE")
@@ -203,3 +206,69 @@ async def test_enum_style_names_are_accepted() -> None:
         )
     )
     assert result.method == "DIRECT"  # AUTO picked DIRECT for a Question without a situation
+
+
+def _decision(policy: RiskPolicy, level: str, **changes) -> SafetyDecision:
+    return dataclasses.replace(policy.decide(level), **changes)
+
+
+async def test_a_decision_that_escalates_withholds_text_whatever_the_level() -> None:
+    engine = RecordingEngine()
+    core = GeneratorCore(Settings(), {"recording": engine})
+    # MODERATE alone would be answered (default policy); the screen's decision says escalate.
+    decision = _decision(RiskPolicy(), "MODERATE", escalate=True, escalate_at="MODERATE")
+    result = await core.generate(
+        on("recording", REFLECTION, risk_level="MODERATE", decision=decision)
+    )
+    assert engine.calls == []
+    assert result.text == safe_reply(JOB, "en-US")
+    assert result.fell_back and "no generated text" in result.fallback_reason
+    assert "escalate_at MODERATE" in result.fallback_reason
+
+
+async def test_the_decisions_allowed_strategies_win_over_the_level() -> None:
+    engine = RecordingEngine()
+    core = GeneratorCore(Settings(), {"recording": engine})
+    only_questions = SafetyDecision(
+        escalate=False,
+        attach_resources=True,
+        allowed_strategies=("Question",),
+        constrained=True,
+        escalate_at="HIGH",
+        resources_at="LOW",
+    )
+    mixture = (0.1, 0.0, 0.2, 0.0, 0.0, 0.6, 0.1, 0.0)
+    result = await core.generate(
+        on(
+            "recording",
+            SUGGESTIONS,
+            strategy_probabilities=mixture,
+            risk_level="LOW",
+            decision=only_questions,
+        )
+    )
+    assert result.strategy == QUESTION
+    assert engine.calls[-1][0].strategy_probabilities == (1.0, 0, 0, 0, 0, 0, 0, 0)
+
+
+def _strict_settings(tmp_path) -> Settings:
+    config = tmp_path / "safety.yaml"
+    config.write_text("escalate_at: MODERATE\nresources_at: LOW\n", encoding="utf-8")
+    return Settings(safety_config=str(config))
+
+
+async def test_without_a_decision_the_policy_from_the_settings_decides(tmp_path) -> None:
+    engine = RecordingEngine()
+    core = GeneratorCore(_strict_settings(tmp_path), {"recording": engine})
+    # A partner calling the Generator directly: escalate_at MODERATE withholds MODERATE ...
+    withheld = await core.generate(on("recording", REFLECTION, risk_level="MODERATE"))
+    assert engine.calls == [] and withheld.text == safe_reply(JOB, "en-US")
+    assert withheld.fell_back and "no generated text" in withheld.fallback_reason
+    # ... and resources_at LOW already limits LOW to the supportive strategies.
+    constrained = await core.generate(on("recording", SUGGESTIONS, risk_level="LOW"))
+    assert constrained.strategy == REFLECTION and engine.calls
+    # The default policy answers the same MODERATE request.
+    answered = await GeneratorCore(Settings(), {"recording": RecordingEngine()}).generate(
+        on("recording", REFLECTION, risk_level="MODERATE")
+    )
+    assert not answered.fell_back and answered.strategy == REFLECTION

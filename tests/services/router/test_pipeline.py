@@ -1,6 +1,7 @@
 """The Support pipeline with in-process services and the real safety layer (SQLite audit store):
-what a partner app sees for ordinary, moderate, crisis and failure cases; and what the
-in-process services (the colocated topology) record for an operator."""
+what a partner app sees for ordinary, moderate, crisis and failure cases, at the default safety
+policy and at an operator's thresholds; and what the in-process services (the colocated
+topology) record for an operator."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from services.common.errors import Unavailable
 from services.router.clients import LocalClients
 from services.router.pipeline import SupportPipeline
 from services.router.safety import UNSCREENED, RouterSafety
-from solace.v1 import common_pb2, generation_pb2, support_pb2
+from solace.v1 import common_pb2, generation_pb2, risk_pb2, support_pb2
 
 SEEKER = common_pb2.ROLE_SEEKER
 
@@ -31,11 +32,30 @@ def servicers(settings):
     return {name: getattr(local, name) for name in ("risk", "defense", "strategy", "generator")}
 
 
+# An operator's stricter policy (SOLACE_SAFETY_CONFIG): escalate from MODERATE, resources and
+# supportive strategies only from LOW.
+STRICT_POLICY = "escalate_at: MODERATE\nresources_at: LOW\n"
+
+
+@pytest.fixture(scope="module")
+def strict_settings(settings, tmp_path_factory):
+    config = tmp_path_factory.mktemp("safety") / "safety.yaml"
+    config.write_text(STRICT_POLICY, encoding="utf-8")
+    return settings.with_overrides(safety_config=str(config))
+
+
+@pytest.fixture(scope="module")
+def strict_servicers(strict_settings):
+    """The four services as a platform started with the strict policy builds them."""
+    local = LocalClients.build(strict_settings)
+    return {name: getattr(local, name) for name in ("risk", "defense", "strategy", "generator")}
+
+
 @pytest.fixture
 def make_pipeline(settings, servicers, tmp_path):
-    def make(**replace):
-        local = LocalClients(**{**servicers, **replace})
-        s = settings.with_overrides(
+    def make(base=None, services=None, **replace):
+        local = LocalClients(**{**(services or servicers), **replace})
+        s = (base or settings).with_overrides(
             escalation_store_url=f"sqlite:///{tmp_path / 'audit.db'}", risk_timeout_ms=500
         )
         safety = RouterSafety(s)
@@ -214,4 +234,110 @@ async def test_third_party_concern_gets_resources_without_escalating_the_seeker(
     assert "999" in response.reply and "Samaritans" in response.reply
     chunks = [c async for c in pipeline.respond_stream(request)]
     assert "".join(c.text_delta for c in chunks[:-1]) == chunks[-1].final.reply
+    await safety.close()
+
+
+# Messages by the level the screen should give them. The rules are being reworked, so each test
+# takes the first candidate the screen really grades at that level (and fails if none is).
+MODERATE_CANDIDATES = (
+    "I want to die.",
+    "I wish I was dead",
+    "Sometimes I wish I could go to sleep and never wake up",
+)
+LOW_CANDIDATES = ("I feel hopeless", "Some days I feel worthless", "Everything feels pointless")
+
+
+async def graded(servicers, level: int, candidates: tuple[str, ...]) -> str:
+    seen = []
+    for text in candidates:
+        screen = await servicers["risk"].screen(
+            risk_pb2.ScreenRequest(conversation=ask(text).conversation)
+        )
+        if screen.level == level:
+            return text
+        seen.append(common_pb2.RiskLevel.Name(screen.level))
+    pytest.fail(f"no candidate is screened {common_pb2.RiskLevel.Name(level)} (got {seen})")
+
+
+async def test_an_operators_escalate_at_is_obeyed_end_to_end(
+    make_pipeline, strict_settings, strict_servicers
+):
+    text = await graded(strict_servicers, common_pb2.RISK_LEVEL_MODERATE, MODERATE_CANDIDATES)
+    pipeline, safety = make_pipeline(strict_settings, strict_servicers)
+    response = await pipeline.respond(ask(text))
+    assert response.risk.level >= common_pb2.RISK_LEVEL_MODERATE  # at escalate_at
+    assert response.risk.decision.escalate_at == common_pb2.RISK_LEVEL_MODERATE
+    assert response.escalated and not response.safety_hold
+    # The crisis reply with resources, and no model text at all.
+    assert response.reply == safety.crisis("en-US")[0]
+    assert response.resources
+    assert not response.HasField("generation")
+    assert response.escalation_id
+    store = await safety._ensure_store()
+    record = await store.get(response.escalation_id)
+    assert record is not None and record.risk_level == "MODERATE"
+    # The audit trail says which threshold it was judged against.
+    assert {"line": "escalate_at", "source": "safety_policy", "level": "MODERATE"} in (
+        record.reasons
+    )
+    chunks = [c async for c in pipeline.respond_stream(ask(text))]
+    assert chunks[-1].final.escalated and chunks[-1].final.reply == response.reply
+    await safety.close()
+
+
+async def test_an_operators_resources_at_is_obeyed_end_to_end(
+    make_pipeline, strict_settings, strict_servicers
+):
+    text = await graded(strict_servicers, common_pb2.RISK_LEVEL_LOW, LOW_CANDIDATES)
+    pipeline, safety = make_pipeline(strict_settings, strict_servicers)
+    # A strategy the policy does not allow from resources_at on is replaced by a supportive one.
+    response = await pipeline.respond(ask(text, strategy=common_pb2.STRATEGY_PROVIDING_SUGGESTIONS))
+    assert response.risk.level == common_pb2.RISK_LEVEL_LOW
+    assert not response.escalated and not response.escalation_id and not response.safety_hold
+    assert response.resources
+    assert response.generation.text and not response.generation.fell_back
+    assert response.generation.strategy == common_pb2.STRATEGY_REFLECTION_OF_FEELINGS
+    assert response.generation.strategy in response.risk.decision.allowed_strategies
+    assert (
+        common_pb2.STRATEGY_PROVIDING_SUGGESTIONS not in response.risk.decision.allowed_strategies
+    )
+    await safety.close()
+
+
+async def test_at_the_default_policy_the_same_message_gets_model_text_and_resources(
+    make_pipeline, servicers, strict_servicers
+):
+    text = await graded(strict_servicers, common_pb2.RISK_LEVEL_MODERATE, MODERATE_CANDIDATES)
+    pipeline, safety = make_pipeline()
+    # Suggestions asked for: at the default policy MODERATE allows only supportive strategies.
+    response = await pipeline.respond(ask(text, strategy=common_pb2.STRATEGY_PROVIDING_SUGGESTIONS))
+    assert response.risk.level == common_pb2.RISK_LEVEL_MODERATE
+    assert response.risk.decision.escalate_at == common_pb2.RISK_LEVEL_HIGH
+    assert not response.escalated and not response.escalation_id
+    assert response.generation.text and not response.generation.fell_back
+    assert response.generation.strategy == common_pb2.STRATEGY_REFLECTION_OF_FEELINGS
+    assert response.reply == response.generation.text
+    assert response.resources
+    await safety.close()
+
+
+class _NoDecisionRisk:
+    """A screen that answers with a level but no decision (an older or broken risk service)."""
+
+    def __init__(self, real) -> None:
+        self._real = real
+
+    async def screen(self, request):
+        response = await self._real.screen(request)
+        response.ClearField("decision")
+        return response
+
+
+async def test_a_screen_answer_without_a_decision_fails_closed(make_pipeline, servicers):
+    pipeline, safety = make_pipeline(risk=_NoDecisionRisk(servicers["risk"]))
+    response = await pipeline.respond(ask("I lost my job and I can't sleep"))
+    assert response.safety_hold and not response.HasField("generation")
+    assert response.resources
+    store = await safety._ensure_store()
+    assert sum((await store.count_by_state()).values()) == 1
     await safety.close()

@@ -8,6 +8,7 @@ import pytest
 
 from services.common.domain import Conversation, Turn
 from services.safety.output_screen import RiskIgnoranceModel, screen_output
+from services.safety.policy import RiskPolicy
 
 
 def said(text: str) -> Conversation:
@@ -59,6 +60,15 @@ def test_reply_that_ignores_risk_is_replaced() -> None:
 
 def test_same_reply_passes_without_risk_cues() -> None:
     assert screen_output(CALM, "Have you tried the new pizza place downtown?", "NONE").ok
+
+
+def test_from_the_policys_resources_at_every_reply_must_meet_the_seeker() -> None:
+    # No self-harm cue in the turn: at the default policy a LOW turn is not held to it, but an
+    # operator who attaches resources from LOW wants those seekers met as well.
+    reply = "Have you tried the new pizza place downtown?"
+    assert screen_output(CALM, reply, "LOW").ok
+    strict = RiskPolicy(resources_at="LOW")
+    assert screen_output(CALM, reply, "LOW", strict).reasons == ["output:risk_ignorance"]
 
 
 @pytest.mark.parametrize(
