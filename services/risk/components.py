@@ -73,7 +73,7 @@ POISONS = r"(?:bleach|antifreeze|rat poison|poison|weed killer|pesticide|drain c
 WEAPONS = r"(?:gun|guns|pistol|revolver|rifle|shotgun|firearm|handgun|glock)"
 OBJECTS = (
     rf"(?:{DRUGS}|{POISONS}|{WEAPONS}|rope|ropes|noose|belt|cord|razor|razors|razor blades|"
-    r"blades|blade|knife|knives|charcoal|hose|ladder)"
+    r"blades|blade|knife|knives|box cutter|stanley knife)"
 )
 HEIGHTS = (
     r"(?:bridge|building|roof|rooftop|cliff|balcony|window|ledge|tower|overpass|parking garage|"
@@ -165,6 +165,10 @@ WISH_ACTIVE = _d(
     r"\bno (?:reason|point) (?:to live|in living|to keep living|in being alive|to go on)\b",
     r"\bready to (?:die|go|leave this world)\b",
     r"\bi (?:wanna|want to) be gone\b",
+    r"\b(?:check out|switch myself off|turn myself off|log off|clock out) (?:permanently|for good|"
+    r"forever)\b",
+    r"\bbe done with (?:life|living|it all|being alive|existing)\b",
+    r"\bwant (?:it|everything|this) (?:all )?to be over\b",
 )
 
 # Talk of one's own death as settled ("after I'm gone"): counts beside preparation or means.
@@ -200,6 +204,11 @@ IDEATION = _d(
     r"taking my (?:own )?life|ending (?:it|things|it all|everything)|not being alive|dying by "
     r"suicide)\b",
     r"\bsuicidal (?:thoughts|ideation|feelings|urges|thinking)\b",
+    r"\bsuicide (?:has been|is|keeps|has|keeps coming) (?:on|in|into|back) (?:on |in |to )?my "
+    r"(?:mind|head|thoughts)\b",
+    r"\b(?:mind keeps going|keep thinking|keeps going) (?:to|about) how (?:it|i|my life) (?:could|"
+    r"would|might) (?:all )?end\b|\ba way out, a permanent one\b|\bpermanent (?:way out|"
+    r"solution|escape)\b",
     rf"\b(?:kill|kills|killing|killed) {REF}\b",
     rf"\b(?:end|ends|ended|ending|take|takes|took|taking) {POSS} (?:own )?life\b",
     r"\bend(?:ing)? it all\b",
@@ -228,6 +237,8 @@ COMMAND = _d(
     r"myself|step in front|walk into|go to the bridge|deserve to die)",
     r"\b(?:hear|hearing|heard) (?:a |the )?voices? (?:that )?(?:tell|telling|saying|say|told|"
     r"urging|ordering) (?:me )?(?:to )?(?:kill|die|hurt|cut|end|jump|do it)",
+    r"\b(?:voice|voices)\b(?: \w+){0,5}? (?:tell|telling|told|tells|say|says|saying|order|"
+    r"ordering|want|wants|will not stop until) (?:me )?(?:to |until )?(?:i )?\w+",
     r"\bvoices? (?:want|wants|wanted) me (?:dead|to die|to hurt myself|to kill myself|gone)\b",
     r"\b(?:voices?|they) (?:say|says|keep saying|tell me) i (?:deserve to die|should die|should "
     r"not be alive|must die|have to die)\b",
@@ -274,6 +285,20 @@ METHOD = _d(
     r"\b(?:engine|exhaust|car) (?:running|on) in (?:the|a|my) (?:closed |locked |shut )?garage\b",
     r"\b(?:garage|car)\b(?: \w+){0,6} (?:engine|exhaust) (?:running|on)\b",
     r"\b(?:hose|pipe|tube) (?:from|to|into) the (?:exhaust|window|car)\b",
+    rf"\b(?:use|using) (?:the |my |a |his |her |\w+'s )?(?:\w+ )?(?:{WEAPONS}|rope|knife|blade|"
+    r"blades|belt|cord|razor) on myself\b",
+    rf"\b(?:take|taking|swallow|swallowing|down|downing) (?:everything in the "
+    rf"(?:medicine |bathroom )?"
+    rf"(?:cabinet|cupboard)|all (?:of )?(?:my|the) (?:\w+ )?{DRUGS} at once|a whole (?:box|bottle|"
+    r"pack|packet|strip) of \w+)\b",
+    r"\b(?:stop|stopping|not) eating until (?:my body|i|my heart)\b",
+    r"\b(?:swerv(?:e|ing)|veer(?:ing)?|steer(?:ing)?) (?:my car |the car )?into (?:a|the|an|"
+    r"oncoming)\b",
+    r"\bcharcoal\b(?: \w+){0,6} (?:bedroom|my room|windows? shut|closed room|sealed|tent|in the "
+    r"car)\b",
+    r"\b(?:reading|searching|looking|googling)(?: online)? (?:about |for |up )?(?:which ways work|"
+    r"the (?:most )?painless way|ways to die|how to die|methods|which (?:pills|method|way))\b",
+    r"\bhave not eaten (?:in|for) \w+ (?:days|weeks)\b",
     r"\brun(?:ning)? (?:the|my) (?:car|engine) in (?:the|a|my) (?:closed |locked |shut )?garage\b",
     r"\bcar exhaust\b|\bcarbon monoxide\b|\bburn(?:ing)? charcoal\b|\bcharcoal (?:in|and)\b",
     rf"\b(?:drink|drinking|swallow|swallowing|mix|mixing) (?:some |the )?{POISONS}\b",
@@ -296,13 +321,18 @@ MEANS = _d(
     rf"\b(?:have|has|got|bought|buy|buying|ordered|saved|keep|kept|hid|hidden|hide|stashed|"
     rf"collected|holding|found|took|grabbed|sitting with|brought|picked up) (?:a |an |the |some |"
     rf"enough |my |all my |all the |a lot of |a bag of |a box of |a new |\d+ |two |three )?"
-    rf"(?:\w+ )?{OBJECTS}\b",
+    rf"(?:\w+ ){{0,3}}{OBJECTS}\b",
+    rf"\b(?:keeps?|kept|hides?|stores?) (?:a|the|his|her|their|an old|some) (?:\w+ ){{0,2}}"
+    rf"{OBJECTS} (?:in|under|on|at|behind|inside|upstairs|downstairs)\b",
+    r"\b(?:live|living|am|i am) on the \w+ floor\b|\bwindow opens all the way\b|\b(?:my|the) "
+    r"balcony is (?:so |really |very )?high\b",
     rf"\b(?:my|his|her|the|our) (?:\w+'s |dad's |father's |uncle's |brother's |grandpa's |"
     rf"husband's )?{WEAPONS}s? (?:is|are|sits|lies|stays|lives) (?:still )?(?:in|under|on|at|by|"
     r"behind|inside|upstairs|downstairs|right)\b",
     rf"\b(?:\w+'s) {WEAPONS}s?\b",
-    rf"\b(?:there is|there are|there is a|there are some) (?:a |an |some |the |enough )?(?:\w+ )?"
-    rf"{OBJECTS} (?:in|under|on|at|behind|inside|upstairs|downstairs|within reach|near)\b",
+    rf"\b(?:there is|there are|there is a|there are some) (?:a |an |some |the |enough )?"
+    rf"(?:\w+ ){{0,3}}{OBJECTS} (?:in|under|on|at|behind|inside|upstairs|downstairs|within reach|"
+    r"near)\b",
     rf"\benough {DRUGS}\b|\b{DRUGS} (?:saved|stashed|hidden|ready|lined up)\b",
     rf"\bknow (?:where|how to get to) (?:\w+ ){{0,2}}(?:keeps?|hides?|puts?|stores?|kept|hid) "
     rf"(?:the |his |her |their )?(?:{OBJECTS}|key|keys|safe|cabinet)\b",
@@ -348,10 +378,13 @@ INTENT = _d(
     rf"planning to|gonna) {A}(?:kill {REF}|end {POSS} (?:own )?"
     rf"life|end it(?: all)?|commit suicide|take {POSS} (?:own )?life|die (?:tonight|today|this "
     r"weekend|by suicide|soon)|do it tonight|go through with it)\b",
-    rf"\b(?:going to|will|about to|ready to|plan to|gonna) {A}(?:take|swallow|down) (?:them all|"
+    rf"\b(?:going to|will|about to|ready to|plan to|gonna|decided to|made up my mind to) {A}"
+    rf"(?:take|swallow|down) (?:them all|everything|"
     rf"all of them|every (?:last )?one|all (?:of )?(?:my|the|those|these) (?:\w+ )?{DRUGS}|the "
     rf"(?:\w+ )?{DRUGS}|the rest of (?:my|the) (?:\w+ )?{DRUGS})\b",
-    rf"\b(?:going to|will|about to|ready to|plan to|gonna|decided to|i am) {A}(?:jump|hang "
+    rf"\b(?:going to|will|about to|ready to|plan to|gonna|decided to|made up my mind to|i am) {A}"
+    rf"(?:cut my wrists|slit my wrists|light (?:a|the) charcoal|use (?:the|my|\w+'s) \w+ on myself|"
+    rf"jump|hang "
     rf"myself|shoot myself|drown myself|overdose|gas myself|slit|step in front|walk into|drive "
     rf"(?:off|into)|crash (?:my|the) car|use the (?:{OBJECTS}))\b",
     r"\b(?:killing myself|ending my life|ending it|doing it) (?:tonight|today|tomorrow|this "
@@ -382,6 +415,7 @@ RESOLVE_WEAK = _d(
     r"\b(?:going|ready) to go through with it\b",
     r"\bit ends (?:tonight|today|tomorrow|on|this|soon|here|now)\b",
     r"\bi know what i (?:have to|need to|am going to) do\b",
+    r"\b(?:thinking about|think about|going to|gonna|want to|planning on) do(?:ing)? it\b",
     r"\bi (?:have|set|picked|chose) (?:a|the) date\b",
 )
 
@@ -421,6 +455,9 @@ PREPARATION_STRONG = _d(
     r"\b(?:put|putting|get|getting|got|sorted|sorting|set|setting) (?:all )?(?:my |of my )?"
     r"(?:affairs|things|life|accounts|papers|estate) (?:in order|sorted|straight)\b",
     r"\btying up (?:all )?(?:the |my )?loose ends\b",
+    r"\b(?:hiding|hid|saving|keeping|pocketing) (?:a few|some|one|two|my|a) (?:\w+ )?"
+    r"(?:every|each) "
+    r"(?:day|night|dose)\b|\binstead of taking them\b",
 )
 PREPARATION_WEAK = _d(
     "PREPARATION",
@@ -428,6 +465,7 @@ PREPARATION_WEAK = _d(
     r"\bgiv(?:e|ing|en|ve) away (?:all |most )?(?:of )?(?:my|his|her|their) (?:\w+ )?(?:stuff|"
     r"things|belongings|possessions|cat|cats|dog|dogs|pets?|clothes|games|money|guitar|books|"
     r"plants|bike|jewellery|jewelry|records|collection|savings|car)\b",
+    r"\bgiving (?:all )?(?:my|away my) (?:\w+ )?(?:things|stuff|belongings|possessions) away\b",
     r"\bgave (?:my|all my|away my) (?:\w+ )?(?:cat|dog|pets?|things|stuff|guitar|console) "
     r"(?:away|to)\b",
     r"\b(?:found|finding|find) (?:a |new )?(?:new )?homes? for (?:my|all my) (?:cat|cats|dog|dogs|"
@@ -488,6 +526,12 @@ ATTEMPT = _d(
     r"\b(?:sitting|sat|am|i am) in the (?:car|garage)\b(?: \w+){0,4} (?:engine|exhaust) "
     r"(?:running|on)\b",
     r"\bengine (?:is )?running\b(?: \w+){0,5} (?:garage|closed|shut|sealed)\b",
+    rf"\b(?:have|i have|just|already) (?:cut|slit|slashed|opened) {POSS} "
+    r"(?:wrists?|throat|veins?)\b",
+    r"\b(?:i have|i) (?:done|did) it\b(?: \w+){0,4} too late\b|\bit is too late (?:now|to stop|"
+    r"for me)\b",
+    r"\btook something\b(?: \w+){0,6} (?:feel|feeling|strange|weird|dizzy|sleepy|numb)\b",
+    r"\b(?:platform edge|edge of the platform|edge of the roof|edge of the cliff)\b",
     r"\b(?:water|river|sea) is (?:up to|at|over) my (?:chest|neck|chin|waist)\b",
     r"\b(?:i am|am) (?:in the water|on the tracks|on the bridge|on the roof|at the bridge|at the "
     r"edge)\b",
@@ -516,6 +560,8 @@ FAREWELL_STRONG = _d(
     r"\b(?:will not|never) (?:hear from|see|bother|talk to) (?:me|you) again\b",
     r"\bby the time (?:you|anyone|someone|they|somebody) (?:read|reads|see|sees|find|finds|get|"
     r"gets) (?:this|me|it)\b",
+    r"\bif (?:anyone|someone|somebody|you) (?:reads|read|finds|find|sees|see) this\b",
+    r"\bwill not be (?:around|here) to (?:say|see|tell)\b",
     r"\bsee you (?:on the other side|in the next life|in another life)\b",
     r"\bwill not be (?:here|around|alive) (?:tomorrow|much longer|by (?:morning|tomorrow)|after "
     r"tonight|in the morning|next week)\b",
@@ -532,6 +578,7 @@ FAREWELL_WEAK = _d(
     r"\b(?:please )?(?:take care of|look after|feed) (?:my|the) (?:cat|cats|dog|dogs|kids|"
     r"children|plants|mum|mom|family|pets?) (?:for me|when|after|once)\b",
     r"\bi am sorry for everything\b",
+    r"\b(?:it was not|it is not|was not) (?:her|his|their|your) fault\b",
 )
 
 # Non-suicidal self-injury, current: HIGH (no C-SSRS screener line of its own).
@@ -546,6 +593,9 @@ SELF_HARM = _d(
     r"\b(?:razor|blade|lighter|knife)s? (?:to|on|against|across) my (?:arm|arms|skin|wrist|wrists|"
     r"thigh|thighs|leg|legs)\b",
     r"\b(?:urge|urges|need|want) to (?:cut|burn|hurt myself|bleed)\b",
+    r"\b(?:hit|hitting|bang|banging|scratch|scratching|pick|picking|burn|burning|carve|carving|"
+    r"punch|punching) (?:my )?(?:head|skin|arms?|legs?|wrists?|thighs?|face|fists?)\b(?: \w+){0,4} "
+    r"until (?:it|they|i|my skin) (?:bleed|bleeds|bled|bruise|bruises|bruised|bleeding)\b",
 )
 
 # Distress that on its own is LOW.

@@ -54,7 +54,7 @@ RECENT = re.compile(
 )
 PAST = re.compile(
     r"\b(?:wanted|wished|was|were|thought|felt|tried|attempted|took|taken|overdosed|cut|burned|burnt|"
-    r"hurt|harmed|had|swallowed|wrote|gave|made)\b"
+    r"survived|hurt|harmed|had|swallowed|wrote|gave|made)\b"
 )
 # "if i was gone", "wish i were dead" are conditionals, not past tense.
 CONDITIONAL = re.compile(r"\b(?:if|wish|that|as if) i (?:was|were)\b")
@@ -101,7 +101,7 @@ SUBJECT = re.compile(
     r"\b(?P<self>i|me|myself)\b|\b(?P<third>he|she|they|him|them|friend|bestie|bff|sister|"
     r"brother|sibling|mom|mum|mother|dad|father|son|daughter|kid|child|partner|boyfriend|"
     r"girlfriend|bf|gf|wife|husband|roommate|flatmate|cousin|classmate|coworker|colleague|"
-    r"teammate|aunt|uncle|grandma|grandpa|grandmother|grandfather|niece|nephew|student|patient|"
+    r"teammate|girl|boy|guy|man|woman|lady|person|aunt|uncle|grandma|grandpa|grandmother|grandfather|niece|nephew|student|patient|"
     r"patients|client|clients|caller|callers|resident|residents|"
     r"neighbou?r|someone known|somebody known|people known|a friend known|a person known)\b|"
     r"\b(?P<other>we|you|everyone|everybody|people|anyone|someone|somebody|nobody)\b"
@@ -114,6 +114,14 @@ PRONOUN = re.compile(
 FIRST_PERSON_REF = {"myself", "my"}
 OTHER_REF = {"yourself", "your"}
 NEGATION_WINDOW = 6
+POSSESSIVES = {"my", "his", "their", "your", "her"}
+_BODY = re.compile(
+    r"(?:own|life|wrists?|throat|veins?|head|neck|mouth|temple|chest|skin|arms?|legs?|thighs?)$"
+)
+# A negation after the match: "killing myself is not something i would ever do".
+POST_NEGATION = re.compile(
+    r"^\s*(?:is|are|was) not (?:something|an option|on the table|what i want)|^\s*(?:is|was) never"
+)
 
 
 def clause_prefix(sentence: str, start: int) -> str:
@@ -125,14 +133,24 @@ def clause_prefix(sentence: str, start: int) -> str:
 
 
 def negated(clause_prefix: str) -> bool:
+    """A negation within the last few words of the clause, not followed by a new "i" (in
+    "i can not sleep i think about ..." the negation belonged to the clause before)."""
     cleaned = NOT_NEGATION.sub(" ", clause_prefix)
     tokens = cleaned.split()[-NEGATION_WINDOW:]
-    return bool(NEGATION.search(" ".join(tokens)))
+    last_neg = max((i for i, t in enumerate(tokens) if NEGATION.fullmatch(t)), default=-1)
+    if last_neg < 0:
+        return bool(NEGATION.search(" ".join(tokens)))  # multi-word cues ("no longer")
+    return not any(t == "i" for t in tokens[last_neg + 1 :])
 
 
 def person(match: re.Match[str], clause_prefix: str) -> str:
     """ "self", "third" or "other" (addressed to someone else, or generic)."""
     pronoun = PRONOUN.search(match.group())
+    if pronoun and pronoun.group() in POSSESSIVES:
+        # "my balcony" says whose balcony, not who jumped; "my life", "my wrists" say who.
+        after = match.group()[pronoun.end() :].split()
+        if not after or not _BODY.match(after[0]):
+            pronoun = None
     if pronoun:
         word = pronoun.group()
         if word in FIRST_PERSON_REF:

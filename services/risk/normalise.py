@@ -32,6 +32,11 @@ _SUBSTITUTIONS: list[tuple[re.Pattern[str], str]] = [
         # Apostrophes dropped in chat ("dont", "cant", "im" handled above).
         (r"\b(do|does|did|is|are|was|were|have|has|had|would|could|should)nt\b", r"\1 not"),
         (r"\bcant\b", "can not"),
+        (r"\bwont\b", "will not"),
+        (
+            r"\bid\b(?= (?:use|do|rather|be|never|like|love|welcome|take|jump|stop|go|want|just))",
+            "i would",
+        ),
         (r"\bive\b", "i have"),
         (r"\b(?:2day|tday)\b", "today"),
         (r"\b(?:pils|pillz|pilz)\b", "pills"),
@@ -140,6 +145,8 @@ _IDIOMS = re.compile(
             r"\b(?:could|would) (?:murder|kill) (?:a|an|some|for a|for an) \w+",
             r"\bkilling (?:it|them|the game)\b",
             r"\bdie hard\b",
+            r"\boverdos(?:e|ed|ing) on (?:sugar|chocolate|coffee|caffeine|candy|sweets|carbs|"
+            r"netflix|tv|cake|pizza|cheese|sunshine|vitamin \w+)\b",
         ]
     )
 )

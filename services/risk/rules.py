@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from services.common.domain import SEEKER, SUPPORTER, Conversation
 from services.risk import modifiers as mod
-from services.risk.components import DETECTORS, LINES, Detector
+from services.risk.components import DETECTORS, LINES, TIMES, Detector
 from services.risk.cssrs import (
     Component,
     alone_level,
@@ -112,7 +113,9 @@ _QUESTIONS: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
     (
         re.compile(
             r"\b(?:have|got|made) (?:a|any) plan\b|\bhow (?:you would|would you|you might|you "
-            r"would do it|you will|are you going to)\b|\bthought about how\b|\ba way to\b|\b(?:a|"
+            r"would do it|you will|are you going to)\b|\bthought about how\b|"
+            r"\ba way (?:to|in mind)\b|"
+            r"\bdecided (?:how|when)\b|\b(?:a|"
             r"the) method\b|\bwhen (?:would|will|are) you\b"
         ),
         ("PLAN",),
@@ -158,9 +161,19 @@ _NOT_SAFE = re.compile(
 _METHOD_WORDS = re.compile(
     r"\b(?:pills|tablets|overdose|od|rope|hang|hanging|noose|gun|shoot|bridge|jump|jumping|roof|"
     r"train|tracks|knife|razor|blade|cut|wrists|drown|drowning|river|sea|car|exhaust|garage|"
-    r"bleach|poison|chemicals|starve|starving|insulin|paracetamol|tylenol)\b"
+    r"bleach|poison|chemicals|starve|starving|insulin|paracetamol|tylenol|revolver|shotgun|rifle|"
+    r"pistol|blades|balcony|window|floor|cutter|motorway|cliff|lake|overdose|meds|medication)\b"
 )
 _SHORT_ANSWER_WORDS = 12
+_FILLER = re.compile(r"^\s*(?:(?:honestly|well|um|uh|i mean|lol|like|ok|okay|so|hmm|tbh)[,.]? )+")
+_COMMAND_ANSWER = re.compile(
+    r"^\s*(?:to|that i should|that i need to|that i have to|that i must) "
+    r"(?:hurt|kill|die|cut|take|use|"
+    r"jump|end|drown|hang|burn|stop eating|swallow|overdose)"
+)
+_ASKS_VOICES = re.compile(
+    r"\b(?:they|voices?|it|the voice) (?:are |is |keep |keeps )?(?:saying|telling|say|tell|want)\b"
+)
 _METHOD_ANSWER_WORDS = 30
 
 
@@ -168,7 +181,10 @@ def _question_components(question: str, answer: str, context: bool) -> list[tupl
     """(component, rule id) a short answer to the supporter's safety question discloses;
     ``context``: the seeker disclosed ideation, a method or self-harm in an earlier turn."""
     q = normalise(question)
+    answer = _FILLER.sub("", answer)
     names = bool(_NAMES_SUICIDE.search(q))
+    if _ASKS_VOICES.search(q) and _COMMAND_ANSWER.search(answer):
+        return [("COMMAND", "qa:command")]
     words = len(answer.split())
     asks_how = (names or context) and words <= _METHOD_ANSWER_WORDS and _PLAN_Q.search(q)
     if asks_how and _METHOD_WORDS.search(answer) and not _NO.search(answer):
@@ -178,6 +194,8 @@ def _question_components(question: str, answer: str, context: bool) -> list[tupl
     asks_safe = _SAFE_QUESTION.search(q) or (context and _OK_QUESTION.search(q))
     if asks_safe and _NOT_SAFE.search(answer):
         return [("UNSAFE", "qa:not_safe")]
+    if (names or context) and _WHEN_Q.search(q) and _TIME.search(answer) and not _NO.search(answer):
+        return [("INTENT", "qa:intent"), ("TIMING", "qa:timing")]
     if _NO.search(answer) or not _YES.search(answer):
         return []
     for pattern, kinds in _QUESTIONS:
@@ -187,6 +205,8 @@ def _question_components(question: str, answer: str, context: bool) -> list[tupl
 
 
 _PLAN_Q = _QUESTIONS[1][0]
+_WHEN_Q = re.compile(r"\bwhen\b|\bsoon\b|\b(?:acting|act) on (?:these|those|them|it)\b|\btonight\b")
+_TIME = re.compile(rf"\b{TIMES}\b|\b(?:later|soon|this week|next week)\b")
 
 
 # --- one turn ---------------------------------------------------------------------------------
@@ -211,7 +231,9 @@ def _judge(
     turn = result.turn_index
     line = LINES[detector.component]
     prefix = mod.clause_prefix(sentence, m.start())
-    if detector.component != "TIMING" and mod.negated(prefix):
+    if detector.component != "TIMING" and (
+        mod.negated(prefix) or mod.POST_NEGATION.search(sentence[m.end() :])
+    ):
         result.guards.add("negation")
         result.reasons.append(
             Reason(
@@ -280,7 +302,8 @@ def _judge(
 
 # Past verbs just before a match that put it in the past ("I tried to kill myself").
 _PAST_LEAD = re.compile(
-    r"\b(?:used to|tried|attempted|wanted|thought about|was going to|planned|nearly|almost)\b"
+    r"\b(?:used to|tried|attempted|wanted|thought about|was going to|planned|nearly|almost|"
+    r"survived)\b"
 )
 # A time beside a past act dates the act, not the next one.
 _PAST_ACT = re.compile(
@@ -420,14 +443,38 @@ _CONTEXT_KINDS = frozenset(
 )
 
 
+class TurnMemo:
+    """A bounded memo of turn analyses. A partner app resends the whole conversation with every
+    request, so without it each request reads every earlier seeker turn again; the rules are
+    deterministic in (text, index, question, context, history), so a repeat is the same answer.
+    Analyses are read-only once made. Thread-safe: the servicer screens from worker threads.
+    In-process only; what it holds goes with the process."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._capacity = capacity
+        self._memo: dict[tuple[str, int, bool, str, bool], TurnAnalysis] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int, bool, str, bool]) -> TurnAnalysis | None:
+        with self._lock:
+            return self._memo.get(key)
+
+    def put(self, key: tuple[str, int, bool, str, bool], analysis: TurnAnalysis) -> None:
+        with self._lock:
+            if key not in self._memo and len(self._memo) >= self._capacity:
+                self._memo.pop(next(iter(self._memo)))  # oldest first
+            self._memo[key] = analysis
+
+
 # --- the conversation -------------------------------------------------------------------------
 
 
 def analyse_conversation(
-    conversation: Conversation, policy: RiskPolicy | None = None
+    conversation: Conversation, policy: RiskPolicy | None = None, memo: TurnMemo | None = None
 ) -> tuple[list[TurnAnalysis], str, list[Reason]]:
     """Every seeker turn's analysis (oldest first), the conversation's rules level and the
-    conversation-wide reasons (cross-turn combination, earlier-turn floor, trend)."""
+    conversation-wide reasons (cross-turn combination, earlier-turn floor, trend). ``memo``
+    (one per policy) answers turns already read."""
     policy = policy or RiskPolicy()
     analyses: list[TurnAnalysis] = []
     history = False
@@ -439,7 +486,12 @@ def analyse_conversation(
         if turn.role != SEEKER:
             continue
         context = any(c.kind in _CONTEXT_KINDS for a in analyses for c in a.components)
-        analysis = analyse_text(turn.text, index, policy, history, question, context)
+        key = (turn.text, index, history, question, context)
+        analysis = memo.get(key) if memo is not None else None
+        if analysis is None:
+            analysis = analyse_text(turn.text, index, policy, history, question, context)
+            if memo is not None:
+                memo.put(key, analysis)
         history = history or analysis.history
         analyses.append(analysis)
         question = ""

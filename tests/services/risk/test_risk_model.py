@@ -109,9 +109,7 @@ def test_confident_model_escalates_what_rules_miss() -> None:
 
 def test_probabilities_agree_with_a_rules_floor() -> None:
     # The model reads NONE; the rules find an attempt under way: the distribution says so.
-    verdict = screen(
-        ["I just swallowed all my pills"], FakeClassifier([0.7, 0.1, 0.1, 0.06, 0.04])
-    )
+    verdict = screen(["I just swallowed all my pills"], FakeClassifier([0.7, 0.1, 0.1, 0.06, 0.04]))
     assert verdict.level == "IMMINENT"
     assert verdict.probabilities == pytest.approx((0, 0, 0, 0, 1.0))
     assert max(range(5), key=lambda k: verdict.probabilities[k]) == 4
