@@ -184,8 +184,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     settings = load_settings()
     if args.what == "risk":
-        from solace.evaluation.risk import run
-    elif args.what == "classifiers":
+        from solace.evaluation.risk import run as run_risk
+
+        print(run_risk(settings, frozen=args.frozen))
+        return 0
+    if args.what == "classifiers":
         from solace.evaluation.classifiers import run
     else:
         from solace.evaluation.generate import run
@@ -269,6 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("eval", help="evaluate models on the labelled data")
     evaluate.add_argument("what", choices=["risk", "classifiers", "generate"])
+    evaluate.add_argument(
+        "--frozen",
+        action="store_true",
+        help="risk: also report the frozen hand-written set (once, at the end; never tune on it)",
+    )
     evaluate.set_defaults(func=cmd_eval)
 
     bench = sub.add_parser("bench", help="print latency figures (not a test)")

@@ -12,7 +12,10 @@ Prints, for the rules alone and (when built) rules + classifier:
 - per-rule and per-model contributions: how many escalations each source supported;
 - screening latency p50/p95 per conversation;
 - output screening on DiaSafety "Risk Ignorance" (test split): precision/recall on Unsafe of the
-  rules, of a logistic regression trained on the train split, and of both.
+  rules, of a logistic regression trained on the train split, and of both;
+- the sets of ``risk_sets`` (issue 19): the generated corpus's held-out messages and dialogues,
+  the frozen hand-written set (only with ``frozen``: ``solace eval risk --frozen``), ESConv test
+  seeker turns screened in their conversations, and the targets with MET / NOT MET.
 
 Only counts and rates are printed; no text from any dataset.
 """
@@ -38,6 +41,7 @@ from services.risk.model import RiskClassifierLike, RiskScreen, RiskVerdict, loa
 from services.risk.rules import level_index
 from services.safety.output_screen import RiskIgnoranceModel, screen_output
 from services.safety.policy import RiskPolicy, load_policy
+from solace.evaluation import risk_sets
 
 PROBES_FILE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "risk_probes.yaml"
 CSSRS_TO_RISK = {
@@ -157,7 +161,11 @@ def _read_cssrs(path: Path) -> list[tuple[int, list[str]]]:
     return users
 
 
-def evaluate_cssrs(screen: RiskScreen, tally: _Tally, data_dir: Path) -> list[str]:
+def evaluate_cssrs(
+    screen: RiskScreen, tally: _Tally, data_dir: Path, measured: dict[str, float] | None = None
+) -> list[str]:
+    """User-level C-SSRS figures; ``measured["cssrs_recall"]`` gets the HIGH+ recall for the
+    target summary."""
     path = data_dir / "cssrs_reddit_gaur2019" / "500_Reddit_users_posts_labels.csv"
     if not path.exists():
         return [f"  C-SSRS Reddit not found under {data_dir}"]
@@ -174,6 +182,8 @@ def evaluate_cssrs(screen: RiskScreen, tally: _Tally, data_dir: Path) -> list[st
     crisis = [p >= HIGH for g, p in zip(gold, pred, strict=True) if g >= HIGH]
     supportive = [p >= HIGH for g, p in zip(gold, pred, strict=True) if g == 0]
     exact = sum(g == p for g, p in zip(gold, pred, strict=True))
+    if measured is not None and crisis:
+        measured["cssrs_recall"] = sum(crisis) / len(crisis)
     return [
         f"  users: {len(gold)}, posts per user screened: up to {POSTS_PER_USER}",
         f"  recall of HIGH+IMMINENT (Behavior+Attempt users): {_rate(sum(crisis), len(crisis))}",
@@ -279,8 +289,10 @@ def run(
     classifier: RiskClassifierLike | None = None,
     use_model: bool = True,
     datasets: bool = True,
+    frozen: bool = False,
 ) -> str:
-    """The full report. ``classifier`` defaults to the built ONNX one when ``use_model``."""
+    """The full report. ``classifier`` defaults to the built ONNX one when ``use_model``;
+    ``frozen`` adds the frozen hand-written set (reported once, never tuned on)."""
     if classifier is None and use_model:
         classifier = load_classifier(settings)
     policy = load_policy(settings.safety_config or None)
@@ -296,16 +308,24 @@ def run(
     for name, screen in screens:
         out.append(f"\n[{name}] model {screen.model_name} {screen.model_version}")
         tally = _Tally()
+        measured: dict[str, float] = {}
         out.append("probe set (tests/fixtures/risk_probes.yaml):")
         out.extend(evaluate_probes(screen, tally))
         if datasets:
             out.append("C-SSRS Reddit (user level):")
-            out.extend(evaluate_cssrs(screen, tally, data_dir))
+            out.extend(evaluate_cssrs(screen, tally, data_dir, measured))
             out.append("ESConv test seekers (ordinary distress):")
             out.extend(evaluate_esconv(screen, tally, data_dir))
         out.append("contributions to escalations (reasons at HIGH or above):")
         out.extend(tally.lines())
         out.extend(measure_latency(screen))
+        lines, _ = risk_sets.evaluate(
+            screen,
+            data_dir if datasets else None,
+            frozen=frozen,
+            cssrs_recall=measured.get("cssrs_recall"),
+        )
+        out.extend(lines)
     if datasets:
         out.append("\nOutput screening, DiaSafety 'Risk Ignorance' (Unsafe is positive):")
         out.extend(evaluate_output_screen(data_dir, policy))
