@@ -4,10 +4,10 @@ How the two combine, per seeker turn (the classifier scores the latest ``model_w
 one batched call):
 
 - The rules' level is a floor: a classifier can never lower what a rule found.
-- The classifier's level is the most likely class of its calibrated probabilities, raised by the
-  ``RiskPolicy`` thresholds on the cumulative ones (P(IMMINENT), P(HIGH)+P(IMMINENT), ...):
-  an uncertain crisis signal fails toward escalation. Where no guard fired, the turn takes the
-  higher of the two, so the model escalates text the rules do not list.
+- The classifier's level comes from ``RiskPolicy`` thresholds on its cumulative calibrated
+  probabilities (P(IMMINENT), P(HIGH)+P(IMMINENT), ...), set at a fixed false-escalation budget
+  on ESConv validation turns. Where no guard fired, the turn takes the higher of the two, so a
+  confident model escalates text the rules do not list.
 - Where a guard explained rule evidence away in that turn (idiom, fiction, professional, third
   party, negation, history), the classifier may raise the turn only up to that guard's cap
   (``RiskPolicy.guard_model_caps``): the guard read the sentence more precisely than the model.
@@ -44,6 +44,7 @@ from services.risk.rules import (
     RULES_VERSION,
     Reason,
     TurnAnalysis,
+    TurnMemo,
     analyse_conversation,
     conversation_level,
     level_index,
@@ -88,27 +89,22 @@ class RiskVerdict:
 
 
 def model_level(probs: Sequence[float], policy: RiskPolicy) -> tuple[str, str]:
-    """The level one row of classifier probabilities supports, and the evidence in words: its
-    most likely class, raised where a cumulative probability passes the policy's threshold."""
+    """The level one row of classifier probabilities supports, and the evidence in words: the
+    highest level whose cumulative probability passes the policy's threshold."""
     p = np.asarray(probs, dtype=np.float64)
-    top = RISK_LEVELS[int(np.argmax(p))]
     imminent = float(p[4])
     high = float(p[3] + p[4])
     moderate = float(p[2:].sum())
     low = float(p[1:].sum())
     if imminent >= policy.model_imminent:
-        by, evidence = "IMMINENT", f"P(IMMINENT)={imminent:.2f}"
-    elif high >= policy.model_high:
-        by, evidence = "HIGH", f"P(HIGH+)={high:.2f}"
-    elif moderate >= policy.model_moderate:
-        by, evidence = "MODERATE", f"P(MODERATE+)={moderate:.2f}"
-    elif low >= policy.model_low:
-        by, evidence = "LOW", f"P(LOW+)={low:.2f}"
-    else:
-        by, evidence = "NONE", f"P(LOW+)={low:.2f}"
-    if level_index(top) > level_index(by):
-        return top, f"most likely {top} (P={float(p.max()):.2f})"
-    return by, evidence
+        return "IMMINENT", f"P(IMMINENT)={imminent:.2f}"
+    if high >= policy.model_high:
+        return "HIGH", f"P(HIGH+)={high:.2f}"
+    if moderate >= policy.model_moderate:
+        return "MODERATE", f"P(MODERATE+)={moderate:.2f}"
+    if low >= policy.model_low:
+        return "LOW", f"P(LOW+)={low:.2f}"
+    return "NONE", f"P(LOW+)={low:.2f}"
 
 
 def final_distribution(probs: Sequence[float], level: str) -> tuple[float, ...]:
@@ -138,11 +134,15 @@ class RiskScreen:
         settings: Settings,
         classifier: RiskClassifierLike | None = None,
         policy: RiskPolicy | None = None,
+        memo: bool = True,
     ) -> None:
         self._settings = settings
         self._classifier = classifier
         # The policy given, else the one the settings name (``safety_config``; empty: defaults).
         self.policy = policy or load_policy(settings.safety_config or None)
+        # Earlier turns of a resent conversation are read once (``memo=False``: every request
+        # reads every turn, as the evaluation's cold latency row does).
+        self._memo = TurnMemo() if memo else None
 
     @property
     def has_classifier(self) -> bool:
@@ -151,7 +151,7 @@ class RiskScreen:
     def screen(self, conversation: Conversation) -> RiskVerdict:
         policy = self.policy
         started = time.perf_counter()
-        analyses, _, _ = analyse_conversation(conversation, policy)
+        analyses, _, _ = analyse_conversation(conversation, policy, self._memo)
         rules_ms = (time.perf_counter() - started) * 1000.0
         if not analyses:
             return self._verdict("NONE", [], False, None, RULES_ONLY, {"rules": rules_ms})

@@ -93,14 +93,15 @@ class RiskPolicy:
 
     # Classifier thresholds on the probabilities of one seeker turn: P(IMMINENT) for IMMINENT,
     # P(HIGH)+P(IMMINENT) for HIGH, P(MODERATE and above) for MODERATE, P(LOW and above) for LOW.
-    # The packaged classifier (trained on long Reddit posts with user-level labels) spreads its
-    # probability thinly over short chat turns, so these sit at the 99.5th percentile of its
-    # scores on ESConv *validation* seeker turns: it only adds a level where it is far outside
-    # ordinary distress. Retune with ``solace eval risk`` whenever the model changes.
-    model_imminent: float = 0.45
-    model_high: float = 0.65
-    model_moderate: float = 0.79
-    model_low: float = 0.92
+    # The packaged classifier (generated C-SSRS corpus + Reddit + ESConv/DiaSafety negatives,
+    # class-balanced) fires on ordinary distress far too often by its most likely class (7.6% of
+    # ESConv *validation* seeker turns would be HIGH+), so it adds a level only past these: the
+    # 99.8th percentile of its scores on those turns for IMMINENT and HIGH, the 99th for
+    # MODERATE, the 99.5th for LOW. Retune with ``solace eval risk`` whenever the model changes.
+    model_imminent: float = 0.95
+    model_high: float = 0.97
+    model_moderate: float = 0.93
+    model_low: float = 0.99
     # The most a classifier may raise a turn in which a guard fired (see DEFAULT_GUARD_MODEL_CAPS).
     guard_model_caps: Mapping[str, str] = field(
         default_factory=lambda: dict(DEFAULT_GUARD_MODEL_CAPS)

@@ -29,8 +29,10 @@ def fit_logreg(
     class_weight: str | dict | None,
     seed: int = 0,
     column_weight: np.ndarray | None = None,
+    sample_weight: np.ndarray | None = None,
 ):
-    """Standardised multinomial logistic regression; returns (scaler, model).
+    """Standardised multinomial logistic regression; returns (scaler, model). ``sample_weight``
+    weighs rows (sources of different reliability in one fit).
 
     ``column_weight`` multiplies standardised columns: a small block of strong features (a few
     dozen cue columns beside 1,500 embedding columns) is penalised less by the one shared C.
@@ -43,7 +45,7 @@ def fit_logreg(
     if column_weight is not None:
         scaler.scale_ = scaler.scale_ / column_weight
     model = LogisticRegression(C=c, max_iter=2000, class_weight=class_weight, random_state=seed)
-    model.fit(scaler.transform(x), y)
+    model.fit(scaler.transform(x), y, sample_weight=sample_weight)
     return scaler, model
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import csv
 import itertools
+import json
 import re
 import sys
 import time
@@ -39,6 +40,7 @@ from solace.training.common import (
     weights_dir,
     write_metrics,
 )
+from solace.training.risk_corpus import generate, split
 
 HEAD_NAME = "solace-risk"
 CSSRS_TO_RISK = {
@@ -48,7 +50,12 @@ CSSRS_TO_RISK = {
     "Behavior": "HIGH",
     "Attempt": "IMMINENT",
 }
-C_GRID = (0.01, 0.03, 0.1)
+C_GRID = (0.1, 0.3, 1.0)
+# The generated rows are the only chat-shaped crisis text; they weigh more than one Reddit post.
+GENERATED_WEIGHT = 2.0
+SENTENCES_PER_POST = 6
+MAX_SENTENCE_CHARS = 400
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 def _posts(cell: str) -> list[str]:
@@ -189,50 +196,122 @@ def split_posts(users: np.ndarray, user_labels: list[int]) -> tuple[np.ndarray, 
     return tuple(np.isin(users, part) for part in (u_train, u_cal, u_test))
 
 
+def cssrs_sentences(
+    posts: list[str], y_posts: np.ndarray, mask: np.ndarray, per_post: int = SENTENCES_PER_POST
+) -> tuple[list[str], np.ndarray]:
+    """Sentences of the masked posts, each with its user's level capped at MODERATE: a user
+    labelled Behavior or Attempt writes many sentences that are not themselves a crisis, so the
+    sentence only says "this user is at risk" (a weak label; the posts keep the full one)."""
+    texts, labels = [], []
+    cap = RISK_LEVELS.index("MODERATE")
+    for i in np.flatnonzero(mask):
+        parts = [p.strip() for p in _SENTENCE_SPLIT.split(posts[i]) if len(p.split()) >= 4]
+        for part in parts[:per_post]:
+            texts.append(part[:MAX_SENTENCE_CHARS])
+            labels.append(min(int(y_posts[i]), cap))
+    return texts, np.asarray(labels)
+
+
+def esconv_seeker_turns(path: Path) -> list[str]:
+    """Every seeker turn of an ESConv split: ordinary distress, the negatives (NONE)."""
+    out = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            out.extend(
+                u["text"].strip()
+                for u in json.loads(line)["dialog"]
+                if u["speaker"] == "usr" and u["text"].strip()
+            )
+    return out
+
+
+def diasafety_negatives(path: Path) -> list[str]:
+    """DiaSafety contexts outside Risk Ignorance: provocative everyday chat, not self-harm."""
+    rows = json.loads(path.read_text(encoding="utf-8"))
+    return [r["context"] for r in rows if r["category"] != "Risk Ignorance" and r["context"]]
+
+
+def chat_corpus(seed: int = 0) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
+    """The generated corpus's *training* families (held-out families never enter), split 80/20
+    at random into fitting and calibration rows."""
+    train, _held_out = split(generate(seed))
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(train))
+    cut = int(0.8 * len(train))
+    fit = [train[i] for i in order[:cut]]
+    cal = [train[i] for i in order[cut:]]
+    as_y = lambda rows: np.asarray([RISK_LEVELS.index(e.level) for e in rows])  # noqa: E731
+    return [e.text for e in fit], as_y(fit), [e.text for e in cal], as_y(cal)
+
+
 def train_risk(settings: Settings) -> dict:
     started = time.perf_counter()
     root = Path(settings.data_dir)
     posts, y_posts, users, user_labels = load_cssrs(
         root / "cssrs_reddit_gaur2019" / "500_Reddit_users_posts_labels.csv"
     )
+    tr, _unused, te = split_posts(users, user_labels)
     sd_texts, sd_y = load_sdcnl(root / "sdcnl" / "training-set.csv")
+    sent_texts, sent_y = cssrs_sentences(posts, y_posts, tr)
+    esc_train = esconv_seeker_turns(root / "esconv" / "train.txt")
+    esc_valid = esconv_seeker_turns(root / "esconv" / "valid.txt")
+    dia = diasafety_negatives(root / "diasafety" / "train.json")
+    gen_fit, gen_fit_y, gen_cal, gen_cal_y = chat_corpus()
+
     embed = CachedEmbedder(settings)
     x_posts = embed(posts)
-    x_sd = embed(sd_texts)
+    x_sd, x_sent = embed(sd_texts), embed(sent_texts)
+    x_esc, x_esc_valid, x_dia = embed(esc_train), embed(esc_valid), embed(dia)
+    x_gen, x_gen_cal = embed(gen_fit), embed(gen_cal)
     embed.save()
 
-    tr, cal, te = split_posts(users, user_labels)
-    x_tr = np.concatenate([x_posts[tr], x_sd])
-    y_tr = np.concatenate([y_posts[tr], sd_y])
+    none = RISK_LEVELS.index("NONE")
+    blocks = [
+        (x_gen, gen_fit_y, GENERATED_WEIGHT),
+        (x_posts[tr], y_posts[tr], 1.0),
+        (x_sent, sent_y, 0.5),
+        (x_sd, sd_y, 1.0),
+        (x_esc, np.full(len(esc_train), none), 1.0),
+        (x_dia, np.full(len(dia), none), 0.5),
+    ]
+    x_tr = np.concatenate([b[0] for b in blocks])
+    y_tr = np.concatenate([b[1] for b in blocks])
+    w_tr = np.concatenate([np.full(len(b[1]), b[2]) for b in blocks])
+    # Calibration rows are chat-like: generated training-family rows held back from fitting,
+    # and ESConv *validation* seeker turns (NONE). Test rows: C-SSRS test users' posts.
+    x_cal = np.concatenate([x_gen_cal, x_esc_valid])
+    y_cal = np.concatenate([gen_cal_y, np.full(len(esc_valid), none)])
+
+    from sklearn.metrics import f1_score
 
     selection, best = {}, None
     for c in C_GRID:
-        fitted = fit_logreg(x_tr, y_tr, c, class_weight="balanced")
-        probs = predict_logreg(fitted, x_posts[cal])
-        from sklearn.metrics import f1_score
-
-        score = float(f1_score(y_posts[cal], probs.argmax(1), average="macro"))
+        fitted = fit_logreg(x_tr, y_tr, c, class_weight="balanced", sample_weight=w_tr)
+        probs = predict_logreg(fitted, x_cal)
+        score = float(f1_score(y_cal, probs.argmax(1), average="macro"))
         selection[str(c)] = round(score, 4)
-        print(f"  risk C={c}: calibration-users post macro-F1 {score:.4f}")
+        print(f"  risk C={c}: calibration rows macro-F1 {score:.4f}")
         if best is None or score > best[0]:
             best = (score, c, fitted)
     _, c, fitted = best
-    temperature = _fit_temperature(_logits(fitted, x_posts[cal]), y_posts[cal])
+    temperature = _fit_temperature(_logits(fitted, x_cal), y_cal)
+    cal_probs = _softmax(_logits(fitted, x_cal) / temperature)
+    # The ESConv validation turns the model alone would escalate (argmax HIGH+), for the card.
+    esc_valid_probs = cal_probs[len(gen_cal) :]
+    esc_valid_high = float((esc_valid_probs.argmax(1) >= RISK_LEVELS.index("HIGH")).mean())
 
     logits_te = _logits(fitted, x_posts[te])
     probs_te = _softmax(logits_te / temperature)
-    uncal_te = _softmax(logits_te)
     post_metrics = classification_metrics(y_posts[te], probs_te, RISK_LEVELS)
     post_metrics["recall_high_or_imminent"] = _high_recall(y_posts[te], probs_te.argmax(1))
     post_metrics["ece"] = _ece(probs_te, y_posts[te])
-    post_metrics["ece_before_temperature"] = _ece(uncal_te, y_posts[te])
-    post_metrics["calibration"] = calibration_report(probs_te, y_posts[te])
-    # User level: the user's posts averaged, which is the granularity of the C-SSRS labels.
     test_users = sorted(set(users[te].tolist()))
     user_probs = np.stack([probs_te[users[te] == u].mean(axis=0) for u in test_users])
     user_y = np.asarray([user_labels[u] for u in test_users])
     user_metrics = classification_metrics(user_y, user_probs, RISK_LEVELS)
     user_metrics["recall_high_or_imminent"] = _high_recall(user_y, user_probs.argmax(1))
+    cal_metrics = classification_metrics(y_cal, cal_probs, RISK_LEVELS)
+    cal_metrics["calibration"] = calibration_report(cal_probs, y_cal)
 
     head = weights_dir("risk") / "head.onnx"
     export_logreg(
@@ -244,25 +323,49 @@ def train_risk(settings: Settings) -> dict:
         temperature=temperature,
     )
     metrics = {
-        "data": "C-SSRS Reddit (Gaur 2019) posts with user labels + SDCNL training-set",
+        "data": (
+            "generated C-SSRS corpus (solace.training.risk_corpus, training families only) + "
+            "C-SSRS Reddit (Gaur 2019) posts and sentences of train users + SDCNL training-set "
+            "+ ESConv train seeker turns (NONE) + DiaSafety train contexts outside Risk "
+            "Ignorance (NONE)"
+        ),
         "label_mapping": {
             **CSSRS_TO_RISK,
+            "cssrs sentence": "the user's level capped at MODERATE",
             "sdcnl is_suicide=0": "LOW",
             "sdcnl is_suicide=1": "MODERATE",
+            "esconv seeker turn": "NONE",
+            "diasafety context (not Risk Ignorance)": "NONE",
+            "generated": "the grammar's C-SSRS composition level",
         },
-        "model": f"logistic regression, class_weight=balanced, C={c}",
+        "model": f"logistic regression, class_weight=balanced, C={c}, sample weights per source",
+        "weights": {"generated": GENERATED_WEIGHT, "cssrs sentences": 0.5, "diasafety": 0.5},
         "calibration": {
-            "method": "one temperature, log-loss on the calibration users, searched in [0.05, 100]",
+            "method": (
+                "one temperature, log-loss on the calibration rows (generated training-family "
+                "rows held back from fitting + ESConv valid seeker turns), searched in [0.05, 100]"
+            ),
             "temperature": round(temperature, 4),
         },
-        "split": "C-SSRS users 60/20/20 (train/calibration/test, stratified, seed 0)",
+        "split": (
+            "generated: held-out families never used; training families 80/20 fit/calibration. "
+            "C-SSRS users 60/20/20 (train/unused/test, stratified, seed 0)"
+        ),
         "samples": {
-            "train_posts": int(tr.sum()) + len(sd_y),
-            "calibration_posts": int(cal.sum()),
+            "generated_fit": len(gen_fit),
+            "generated_calibration": len(gen_cal),
+            "cssrs_train_posts": int(tr.sum()),
+            "cssrs_train_sentences": len(sent_texts),
+            "sdcnl": len(sd_texts),
+            "esconv_train_turns": len(esc_train),
+            "diasafety": len(dia),
+            "calibration_rows": len(y_cal),
             "test_posts": int(te.sum()),
             "test_users": len(test_users),
         },
-        "selection": {"criterion": "post macro-F1 on calibration users", "grid": selection},
+        "selection": {"criterion": "macro-F1 on the calibration rows", "grid": selection},
+        "calibration_rows": cal_metrics,
+        "esconv_valid_argmax_high_or_above": round(esc_valid_high, 4),
         "test_posts": post_metrics,
         "test_users": user_metrics,
         "train_seconds": round(time.perf_counter() - started, 1),

@@ -98,13 +98,13 @@ def test_guarded_probes_stay_below_high_even_with_an_overconfident_model(probe: 
 
 def test_confident_model_escalates_what_rules_miss() -> None:
     verdict = screen(
-        ["everything is grey and I have made my peace"], FakeClassifier([0, 0, 0.1, 0.3, 0.6])
+        ["everything is grey and I have made my peace"], FakeClassifier([0, 0, 0.01, 0.01, 0.98])
     )
     assert verdict.level == "IMMINENT"
     assert verdict.source == "rules+model"
     assert verdict.model_name == "fake-risk"
     assert verdict.reasons[0].source == "model:fake-risk"
-    assert verdict.probabilities == pytest.approx((0, 0, 0.1, 0.3, 0.6))
+    assert verdict.probabilities == pytest.approx((0, 0, 0.01, 0.01, 0.98))
 
 
 def test_probabilities_agree_with_a_rules_floor() -> None:
@@ -117,7 +117,7 @@ def test_probabilities_agree_with_a_rules_floor() -> None:
 
 def test_probabilities_agree_with_a_guard_cap() -> None:
     # An over-confident model on an idiom: capped at the guard's level, and the mass moved there.
-    verdict = screen(["this commute is killing me"], FakeClassifier([0.1, 0.1, 0.1, 0.3, 0.4]))
+    verdict = screen(["this commute is killing me"], FakeClassifier([0, 0, 0.01, 0.01, 0.98]))
     assert verdict.level == "LOW"
     assert max(range(5), key=lambda k: verdict.probabilities[k]) == 1
     assert sum(verdict.probabilities) == pytest.approx(1.0)
