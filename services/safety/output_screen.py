@@ -127,8 +127,11 @@ def _context_shows_risk(conversation: Conversation, risk_level: str, policy: Ris
     if level_index(risk_level) < level_index(policy.risk_ignorance_from):
         return False
     analysis = analyse_text(conversation.last_seeker_text)
+    # A cue the rules graded NONE is about someone else or explained away (a third party's
+    # crisis, a negation): not the seeker's own risk.
     return any(
         r.source.startswith("rule:")
+        and r.level != "NONE"
         and (r.line in _RISK_CUE_LINES or r.source in ("rule:self_harm", "rule:hopelessness"))
         for r in analysis.reasons
     )

@@ -62,6 +62,12 @@ def test_same_reply_passes_without_risk_cues() -> None:
     assert screen_output(CALM, "Have you tried the new pizza place downtown?", "NONE").ok
 
 
+def test_someone_elses_crisis_is_not_the_seekers_risk() -> None:
+    # The router adds the third-party note to this reply; the seeker's own level is LOW.
+    worried = said("My sister said she's going to kill herself tonight, what do I do?")
+    assert screen_output(worried, "What has she told you so far?", "LOW").ok
+
+
 def test_from_the_policys_resources_at_every_reply_must_meet_the_seeker() -> None:
     # No self-harm cue in the turn: at the default policy a LOW turn is not held to it, but an
     # operator who attaches resources from LOW wants those seekers met as well.
