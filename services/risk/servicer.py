@@ -33,6 +33,8 @@ def response_from_verdict(verdict: RiskVerdict) -> risk_pb2.ScreenResponse:
                 turn_index=r.turn_index,
                 level=_level(r.level),
                 detail=r.detail,
+                component=r.component,
+                sentence_index=r.sentence_index,
             )
             for r in verdict.reasons
         ],
