@@ -45,7 +45,7 @@ from services.risk.rules import (
     Reason,
     TurnAnalysis,
     TurnMemo,
-    analyse_conversation,
+    analyse_turns,
     conversation_level,
     level_index,
     max_level,
@@ -151,7 +151,7 @@ class RiskScreen:
     def screen(self, conversation: Conversation) -> RiskVerdict:
         policy = self.policy
         started = time.perf_counter()
-        analyses, _, _ = analyse_conversation(conversation, policy, self._memo)
+        analyses = analyse_turns(conversation, policy, self._memo)
         rules_ms = (time.perf_counter() - started) * 1000.0
         if not analyses:
             return self._verdict("NONE", [], False, None, RULES_ONLY, {"rules": rules_ms})

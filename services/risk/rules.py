@@ -48,6 +48,7 @@ __all__ = [
     "TurnAnalysis",
     "analyse_conversation",
     "analyse_text",
+    "analyse_turns",
     "conversation_level",
     "level_index",
     "max_level",
@@ -318,9 +319,7 @@ _PAST_STAYS_CURRENT = frozenset(
 
 def _history_level(component: Component, policy: RiskPolicy, recovered: bool) -> str:
     """What disclosed history still supports: a past attempt without recovery keeps MODERATE."""
-    alone = alone_level(
-        Component(component.kind, component.rule_id, 0, 0, component.strong), policy
-    )
+    alone = alone_level(component, policy)
     if component.state == "past":
         return shift_level(alone, -1)
     floor = "MODERATE" if component.kind == "ATTEMPT" and not recovered else "LOW"
@@ -379,9 +378,7 @@ def analyse_text(
         question and len(norm.split()) <= _SHORT_ANSWER_WORDS
     )
     current = [c for c in current if c.kind != "TIMING" or anchored]
-    if (result.history or history_seen or any(c.state != "current" for c in found)) and (
-        mod.RECURRENCE.search(norm)
-    ):
+    if (history_seen or any(c.state != "current" for c in found)) and mod.RECURRENCE.search(norm):
         recurrence = Component("IDEATION", "rule:recurrence", turn_index, -1)
         current.append(recurrence)
         found.append(recurrence)
@@ -473,11 +470,21 @@ def analyse_conversation(
     conversation: Conversation, policy: RiskPolicy | None = None, memo: TurnMemo | None = None
 ) -> tuple[list[TurnAnalysis], str, list[Reason]]:
     """Every seeker turn's analysis (oldest first), the conversation's rules level and the
-    conversation-wide reasons (cross-turn combination, earlier-turn floor, trend). ``memo``
-    (one per policy) answers turns already read."""
+    conversation-wide reasons (cross-turn combination, earlier-turn floor, trend)."""
     policy = policy or RiskPolicy()
+    analyses = analyse_turns(conversation, policy, memo)
+    if not analyses:
+        return [], "NONE", []
+    return analyses, *conversation_level(analyses, policy)
+
+
+def analyse_turns(
+    conversation: Conversation, policy: RiskPolicy, memo: TurnMemo | None = None
+) -> list[TurnAnalysis]:
+    """Every seeker turn's analysis, oldest first, each read with the supporter turn before it
+    and what earlier turns disclosed. ``memo`` (one per policy) answers turns already read."""
     analyses: list[TurnAnalysis] = []
-    history = False
+    history = context = False
     question = ""
     for index, turn in enumerate(conversation.turns):
         if turn.role == SUPPORTER:
@@ -485,7 +492,6 @@ def analyse_conversation(
             continue
         if turn.role != SEEKER:
             continue
-        context = any(c.kind in _CONTEXT_KINDS for a in analyses for c in a.components)
         key = (turn.text, index, history, question, context)
         analysis = memo.get(key) if memo is not None else None
         if analysis is None:
@@ -493,11 +499,10 @@ def analyse_conversation(
             if memo is not None:
                 memo.put(key, analysis)
         history = history or analysis.history
+        context = context or any(c.kind in _CONTEXT_KINDS for c in analysis.components)
         analyses.append(analysis)
         question = ""
-    if not analyses:
-        return [], "NONE", []
-    return analyses, *conversation_level(analyses, policy)
+    return analyses
 
 
 def conversation_level(

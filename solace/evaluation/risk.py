@@ -230,6 +230,8 @@ def evaluate_esconv(screen: RiskScreen, tally: _Tally, data_dir: Path) -> list[s
 
 
 def measure_latency(screen: RiskScreen, repeats: int = 5) -> list[str]:
+    """Cold latency: ``screen`` should be built without memos (``cold_screen``), so every
+    repeat reads and encodes every seeker turn again; the in-order figure is the ESConv row's."""
     conversations = [
         _conversation(["work has been stressful", "I feel hopeless", "I don't want to live"], 4000),
         _conversation(["this exam is killing me"], 4000),
@@ -243,7 +245,21 @@ def measure_latency(screen: RiskScreen, repeats: int = 5) -> list[str]:
             screen.screen(conversation)
             samples.append((time.perf_counter() - started) * 1000.0)
     p50, p95 = np.percentile(samples, [50, 95])
-    return [f"  screening latency per conversation: p50 {p50:.2f} ms, p95 {p95:.2f} ms"]
+    return [
+        f"  screening latency per conversation, cold (no memo: every turn read and encoded "
+        f"again): p50 {p50:.2f} ms, p95 {p95:.2f} ms"
+    ]
+
+
+def cold_screen(settings: Settings, policy: RiskPolicy, with_model: bool) -> RiskScreen:
+    """A screen with no turn memo and a classifier with no embedding memo or sharing."""
+    classifier = None
+    if with_model:
+        from services.common.encoder import get_encoder
+        from services.risk.classifier import RiskClassifier
+
+        classifier = RiskClassifier(settings, embed=get_encoder(settings).embed)
+    return RiskScreen(settings, classifier, policy, memo=False)
 
 
 def evaluate_output_screen(data_dir: Path, policy: RiskPolicy | None = None) -> list[str]:
@@ -318,7 +334,7 @@ def run(
             out.extend(evaluate_esconv(screen, tally, data_dir))
         out.append("contributions to escalations (reasons at HIGH or above):")
         out.extend(tally.lines())
-        out.extend(measure_latency(screen))
+        out.extend(measure_latency(cold_screen(settings, policy, screen.has_classifier)))
         lines, _ = risk_sets.evaluate(
             screen,
             data_dir if datasets else None,

@@ -240,8 +240,11 @@ def chat_corpus(seed: int = 0) -> tuple[list[str], np.ndarray, list[str], np.nda
     cut = int(0.8 * len(train))
     fit = [train[i] for i in order[:cut]]
     cal = [train[i] for i in order[cut:]]
-    as_y = lambda rows: np.asarray([RISK_LEVELS.index(e.level) for e in rows])  # noqa: E731
-    return [e.text for e in fit], as_y(fit), [e.text for e in cal], as_y(cal)
+    return [e.text for e in fit], _levels(fit), [e.text for e in cal], _levels(cal)
+
+
+def _levels(rows: list) -> np.ndarray:
+    return np.asarray([RISK_LEVELS.index(e.level) for e in rows])
 
 
 def train_risk(settings: Settings) -> dict:

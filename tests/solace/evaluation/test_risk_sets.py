@@ -101,7 +101,7 @@ def test_targets_met_and_not_met() -> None:
     results = rs.Results(
         messages=_report(98, 100, 5, 100, 9, 10),  # on every bar: all MET
         dialogues=_report(97, 100, 6, 100, 8, 10),  # under every bar
-        esconv=rs.EsconvResult(1000, 6, {}),
+        esconv=rs.EsconvResult(1000, 6, {}, p50_ms=2.0),
         cssrs_recall=0.5,
     )
     status = _summary(results)
@@ -115,7 +115,8 @@ def test_targets_met_and_not_met() -> None:
     assert status["frozen messages: must-escalate recall"] == "NOT RUN"
     assert status["ESConv seeker turns in context: escalated"] == "NOT MET"  # 0.6%
     assert status["C-SSRS Reddit Behavior+Attempt users: HIGH+ recall"] == "REPORTED"
-    assert status["screen latency p50 (held-out calls)"] == "MET"  # p50 of 1,2,9,1,2,9 = 2
+    # The latency target reads the ESConv requests timed in order, not the held-out calls.
+    assert status["screen latency p50 per request (ESConv requests in order)"] == "MET"
     lines = "\n".join(rs.summary_lines(results))
     assert "[MET     ] generated held-out messages: must-escalate recall: 0.980" in lines
     assert "[NOT MET ] ESConv seeker turns in context: escalated: 0.006  (target <= 0.005)" in lines
