@@ -73,7 +73,7 @@ POISONS = r"(?:bleach|antifreeze|rat poison|poison|weed killer|pesticide|drain c
 WEAPONS = r"(?:gun|guns|pistol|revolver|rifle|shotgun|firearm|handgun|glock)"
 OBJECTS = (
     rf"(?:{DRUGS}|{POISONS}|{WEAPONS}|rope|ropes|noose|belt|cord|razor|razors|razor blades|"
-    r"blades|blade|knife|knives|box cutter|stanley knife)"
+    r"blades|blade|knife|knives|box cutter|stanley knife|charcoal)"
 )
 HEIGHTS = (
     r"(?:bridge|building|roof|rooftop|cliff|balcony|window|ledge|tower|overpass|parking garage|"
@@ -95,10 +95,30 @@ TIMES = (
     r"the (?:week|month|day|year))|by (?:morning|the end of the (?:week|month|day|year)))"
 )
 
+# The acts of a method, as the object of intent ("I'm going to ...", "I've decided to ...").
+ACTS = (
+    rf"(?:cut my (?:wrists?|throat|arms?)|slit my|"
+    rf"light (?:a|the) (?:\w+ )?(?:charcoal|barbecue|bbq)|"
+    rf"use (?:the |my |a |\w+'s )?(?:\w+ )?(?:{OBJECTS}) on myself|use the (?:{OBJECTS})|"
+    rf"take (?:every|all|each) (?:\w+ ){{0,3}}?{DRUGS}|jump|hang myself|shoot myself|drown myself|"
+    r"overdose|gas myself|step (?:off|out in front of|in front of)|"
+    r"throw myself (?:off|from|in front|"
+    r"under)|walk into|drive (?:off|into)|crash (?:my|the) car|stop eating)"
+)
+
 # Passive wish to be dead: MODERATE with resources (C-SSRS line 1, passive).
 WISH_PASSIVE = _d(
     "WISH_PASSIVE",
     "rule:passive_wish",
+    r"\bwelcome it if (?:my heart|i|it all|everything|i just)\b",
+    r"\b(?:hope|wish|pray) (?:that )?(?:the morning|tomorrow|the sun|morning) (?:just )?"
+    r"(?:does not|"
+    r"never|would not|will not) (?:come|rise|arrive)\b",
+    r"\bif i (?:got|get|became|fell) (?:ill|sick|hit|cancer|run over)\b(?: \w+){0,5} (?:would not|"
+    r"wouldn't) (?:mind|care)\b",
+    r"\b(?:do|does|did) not (?:really )?care (?:if|whether) i (?:live|die|wake up|make it)\b",
+    r"\b(?:would|will) be (?:so much |much |a lot )?(?:easier|better)(?: for everyone)? if i "
+    rf"{A}(?:was|were|am) (?:not|no longer) (?:around|here|alive)\b",
     r"\b(?:go|fall|going|falling|went) to sleep and (?:never|not) (?:wake|woke) up\b",
     r"\b(?:hope|hoping|wish|wishing|want|pray|praying) (?:that )?(?:i )?(?:would |will |could |"
     r"just )?(?:never|not|do not|did not) wake up\b",
@@ -165,8 +185,6 @@ WISH_ACTIVE = _d(
     r"\bno (?:reason|point) (?:to live|in living|to keep living|in being alive|to go on)\b",
     r"\bready to (?:die|go|leave this world)\b",
     r"\bi (?:wanna|want to) be gone\b",
-    r"\b(?:check out|switch myself off|turn myself off|log off|clock out) (?:permanently|for good|"
-    r"forever)\b",
     r"\bbe done with (?:life|living|it all|being alive|existing)\b",
     r"\bwant (?:it|everything|this) (?:all )?to be over\b",
 )
@@ -204,6 +222,8 @@ IDEATION = _d(
     r"taking my (?:own )?life|ending (?:it|things|it all|everything)|not being alive|dying by "
     r"suicide)\b",
     r"\bsuicidal (?:thoughts|ideation|feelings|urges|thinking)\b",
+    r"\b(?:check out|switch myself off|turn myself off|log off|clock out|off myself) "
+    r"(?:permanently|for good|forever)\b",
     r"\bsuicide (?:has been|is|keeps|has|keeps coming) (?:on|in|into|back) (?:on |in |to )?my "
     r"(?:mind|head|thoughts)\b",
     r"\b(?:mind keeps going|keep thinking|keeps going) (?:to|about) how (?:it|i|my life) (?:could|"
@@ -291,7 +311,8 @@ METHOD = _d(
     rf"(?:medicine |bathroom )?"
     rf"(?:cabinet|cupboard)|all (?:of )?(?:my|the) (?:\w+ )?{DRUGS} at once|a whole (?:box|bottle|"
     r"pack|packet|strip) of \w+)\b",
-    r"\b(?:stop|stopping|not) eating until (?:my body|i|my heart)\b",
+    r"\b(?:stop|stopping|stopped|not) eating\b(?: \w+){0,8} until "
+    r"(?:my body|i|my heart|it is over)",
     r"\b(?:swerv(?:e|ing)|veer(?:ing)?|steer(?:ing)?) (?:my car |the car )?into (?:a|the|an|"
     r"oncoming)\b",
     r"\bcharcoal\b(?: \w+){0,6} (?:bedroom|my room|windows? shut|closed room|sealed|tent|in the "
@@ -333,6 +354,11 @@ MEANS = _d(
     rf"\b(?:there is|there are|there is a|there are some) (?:a |an |some |the |enough )?"
     rf"(?:\w+ ){{0,3}}{OBJECTS} (?:in|under|on|at|behind|inside|upstairs|downstairs|within reach|"
     r"near)\b",
+    rf"\b{DRUGS} (?:are|is) (?:on|in|under|by|next to) (?:my|the)\b",
+    r"\b(?:beam|rafter|banister|hook|loft hatch|pipe)\b(?: \w+){0,4} (?:would|could|will) (?:take|"
+    r"hold) my weight\b",
+    r"\b(?:level crossing|railway|train line|bridge|cliff|cliffs|multi storey)\b(?: \w+){0,4} "
+    r"(?:from|near|next to|behind|across from) (?:my|our) (?:door|house|flat|home|work)\b",
     rf"\benough {DRUGS}\b|\b{DRUGS} (?:saved|stashed|hidden|ready|lined up)\b",
     rf"\bknow (?:where|how to get to) (?:\w+ ){{0,2}}(?:keeps?|hides?|puts?|stores?|kept|hid) "
     rf"(?:the |his |her |their )?(?:{OBJECTS}|key|keys|safe|cabinet)\b",
@@ -353,6 +379,8 @@ MEANS_READY = _d(
     r"set up|waiting|right here|next to me|in front of me|in my (?:hand|hands|lap|pocket))\b",
     rf"\b{WEAPONS}\b(?: \w+){{0,6}} (?:keep|kept|keeps) (?:looking at|thinking about|holding|"
     r"staring at|touching|checking) (?:it|the gun|my gun)\b",
+    rf"\b(?:holding|have|got|am holding) (?:the|a|my|\w+'s) (?:loaded )?{WEAPONS}\b(?: \w+){{0,5}} "
+    r"(?:loaded|right now|in my hand|in my mouth|cocked)\b",
     rf"\benough {DRUGS} to (?:die|kill|do it|end it|overdose|not wake up)\b",
 )
 
@@ -383,10 +411,7 @@ INTENT = _d(
     rf"all of them|every (?:last )?one|all (?:of )?(?:my|the|those|these) (?:\w+ )?{DRUGS}|the "
     rf"(?:\w+ )?{DRUGS}|the rest of (?:my|the) (?:\w+ )?{DRUGS})\b",
     rf"\b(?:going to|will|about to|ready to|plan to|gonna|decided to|made up my mind to|i am) {A}"
-    rf"(?:cut my wrists|slit my wrists|light (?:a|the) charcoal|use (?:the|my|\w+'s) \w+ on myself|"
-    rf"jump|hang "
-    rf"myself|shoot myself|drown myself|overdose|gas myself|slit|step in front|walk into|drive "
-    rf"(?:off|into)|crash (?:my|the) car|use the (?:{OBJECTS}))\b",
+    rf"{ACTS}",
     r"\b(?:killing myself|ending my life|ending it|doing it) (?:tonight|today|tomorrow|this "
     r"weekend|on \w+day|soon|now)\b",
     r"\b(?:tonight|today) (?:is|will be) the night\b",
@@ -411,7 +436,7 @@ RESOLVE_STRONG = _d(
 RESOLVE_WEAK = _d(
     "RESOLVE",
     "rule:resolve_act",
-    r"\bi am (?:doing|going to do|going through with) it\b",
+    rf"\bi am {A}(?:doing|going to do|going through with) it\b",
     r"\b(?:going|ready) to go through with it\b",
     r"\bit ends (?:tonight|today|tomorrow|on|this|soon|here|now)\b",
     r"\bi know what i (?:have to|need to|am going to) do\b",
@@ -532,6 +557,18 @@ ATTEMPT = _d(
     r"for me)\b",
     r"\btook something\b(?: \w+){0,6} (?:feel|feeling|strange|weird|dizzy|sleepy|numb)\b",
     r"\b(?:platform edge|edge of the platform|edge of the roof|edge of the cliff)\b",
+    r"\bcharcoal is (?:lit|burning|going)\b|\bshut myself in\b(?: \w+){0,4} (?:car|garage|room|"
+    r"tent|fumes)?",
+    r"\b(?:i did|i have done) something\b(?: \w+){0,6} "
+    r"(?:working|kicking in|too late|can not undo)\b",
+    rf"\b(?:taking|swallowing|downing) (?:the |my |all the |all my )?(?:\w+ )?{DRUGS} "
+    r"(?:now|right now|"
+    r"one after another|one by one|as we speak)\b",
+    r"\b(?:walking|standing|sitting|lying) (?:along|on|in|across) (?:the )?"
+    r"(?:hard shoulder|middle of "
+    r"the motorway|railway line|train tracks|tracks)\b",
+    r"\b(?:will not|can not) stop (?:the )?bleeding\b",
+    r"\bcut my (?:wrists?|throat)\b",
     r"\b(?:water|river|sea) is (?:up to|at|over) my (?:chest|neck|chin|waist)\b",
     r"\b(?:i am|am) (?:in the water|on the tracks|on the bridge|on the roof|at the bridge|at the "
     r"edge)\b",
@@ -593,6 +630,10 @@ SELF_HARM = _d(
     r"\b(?:razor|blade|lighter|knife)s? (?:to|on|against|across) my (?:arm|arms|skin|wrist|wrists|"
     r"thigh|thighs|leg|legs)\b",
     r"\b(?:urge|urges|need|want) to (?:cut|burn|hurt myself|bleed)\b",
+    r"\b(?:cut|cutting|burned|burnt|burning|scratched|carved|carving) (?:my )?"
+    r"(?:arms?|thighs?|legs?|"
+    r"skin|stomach|hips?|wrists?)\b",
+    r"\buntil (?:my \w+|it|they) (?:bleed|bleeds|bled|bleeding)\b",
     r"\b(?:hit|hitting|bang|banging|scratch|scratching|pick|picking|burn|burning|carve|carving|"
     r"punch|punching) (?:my )?(?:head|skin|arms?|legs?|wrists?|thighs?|face|fists?)\b(?: \w+){0,4} "
     r"until (?:it|they|i|my skin) (?:bleed|bleeds|bled|bruise|bruises|bruised|bleeding)\b",

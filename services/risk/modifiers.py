@@ -50,7 +50,8 @@ RECOVERY = re.compile(
 )
 RECENT = re.compile(
     r"\b(?:last (?:night|week|weekend|month)|yesterday|recently|(?:a few|two|three|\d+) "
-    r"(?:days|hours) ago|this (?:week|month|morning)|earlier today|just now|again)\b"
+    r"(?:days|hours) ago|this (?:week|month|morning)|earlier today|just now|again|relapsed|"
+    r"relapse)\b"
 )
 PAST = re.compile(
     r"\b(?:wanted|wished|was|were|thought|felt|tried|attempted|took|taken|overdosed|cut|burned|burnt|"
@@ -83,7 +84,7 @@ PROFESSIONAL = re.compile(
     r"(?:\w+ )?(?:nurse|doctor|paramedic|pharmacist|therapist|counsell?or|psychiatrist|"
     r"psychologist|social worker|researcher|volunteer|emt|police officer|teacher|medic|"
     r"clinician|carer|gp|chaplain|coroner|firefighter|lifeguard|student nurse)\b|"
-    r"\b(?:my|our|a|the) (?:patients?|clients?|callers?|ward|caseload|clinic|pharmacy|shift)\b|"
+    r"\b(?:my|our|a|the) (?:patients?|clients?|callers?|ward|caseload)\b|"
     r"\b(?:at work|on shift|on my shift|in the er|in a&e|in the ed|at the hospital|on the ward|"
     r"on the crisis line|on the helpline)\b|"
     r"\b(?:research|study|studies|thesis|dissertation|lecture|seminar|training session|"
@@ -140,7 +141,9 @@ def negated(clause_prefix: str) -> bool:
     last_neg = max((i for i, t in enumerate(tokens) if NEGATION.fullmatch(t)), default=-1)
     if last_neg < 0:
         return bool(NEGATION.search(" ".join(tokens)))  # multi-word cues ("no longer")
-    return not any(t == "i" for t in tokens[last_neg + 1 :])
+    # A new subject after the negation starts another clause ("my friend stopped talking to me
+    # everyone would be better off ...").
+    return not any(SUBJECT.fullmatch(t) for t in tokens[last_neg + 1 :])
 
 
 def person(match: re.Match[str], clause_prefix: str) -> str:

@@ -61,6 +61,11 @@ _SUBSTITUTIONS: list[tuple[re.Pattern[str], str]] = [
         ),
         (r"\bkys\b", "kill yourself"),
         (r"\bun-?alive\b", "kill"),
+        # Bare "unaliving" means oneself; "unaliving him" keeps its object.
+        (
+            r"\bun-?aliving\b(?! (?:myself|him|her|them|you|someone|people|yourself))",
+            "killing myself",
+        ),
         (r"\bun-?aliv(ing|ed)\b", r"kill\1"),
         (r"\bkill(ed|ing)? me ?self\b", r"kill\1 myself"),
         (r"\b(?:off|top|end|rope|neck)(?:ing|ping|ed|ped)? myself\b", "kill myself"),

@@ -313,7 +313,17 @@ _PAST_ACT = re.compile(
 )
 # Acts whose past tense is the crisis itself ("I took all my pills", "I bought a rope").
 _PAST_STAYS_CURRENT = frozenset(
-    {"ATTEMPT", "PREPARATION", "MEANS", "FAREWELL", "RESOLVE", "PLAN", "TIMING", "OPPORTUNITY"}
+    {
+        "ATTEMPT",
+        "PREPARATION",
+        "MEANS",
+        "FAREWELL",
+        "RESOLVE",
+        "PLAN",
+        "TIMING",
+        "OPPORTUNITY",
+        "SELF_HARM",
+    }
 )
 
 
