@@ -32,6 +32,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -50,6 +51,7 @@ from services.risk.rules import (
     level_index,
     max_level,
 )
+from services.risk.spelling import Speller
 from services.safety.policy import RiskPolicy, SafetyDecision, load_policy
 
 __all__ = ["Reason", "RiskClassifierLike", "RiskScreen", "RiskVerdict", "model_level"]
@@ -143,6 +145,11 @@ class RiskScreen:
         # Earlier turns of a resent conversation are read once (``memo=False``: every request
         # reads every turn, as the evaluation's cold latency row does).
         self._memo = TurnMemo() if memo else None
+        # Typo tolerance knows real words from the built encoder's vocabulary; without the
+        # encoder the rules read the text as written.
+        self._speller = Speller.from_tokenizer(
+            Path(settings.models_dir) / "encoder" / "tokenizer.json"
+        )
 
     @property
     def has_classifier(self) -> bool:
@@ -151,7 +158,7 @@ class RiskScreen:
     def screen(self, conversation: Conversation) -> RiskVerdict:
         policy = self.policy
         started = time.perf_counter()
-        analyses = analyse_turns(conversation, policy, self._memo)
+        analyses = analyse_turns(conversation, policy, self._memo, self._speller)
         rules_ms = (time.perf_counter() - started) * 1000.0
         if not analyses:
             return self._verdict("NONE", [], False, None, RULES_ONLY, {"rules": rules_ms})

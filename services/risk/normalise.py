@@ -7,6 +7,10 @@ Kept apart from the rules so the output screen and the rules read the same norma
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from services.risk.spelling import Speller
 
 # --- 1. normalisation -------------------------------------------------------------------------
 
@@ -86,9 +90,10 @@ _SUBSTITUTIONS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
-def normalise(text: str) -> str:
-    """Lower-cased text with slang, misspellings and contractions mapped to one spelling."""
-    out = text.lower()
+def normalise(text: str, speller: Speller | None = None) -> str:
+    """Lower-cased text with typos (``speller``, when given), slang, misspellings and
+    contractions mapped to one spelling."""
+    out = text.lower() if speller is None else speller.correct(text.lower())
     for pattern, repl in _SUBSTITUTIONS:
         out = pattern.sub(repl, out)
     # Re-normalise the forms the misspelling map produced ("overdosd" -> "overdosed").
@@ -98,7 +103,7 @@ def normalise(text: str) -> str:
 
 # --- 2. idioms --------------------------------------------------------------------------------
 
-_IDIOMS = re.compile(
+IDIOM_PATTERN = re.compile(
     "|".join(
         [
             r"\b(?:is|are|was|were|it is|this is|that is|they are|you are|these are|those are|"
@@ -155,5 +160,5 @@ _IDIOMS = re.compile(
 
 def strip_idioms(text: str) -> tuple[str, int]:
     """The text with figurative death/kill phrases replaced by a neutral token, and their count."""
-    out, count = _IDIOMS.subn(" idiom ", text)
+    out, count = IDIOM_PATTERN.subn(" idiom ", text)
     return out, count

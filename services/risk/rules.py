@@ -40,6 +40,7 @@ from services.risk.cssrs import (
     shift_level,
 )
 from services.risk.normalise import normalise, strip_idioms
+from services.risk.spelling import Speller
 from services.safety.policy import RiskPolicy
 
 __all__ = [
@@ -343,14 +344,16 @@ def analyse_text(
     history_seen: bool = False,
     question: str = "",
     context: bool = False,
+    speller: Speller | None = None,
 ) -> TurnAnalysis:
     """The rules' level and reasons for one seeker turn. ``question`` is the supporter turn just
     before it (a short answer is read with it); ``history_seen`` tells the turn that an earlier
     turn disclosed history, so "thinking about it again" reads as recurrence; ``context`` that an
-    earlier turn disclosed ideation, a method or self-harm (generic follow-ups then count)."""
+    earlier turn disclosed ideation, a method or self-harm (generic follow-ups then count);
+    ``speller`` reads misspelt rule words as the words they are one edit from."""
     policy = policy or RiskPolicy()
     result = TurnAnalysis(turn_index=turn_index)
-    norm, idioms = strip_idioms(normalise(text))
+    norm, idioms = strip_idioms(normalise(text, speller))
     if idioms:
         result.guards.add("idiom")
         result.reasons.append(
@@ -489,7 +492,10 @@ def analyse_conversation(
 
 
 def analyse_turns(
-    conversation: Conversation, policy: RiskPolicy, memo: TurnMemo | None = None
+    conversation: Conversation,
+    policy: RiskPolicy,
+    memo: TurnMemo | None = None,
+    speller: Speller | None = None,
 ) -> list[TurnAnalysis]:
     """Every seeker turn's analysis, oldest first, each read with the supporter turn before it
     and what earlier turns disclosed. ``memo`` (one per policy) answers turns already read."""
@@ -505,7 +511,7 @@ def analyse_turns(
         key = (turn.text, index, history, question, context)
         analysis = memo.get(key) if memo is not None else None
         if analysis is None:
-            analysis = analyse_text(turn.text, index, policy, history, question, context)
+            analysis = analyse_text(turn.text, index, policy, history, question, context, speller)
             if memo is not None:
                 memo.put(key, analysis)
         history = history or analysis.history
