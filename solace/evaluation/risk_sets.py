@@ -34,6 +34,8 @@ from services.common.labels import RISK_LEVELS
 from solace.training import risk_corpus
 
 FROZEN_FILE = Path(__file__).with_name("data") / "risk_frozen.yaml"
+# A second frozen set, written later by another writer who saw neither the rules nor the first.
+FROZEN_SECOND = Path(__file__).with_name("data") / "risk_frozen_2.yaml"
 ESCALATE, PASSIVE, NO_ESCALATE = risk_corpus.ESCALATE, risk_corpus.PASSIVE, risk_corpus.NO_ESCALATE
 EXPECTS = (ESCALATE, PASSIVE, NO_ESCALATE)
 HIGH = RISK_LEVELS.index("HIGH")
@@ -336,6 +338,8 @@ class Results:
     dialogues: SetReport | None = None
     frozen_messages: SetReport | None = None
     frozen_conversations: SetReport | None = None
+    # Further frozen files: (name, messages, conversations).
+    more_frozen: list[tuple[str, SetReport, SetReport]] = field(default_factory=list)
     esconv: EsconvResult | None = None
     cssrs_recall: float | None = None
 
@@ -349,6 +353,9 @@ def targets(results: Results) -> list[Target]:
     )
     out += set_targets(results.frozen_messages, "frozen messages")
     out += set_targets(results.frozen_conversations, "frozen conversations")
+    for name, messages, conversations in results.more_frozen:
+        out += set_targets(messages, f"{name} messages")
+        out += set_targets(conversations, f"{name} conversations")
     esconv = None if results.esconv is None else results.esconv.rate
     out.append(Target("ESConv seeker turns in context: escalated", esconv, "<=", ESCONV_TARGET))
     out.append(Target("C-SSRS Reddit Behavior+Attempt users: HIGH+ recall", results.cssrs_recall))
@@ -399,6 +406,7 @@ def evaluate(
     data_dir: Path | None,
     frozen: bool = False,
     frozen_path: Path = FROZEN_FILE,
+    more_frozen: Sequence[Path] = (FROZEN_SECOND,),
     cssrs_recall: float | None = None,
 ) -> tuple[list[str], Results]:
     """Sections 1-5 for ``screen``. ``data_dir`` None skips ESConv; ``frozen`` adds the
@@ -418,6 +426,8 @@ def evaluate(
     )
     if frozen:
         out.extend(_frozen_section(screen, frozen_path, max_chars, results))
+        for i, path in enumerate(more_frozen, start=2):
+            out.extend(_more_frozen_section(screen, path, f"frozen set {i}", max_chars, results))
     if data_dir is not None:
         out.extend(_esconv_section(screen, data_dir, max_chars, results))
     out.extend(summary_lines(results))
@@ -438,6 +448,23 @@ def _frozen_section(screen: ScreenLike, path: Path, max_chars: int, results: Res
         lambda: score(screen, "frozen conversations", conversations),
         True,
     )
+    return out
+
+
+def _more_frozen_section(
+    screen: ScreenLike, path: Path, name: str, max_chars: int, results: Results
+) -> list[str]:
+    if not path.exists():
+        return [f"{name}: not found at {path}"]
+    out = [f"{name} ({path.name}): reported once, at the end; never tuned on"]
+    messages, conversations = frozen_items(path, max_chars)
+    reports = [
+        _section(
+            out, f"{name} {kind}", lambda items=items, kind=kind: score(screen, kind, items), True
+        )
+        for kind, items in (("messages", messages), ("conversations", conversations))
+    ]
+    results.more_frozen.append((name, reports[0], reports[1]))
     return out
 
 

@@ -151,7 +151,9 @@ def test_evaluate_reads_frozen_and_esconv_and_prints_no_text(tmp_path: Path) -> 
     ]
     (esconv / "test.txt").write_text(json.dumps({"dialog": dialog}) + "\n", encoding="utf-8")
     stub = _Stub({"crisis": _Verdict("HIGH")}, _Verdict("NONE"))
-    lines, results = rs.evaluate(stub, tmp_path, frozen=True, frozen_path=frozen)
+    lines, results = rs.evaluate(
+        stub, tmp_path, frozen=True, frozen_path=frozen, more_frozen=[frozen]
+    )
     text = "\n".join(lines)
     assert "SECRET" not in text
     assert "reported once" in text and "never tuned on" in text
@@ -164,6 +166,11 @@ def test_evaluate_reads_frozen_and_esconv_and_prints_no_text(tmp_path: Path) -> 
     )
     assert results.dialogues is not None and results.dialogues.overall.total >= 50
     assert "target summary" in text
+    # A further frozen file is reported as its own set, with its own targets.
+    name, messages, conversations = results.more_frozen[0]
+    assert name == "frozen set 2" and messages.overall.recall == 1.0
+    assert conversations.overall.escalated == 1
+    assert "frozen set 2 messages: must-escalate recall" in text
 
 
 def test_without_frozen_the_frozen_set_is_not_run(tmp_path: Path) -> None:
