@@ -4,6 +4,7 @@ health, reflection, the error interceptor, access control and optional TLS."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from services.common.access import AccessControl
 from services.common.config import Settings
@@ -14,7 +15,12 @@ from services.common.rpc_names import (
     STRATEGY_SERVICE,
     SUPPORT_SERVICE,
 )
-from services.common.server import ServiceSpec, serve_until_signalled, start_server
+from services.common.server import (
+    RunningServer,
+    ServiceSpec,
+    serve_until_signalled,
+    start_server,
+)
 
 log = logging.getLogger("solace.standalone")
 
@@ -64,9 +70,12 @@ def service_spec(name: str, settings: Settings) -> ServiceSpec:
         from services.router.servicer import SupportServicer
         from solace.v1 import support_pb2_grpc
 
-        clients = GrpcClients(
-            *(settings.target(s) for s in ("risk", "defense", "strategy", "generator"))
-        )
+        clients = GrpcClients.from_settings(settings)
+        if settings.api_keys_file and not settings.internal_api_key_file:
+            log.warning(
+                "API keys are on but SOLACE_INTERNAL_API_KEY_FILE is unset: services that "
+                "require keys will refuse the router's calls and every reply will be held"
+            )
         pipeline = SupportPipeline(clients, build_safety_layer(settings), settings)
         return ServiceSpec(
             SUPPORT_SERVICE,
@@ -76,32 +85,58 @@ def service_spec(name: str, settings: Settings) -> ServiceSpec:
     raise ValueError(f"unknown service {name!r}")
 
 
-async def serve_standalone(name: str, settings: Settings, port: int) -> int:
-    from services.common import telemetry
-    from services.common.tls import server_credentials
+@dataclass
+class Standalone:
+    """A started standalone server, with its access control and transport mode."""
 
-    telemetry.setup_tracing(f"solace-{name}")
-    metrics_port = telemetry.start_metrics_server(settings.metrics_port)
+    name: str
+    spec: ServiceSpec
+    running: RunningServer
+    access: AccessControl
+    mode: str  # "plaintext", "tls" or "mtls"
+
+    async def stop(self, grace: float | None = None) -> None:
+        await self.running.stop(grace)
+        await self.access.close()
+
+
+async def start_standalone(
+    name: str, settings: Settings, port: int, host: str | None = None
+) -> Standalone:
+    """What ``solace serve <name>`` runs, started: the service on ``port`` (0: any free one)
+    with access control (API keys, rate limits; the four services also admit the internal key)
+    and the server TLS settings."""
+    from services.common.tls import server_credentials, server_mode
+
     spec = service_spec(name, settings)
-    access = AccessControl(settings)
-    credentials = server_credentials(settings)
+    access = AccessControl(settings, accept_internal=name != "support")
     running = await start_server(
         [spec],
         port,
-        host=settings.host,
-        credentials=credentials,
+        host=settings.host if host is None else host,
+        credentials=server_credentials(settings),
         guard=access.guard,
         max_message_bytes=settings.max_request_bytes,
         telemetry_service=name,
     )
+    return Standalone(name, spec, running, access, server_mode(settings))
+
+
+async def serve_standalone(name: str, settings: Settings, port: int) -> int:
+    from services.common import telemetry
+
+    telemetry.setup_tracing(f"solace-{name}")
+    metrics_port = telemetry.start_metrics_server(settings.metrics_port)
+    started = await start_standalone(name, settings, port)
+    transport = {"plaintext": "plaintext", "tls": "TLS", "mtls": "mutual TLS"}[started.mode]
     print(
-        f"Solace {name} ({spec.name}) serving on {settings.host}:{running.port} "
-        f"({'TLS' if credentials else 'plaintext'}; access: "
-        f"{'OPEN: no API keys configured' if access.is_open else 'API keys'}).",
+        f"Solace {name} ({started.spec.name}) serving on {settings.host}:{started.running.port} "
+        f"({transport}; access: "
+        f"{'OPEN: no API keys configured' if started.access.is_open else 'API keys'}).",
         flush=True,
     )
     if metrics_port:
         print(f"Prometheus metrics on :{metrics_port}/metrics", flush=True)
-    await serve_until_signalled(running, settings.shutdown_grace_s)
+    await serve_until_signalled(started.running, settings.shutdown_grace_s)
     telemetry.shutdown_tracing()
     return 0

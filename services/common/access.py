@@ -8,8 +8,15 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from services.common.auth import ApiKeyAuthenticator
+from services.common.auth import (
+    INTERNAL_KEY_NAME,
+    ApiKey,
+    ApiKeyAuthenticator,
+    hash_key,
+    read_key_file,
+)
 from services.common.config import Settings
+from services.common.errors import InvalidArgument
 from services.common.ratelimit import check_request_size, open_rate_limiter
 
 log = logging.getLogger("solace.access")
@@ -19,12 +26,32 @@ _KEY_NAME: contextvars.ContextVar[str] = contextvars.ContextVar("solace_key_name
 
 
 class AccessControl:
-    def __init__(self, settings: Settings) -> None:
+    """``accept_internal``: also admit the internal key of ``settings.internal_api_key_file``
+    (what the standalone Support router sends to the standalone services; docs/safety.md,
+    "Access and limits"). It is admitted as ``INTERNAL_KEY_NAME`` and draws on no rate limit
+    (the router has already limited the partner whose request it is), unless its hash is in
+    the keys file, where that entry's name and limits apply. With no keys configured access
+    stays open: the internal key alone never closes a server."""
+
+    def __init__(self, settings: Settings, *, accept_internal: bool = False) -> None:
         self._auth = (
             ApiKeyAuthenticator.from_file(settings.api_keys_file)
             if settings.api_keys_file
             else ApiKeyAuthenticator()
         )
+        self._unlimited = ""
+        if accept_internal and settings.internal_api_key_file and not self._auth.is_open:
+            digest = hash_key(
+                read_key_file("SOLACE_INTERNAL_API_KEY_FILE", settings.internal_api_key_file)
+            )
+            if INTERNAL_KEY_NAME in self._auth.names:
+                raise InvalidArgument(
+                    "SOLACE_API_KEYS_FILE",
+                    f"the name {INTERNAL_KEY_NAME!r} is kept for the internal key",
+                )
+            if not self._auth.knows(digest):
+                self._auth = self._auth.accepting(ApiKey(INTERNAL_KEY_NAME, digest))
+                self._unlimited = INTERNAL_KEY_NAME
         self._limiter = open_rate_limiter(settings, overrides=self._auth.rate_limits())
         self._max_request_bytes = settings.max_request_bytes
         if self._auth.is_open:
@@ -41,7 +68,8 @@ class AccessControl:
         name = self._auth.authenticate(metadata)
         if request_bytes is not None:
             check_request_size(request_bytes, self._max_request_bytes)
-        await self._limiter.check(name)
+        if name != self._unlimited:
+            await self._limiter.check(name)
         _KEY_NAME.set(name)
         return name
 

@@ -33,6 +33,8 @@ from services.common.errors import InvalidArgument, Unauthenticated
 
 API_KEY_HEADER = "x-api-key"
 OPEN_KEY_NAME = "anonymous"
+# The name the standalone services admit the internal key under (``internal_api_key_file``).
+INTERNAL_KEY_NAME = "solace-internal"
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -43,6 +45,18 @@ def hash_key(key: str) -> str:
     so there is nothing to brute-force, and every request must be cheap to check.
     """
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def read_key_file(setting: str, path: str | Path) -> str:
+    """The key held in ``path`` (a mounted Secret: the key alone, surrounding whitespace
+    ignored); raises ``InvalidArgument`` naming ``setting`` when it is unreadable or empty."""
+    try:
+        key = Path(path).read_text().strip()
+    except OSError as exc:
+        raise InvalidArgument(setting, f"cannot read {path}: {exc}") from exc
+    if not key or any(c.isspace() for c in key):
+        raise InvalidArgument(setting, f"{path} must hold one key and nothing else")
+    return key
 
 
 def generate_key() -> str:
@@ -106,6 +120,14 @@ class ApiKeyAuthenticator:
         """From ``settings.api_keys_file`` (``SOLACE_API_KEYS_FILE``); open when it is empty."""
         path = settings.api_keys_file
         return cls.from_file(path) if path else cls()
+
+    def accepting(self, key: ApiKey) -> ApiKeyAuthenticator:
+        """A new authenticator: these keys plus ``key`` (whose hash must not be listed yet)."""
+        return ApiKeyAuthenticator((*self._keys, key))
+
+    def knows(self, sha256: str) -> bool:
+        """True when a key with this hash is configured."""
+        return any(k.sha256 == sha256 for k in self._keys)
 
     @property
     def is_open(self) -> bool:

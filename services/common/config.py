@@ -132,6 +132,11 @@ class Settings:
     max_request_bytes: int = 1024 * 1024
     # API keys: a YAML/JSON file of {keys: [{name, sha256, rate_per_s?, burst?}]}; empty = open.
     api_keys_file: str = ""
+    # The internal API key (a file holding it: a mounted Secret). The standalone Support router
+    # sends it on every call to the standalone services, and a standalone risk/defense/
+    # strategy/generator server given the same file accepts it (as ``solace-internal``, outside
+    # the per-key rate limits) when API keys are on. Empty: the router sends no key.
+    internal_api_key_file: str = ""
     # Safety policy (risk thresholds, supportive strategies) and crisis resources: operator
     # editable YAML files; empty = the packaged defaults.
     safety_config: str = ""

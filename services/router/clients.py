@@ -1,7 +1,7 @@
 """The router's view of the four services: one ``ServiceClients`` interface and its transports.
 
 - ``HandleClients``: Ray Serve ``DeploymentHandle``s (the default platform);
-- ``GrpcClients``: plain gRPC channels to standalone services;
+- ``GrpcClients``: gRPC channels (plaintext, TLS or mTLS) to standalone services;
 - ``LocalClients``: the servicers in this process (the colocated ingress, tests, tools).
 
 Every call takes a timeout in seconds; a transport error surfaces as ``Unavailable`` or
@@ -18,9 +18,11 @@ from typing import Any, Protocol
 import grpc
 
 from services.common import telemetry
+from services.common.auth import API_KEY_HEADER, read_key_file
 from services.common.config import Settings
 from services.common.errors import DeadlineExceeded, SolaceError, Unavailable
 from services.common.rpc_names import CLASSIFY, GENERATE, GENERATE_STREAM, PREDICT, SCREEN
+from services.common.tls import client_channel_credentials
 from solace.v1 import (
     defense_pb2,
     defense_pb2_grpc,
@@ -148,39 +150,71 @@ class HandleClients:
 
 
 class GrpcClients:
-    """Calls standalone services over gRPC channels (one per service address)."""
+    """Calls standalone services over gRPC channels (one per service address).
 
-    def __init__(self, risk: str, defense: str, strategy: str, generator: str) -> None:
+    ``credentials``: TLS (and, with a client certificate, mutual TLS) channel credentials;
+    None opens plaintext channels. ``api_key``: sent as ``x-api-key`` on every service call
+    (the internal key, which the standalone services accept; docs/safety.md). Health checks
+    are never guarded, so ``ping`` sends none.
+    """
+
+    def __init__(
+        self,
+        risk: str,
+        defense: str,
+        strategy: str,
+        generator: str,
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        api_key: str = "",
+    ) -> None:
+        addresses = (risk, defense, strategy, generator)
         self._channels = [
-            grpc.aio.insecure_channel(a) for a in (risk, defense, strategy, generator)
+            grpc.aio.secure_channel(a, credentials)
+            if credentials is not None
+            else grpc.aio.insecure_channel(a)
+            for a in addresses
         ]
+        self._md: tuple[tuple[str, str], ...] = ((API_KEY_HEADER, api_key),) if api_key else ()
         self._risk = risk_pb2_grpc.RiskScreeningStub(self._channels[0])
         self._defense = defense_pb2_grpc.DefenseClassifierStub(self._channels[1])
         self._strategy = strategy_pb2_grpc.StrategyPredictorStub(self._channels[2])
         self._generator = generation_pb2_grpc.GeneratorStub(self._channels[3])
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GrpcClients:
+        """Channels to ``settings.target(<service>)`` with the client TLS settings
+        (``tls_ca_file``, ``tls_client_cert_file``/``tls_client_key_file``) and the internal
+        key of ``internal_api_key_file``."""
+        path = settings.internal_api_key_file
+        return cls(
+            *(settings.target(s) for s in ("risk", "defense", "strategy", "generator")),
+            credentials=client_channel_credentials(settings),
+            api_key=read_key_file("SOLACE_INTERNAL_API_KEY_FILE", path) if path else "",
+        )
+
     async def screen(self, request, timeout):
-        with telemetry.client_call(SCREEN) as md:
+        with telemetry.client_call(SCREEN, self._md) as md:
             call = self._risk.Screen(request, timeout=timeout, metadata=md)
             return await _bounded(call, timeout, "risk screening")
 
     async def classify(self, request, timeout):
-        with telemetry.client_call(CLASSIFY) as md:
+        with telemetry.client_call(CLASSIFY, self._md) as md:
             call = self._defense.Classify(request, timeout=timeout, metadata=md)
             return await _bounded(call, timeout, "defense")
 
     async def predict(self, request, timeout):
-        with telemetry.client_call(PREDICT) as md:
+        with telemetry.client_call(PREDICT, self._md) as md:
             call = self._strategy.Predict(request, timeout=timeout, metadata=md)
             return await _bounded(call, timeout, "strategy")
 
     async def generate(self, request, timeout):
-        with telemetry.client_call(GENERATE) as md:
+        with telemetry.client_call(GENERATE, self._md) as md:
             call = self._generator.Generate(request, timeout=timeout, metadata=md)
             return await _bounded(call, timeout, "generation")
 
     async def generate_stream(self, request, timeout):
-        md = telemetry.inject_metadata()
+        md = telemetry.inject_metadata(self._md)
         call = self._generator.GenerateStream(request, timeout=timeout, metadata=md)
         try:
             async for chunk in call:

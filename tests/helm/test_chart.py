@@ -210,6 +210,66 @@ def test_tls_switches_probes_to_tcp_and_mounts_the_certificate(helm: Path) -> No
         assert env["SOLACE_TLS_CLIENT_CA_FILE"] == "/etc/solace/tls/ca.crt"
 
 
+def test_standalone_support_calls_the_services_with_the_internal_key_over_mtls(
+    helm: Path,
+) -> None:
+    """The standalone router's clients: the services' Service names as targets, the client side
+    of mTLS from the same Secret, the internal key mounted from its Secret (never a literal) in
+    every standalone pod, and NetworkPolicy paths from the router to each service."""
+    docs = render(helm, "standalone-values.yaml")
+    deployments = {
+        d["metadata"]["labels"]["app.kubernetes.io/component"]: typed(d, "V1Deployment")
+        for d in by_kind(docs, "Deployment")
+    }
+    assert set(deployments) == {"support", "risk", "defense", "strategy", "generator"}
+    for name, dep in deployments.items():
+        spec = dep.spec.template.spec
+        (container,) = spec.containers
+        env = {e.name: e.value for e in container.env}
+        path = env["SOLACE_INTERNAL_API_KEY_FILE"]
+        assert path == "/etc/solace/internal-api-key/internal-api-key", name
+        mount = next(m for m in container.volume_mounts if m.name == "internal-api-key")
+        assert mount.read_only and path.startswith(mount.mount_path + "/")
+        volume = next(v for v in spec.volumes if v.name == "internal-api-key")
+        assert volume.secret.secret_name == "solace-internal-api-key"
+        assert container.args == ["serve", name]
+    support = {e.name: e.value for e in deployments["support"].spec.template.spec.containers[0].env}
+    assert support["SOLACE_GRPC_PORT"] == "50051"
+    for name, port in (("risk", 50052), ("defense", 50053), ("strategy", 50054)):
+        assert support[f"SOLACE_{name.upper()}_TARGET"] == f"solace-{name}:{port}"
+    assert support["SOLACE_GENERATOR_TARGET"] == "solace-generator:50055"
+    assert support["SOLACE_TLS_CA_FILE"] == "/etc/solace/tls/ca.crt"
+    assert support["SOLACE_TLS_CLIENT_CERT_FILE"] == "/etc/solace/tls/tls.crt"
+    assert support["SOLACE_TLS_CLIENT_KEY_FILE"] == "/etc/solace/tls/tls.key"
+    # The rendered settings load in the application as the router's clients read them.
+    settings = load_settings({k: v for k, v in support.items() if k.startswith("SOLACE_")})
+    assert settings.target("risk") == "solace-risk:50052"
+    assert settings.internal_api_key_file.endswith("/internal-api-key")
+
+    policies = {
+        p["metadata"]["name"]: typed(p, "V1NetworkPolicy") for p in by_kind(docs, "NetworkPolicy")
+    }
+    router = policies["solace-support"]
+    reach = {
+        (rule.to[0].pod_selector.match_labels["app.kubernetes.io/component"], rule.ports[0].port)
+        for rule in router.spec.egress
+        if rule.to
+        and rule.to[0].pod_selector
+        and rule.to[0].pod_selector.match_labels
+        and "app.kubernetes.io/component" in rule.to[0].pod_selector.match_labels
+    }
+    assert reach == {("risk", 50052), ("defense", 50053), ("strategy", 50054), ("generator", 50055)}
+    for name, port in (("risk", 50052), ("generator", 50055)):
+        admitted = {
+            (peer.pod_selector.match_labels.get("app.kubernetes.io/component"), p.port)
+            for rule in policies[f"solace-{name}"].spec.ingress
+            for peer in rule._from
+            if peer.pod_selector and peer.pod_selector.match_labels
+            for p in rule.ports
+        }
+        assert ("support", port) in admitted
+
+
 def test_rayservice_serve_config_comes_from_values(helm: Path) -> None:
     docs = render(helm, "production-values.yaml")
     (rs,) = by_kind(docs, "RayService")

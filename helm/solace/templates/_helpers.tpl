@@ -189,6 +189,17 @@ topologySpreadConstraints:
 {{- end }}
 {{- end -}}
 
+{{/* One NetworkPolicy rule to or from the pods of one component on one port: call with
+(dict "root" $ "direction" "to" "component" "risk" "port" 50052) ----------------------------- */}}
+{{- define "solace.podPeerRule" -}}
+- {{ .direction }}:
+    - podSelector:
+        matchLabels:
+          {{- include "solace.selectorLabels" (dict "root" .root "component" .component) | nindent 10 }}
+  ports:
+    - {protocol: TCP, port: {{ .port }}}
+{{- end -}}
+
 {{- define "solace.standaloneIngress" -}}
 {{- $np := .root.Values.networkPolicy -}}
 {{- with $np.clients }}

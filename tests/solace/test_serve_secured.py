@@ -1,0 +1,121 @@
+"""The standalone topology as an operator runs it, with security on: five `solace serve <svc>`
+processes sharing one API keys file and one internal key, the four services on mutual TLS, then
+`solace chat --api-key` through Support gets a normal screened reply (not the safety hold), and
+without a key it is UNAUTHENTICATED."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from pki import make_pki  # tests/support
+
+from services.common.auth import hash_key
+from solace.ports import free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SOLACE = [sys.executable, "-m", "solace.cli"]
+SERVICES = ("risk", "defense", "strategy", "generator")
+KEY = "sk_partner_process_test"
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory):
+    root = tmp_path_factory.mktemp("secured")
+    pki = make_pki(root)
+    (root / "keys.yaml").write_text(f"keys:\n  - {{name: partner-a, sha256: {hash_key(KEY)}}}\n")
+    (root / "internal-key").write_text("sk_internal_process_test\n")
+    common = {
+        **os.environ,
+        "SOLACE_API_KEYS_FILE": str(root / "keys.yaml"),
+        "SOLACE_INTERNAL_API_KEY_FILE": str(root / "internal-key"),
+        "SOLACE_ESCALATION_STORE_URL": f"sqlite:///{root / 'audit.db'}",
+    }
+    ports = {name: free_port() for name in (*SERVICES, "support")}
+    processes = {}
+    for name in SERVICES:
+        env = {
+            **common,
+            f"SOLACE_{name.upper()}_PORT": str(ports[name]),
+            "SOLACE_TLS_CERT_FILE": str(pki / "server.pem"),
+            "SOLACE_TLS_KEY_FILE": str(pki / "server.key"),
+            "SOLACE_TLS_CLIENT_CA_FILE": str(pki / "ca.pem"),
+        }
+        processes[name] = subprocess.Popen(
+            [*SOLACE, "serve", name], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+    # Support serves plaintext to `solace chat` and calls the services over mutual TLS.
+    support_env = {
+        **common,
+        "SOLACE_GRPC_PORT": str(ports["support"]),
+        "SOLACE_TLS_CA_FILE": str(pki / "ca.pem"),
+        "SOLACE_TLS_CLIENT_CERT_FILE": str(pki / "client.pem"),
+        "SOLACE_TLS_CLIENT_KEY_FILE": str(pki / "client.key"),
+        **{f"SOLACE_{n.upper()}_TARGET": f"localhost:{ports[n]}" for n in SERVICES},
+    }
+    processes["support"] = subprocess.Popen(
+        [*SOLACE, "serve", "support"],
+        env=support_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        waiting = set(processes)
+        while waiting and time.monotonic() < deadline:
+            for name in list(waiting):
+                if processes[name].poll() is not None:
+                    pytest.fail(f"solace serve {name} exited:\n{processes[name].stdout.read()}")
+                if _listening(ports[name]):
+                    waiting.discard(name)
+            time.sleep(0.5)
+        if waiting:
+            pytest.fail(f"not listening within 180 s: {sorted(waiting)}")
+        yield ports["support"], common
+    finally:
+        for process in processes.values():
+            process.terminate()
+        for process in processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _chat(port: int, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*SOLACE, "chat", "--target", f"localhost:{port}", "--json", *extra, "I feel lonely"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_chat_with_a_key_gets_a_screened_reply(secured):
+    port, env = secured
+    out = _chat(port, env, "--api-key", KEY)
+    assert out.returncode == 0, out.stderr
+    response = json.loads(out.stdout)
+    assert response["reply"] and not response.get("safetyHold")
+    assert response["risk"]["level"] != "RISK_LEVEL_UNSPECIFIED"
+    assert response["generation"]["text"]
+
+
+def test_chat_without_a_key_is_unauthenticated(secured):
+    port, env = secured
+    out = _chat(port, env)
+    assert out.returncode == 1
+    assert "UNAUTHENTICATED" in out.stderr
