@@ -12,12 +12,66 @@ import asyncio
 import json
 import logging
 import os
+import re
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from services.common.config import load_settings
+from services.common.errors import InvalidArgument
 
 STANDALONE = ("risk", "defense", "strategy", "generator", "support")
+# ``--method`` values: GenerationMethod names without their prefix (common.proto), written out
+# so that building the parser imports no generated code; a test keeps the two lists equal.
+METHODS = ("auto", "direct", "madp", "empathy_r1", "kemi", "value_reinforcement")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with every argument error as one line on stderr (argparse prints its usage
+    block first), naming the valid values, and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {self._with_choices(message)}\n")
+
+    def _with_choices(self, message: str) -> str:
+        """A missing argument's message with the values it takes ("the following arguments
+        are required: what" alone does not say what ``what`` may be)."""
+        missing = re.fullmatch(r"the following arguments are required: (.*)", message)
+        if not missing:
+            return message
+        parts = []
+        for name in missing.group(1).split(", "):
+            choices = next(
+                (a.choices for a in self._actions if name in (a.dest, a.metavar) and a.choices),
+                None,
+            )
+            parts.append(f"{name} (one of: {', '.join(choices)})" if choices else name)
+        return "the following arguments are required: " + ", ".join(parts)
+
+    def options(self) -> str:
+        """This command's option strings, for an "unrecognized arguments" error."""
+        return ", ".join(o for a in self._actions for o in a.option_strings if o.startswith("--"))
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {text!r}")
+    return int(text)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return int(text)
 
 
 def _settings(args: argparse.Namespace) -> Any:
@@ -41,7 +95,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port = args.port or getattr(settings, f"{args.service}_port", settings.grpc_port)
         if args.service == "support":
             port = args.port or settings.grpc_port
-        return asyncio.run(serve_standalone(args.service, settings, port))
+        from services.common.shared_embeddings import close_shared_embeddings
+
+        try:
+            return asyncio.run(serve_standalone(args.service, settings, port))
+        finally:
+            # The last standalone service of the machine to stop removes the file.
+            close_shared_embeddings()
     if args.port:
         settings = settings.with_overrides(grpc_port=args.port)
     from solace.platform import serve_platform
@@ -201,7 +261,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.what in ("classifiers", "all"):
         from solace.benchmarks.classifiers import run as run_classifiers
 
-        print(run_classifiers(settings))
+        run_classifiers(settings)  # prints its table itself
     if args.what in ("support", "all"):
         from solace.benchmarks.support import run as run_support
 
@@ -229,12 +289,12 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="solace", description=__doc__.splitlines()[0])
+    parser = Parser(prog="solace", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve the whole platform, or one service standalone")
     serve.add_argument("service", nargs="?", choices=STANDALONE, help="one standalone service")
-    serve.add_argument("--port", type=int, help="port (default: from SOLACE_*_PORT)")
+    serve.add_argument("--port", type=_port, help="port (default: from SOLACE_*_PORT)")
     serve.add_argument("--address", help="Ray cluster address to deploy onto (default: local)")
     serve.set_defaults(func=cmd_serve)
 
@@ -242,20 +302,20 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("message", nargs="*", help="the seeker's message; none for interactive")
     chat.add_argument("--json", action="store_true", help="print the whole response as JSON")
     chat.add_argument("--target", help="host:port (default: localhost:$SOLACE_GRPC_PORT)")
-    chat.add_argument("--port", type=int)
+    chat.add_argument("--port", type=_port)
     chat.add_argument("--situation", help="the seeker's situation, if known")
     chat.add_argument("--locale", help="BCP-47 locale for crisis resources")
-    chat.add_argument("--method", default="auto", help="auto|direct|madp|empathy_r1|kemi|...")
+    chat.add_argument("--method", default="auto", choices=METHODS, help="generation method")
     chat.add_argument("--trace", action="store_true", help="include the method's reasoning")
     chat.add_argument("--api-key", default=os.environ.get("SOLACE_API_KEY"))
-    chat.add_argument("--timeout", type=float, default=30.0)
+    chat.add_argument("--timeout", type=_positive_float, default=30.0)
     chat.set_defaults(func=cmd_chat)
 
     health = sub.add_parser("health", help="exit 0 only when the server reports SERVING")
     health.add_argument("--target", help="host:port (default: localhost:$SOLACE_GRPC_PORT)")
-    health.add_argument("--port", type=int)
+    health.add_argument("--port", type=_port)
     health.add_argument("--service", help="a service name (default: the whole server)")
-    health.add_argument("--timeout", type=float, default=5.0)
+    health.add_argument("--timeout", type=_positive_float, default=5.0)
     health.set_defaults(func=cmd_health)
 
     models = sub.add_parser("models", help="build the serving models")
@@ -286,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="all",
         choices=["classifiers", "support", "load", "batching", "cluster", "all"],
     )
-    bench.add_argument("--calls", type=int, default=300)
+    bench.add_argument("--calls", type=_positive_int, default=300)
     bench.set_defaults(func=cmd_bench)
 
     keys = sub.add_parser("keys", help="API key helpers")
@@ -297,11 +357,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _leaf(parser: Parser, args: argparse.Namespace) -> Parser:
+    """The (sub)command parser that ``args`` were parsed by: its errors name its options."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = action.choices.get(getattr(args, action.dest, None) or "")
+            if chosen is not None:
+                return _leaf(chosen, args)
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        leaf = _leaf(parser, args)
+        leaf.error(f"unrecognized arguments: {' '.join(extras)} (options: {leaf.options()})")
+    try:
+        return int(args.func(args) or 0)
+    except InvalidArgument as exc:
+        # A bad SOLACE_* variable or config file entry: the same one line as a bad argument.
+        parser.exit(2, f"solace: error: {exc}\n")
 
 
 if __name__ == "__main__":

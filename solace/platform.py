@@ -90,12 +90,20 @@ def start_on_free_ports(settings: Settings, attempts: int = 3) -> Settings:
     raise AssertionError("unreachable")
 
 
-def stop_platform() -> None:
+def stop_platform(shared_embeddings_dir: str = "") -> None:
+    """Stop Serve and Ray; then remove the machine's shared-embeddings files in
+    ``shared_embeddings_dir`` that no process holds any more (the replicas, killed by Ray, do
+    not all get to remove them at exit)."""
     import ray
     from ray import serve
 
+    from services.common.shared_embeddings import remove_unused
+
     serve.shutdown()
     ray.shutdown()
+    if shared_embeddings_dir:
+        for path in remove_unused(shared_embeddings_dir):
+            print(f"removed shared embeddings {path}", flush=True)
 
 
 def serve_platform(settings: Settings) -> int:
@@ -119,5 +127,5 @@ def serve_platform(settings: Settings) -> int:
     while not stopping:
         time.sleep(0.2)
     print("Stopping Solace ...", flush=True)
-    stop_platform()
+    stop_platform(settings.shared_embeddings_dir)
     return 0

@@ -59,6 +59,9 @@ class Settings:
     # Where the services of one machine share embeddings (services.common.shared_embeddings):
     # a memory-mapped file per encoder build; "" keeps each service to its own memo.
     shared_embeddings_dir: str = "/dev/shm"
+    # Seconds an entry of that file is served and kept: embeddings of what seekers wrote are
+    # personal data, so older ones are missed and zeroed (the file goes when the platform stops).
+    shared_embeddings_max_age_s: float = 900.0
     # Generation defaults.
     default_engine: str = "composer"
     default_locale: str = "en-US"

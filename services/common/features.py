@@ -126,9 +126,14 @@ def memo_embed(encoder: Any, settings: Any, capacity: int = 4096) -> MemoEmbed:
     """The serving ``MemoEmbed`` in front of ``encoder``: with the machine's shared embeddings
     for its build unless ``settings.shared_embeddings_dir`` is empty, there are no settings, or
     the encoder names no build (a stand-in encoder shares nothing)."""
-    from services.common.shared_embeddings import open_shared_embeddings
+    from services.common.shared_embeddings import DEFAULT_MAX_AGE_S, open_shared_embeddings
 
     directory = getattr(settings, "shared_embeddings_dir", "")
+    max_age_s = getattr(settings, "shared_embeddings_max_age_s", DEFAULT_MAX_AGE_S)
     version = getattr(encoder, "version", "")
-    shared = open_shared_embeddings(directory, version, EMBEDDING_DIM) if version else None
+    shared = (
+        open_shared_embeddings(directory, version, EMBEDDING_DIM, max_age_s=max_age_s)
+        if version
+        else None
+    )
     return MemoEmbed(encoder.embed, capacity, shared)

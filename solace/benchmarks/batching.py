@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import platform
+import random
 import time
 
 from services.common.config import Settings, load_settings
 from services.common.serve_options import DEFENSE, SERVICES, replica_count
-from solace.benchmarks.support import MESSAGES, _percentile
+from solace.benchmarks.support import MESSAGES, _percentile, fresh_request
 
 
 async def _load(target: str, users: int, duration_s: float) -> tuple[list[float], int]:
@@ -22,23 +23,16 @@ async def _load(target: str, users: int, duration_s: float) -> tuple[list[float]
     the answered calls and the number of failed ones."""
     import grpc
 
-    from solace.v1 import common_pb2, support_pb2, support_pb2_grpc
+    from solace.v1 import support_pb2_grpc
 
-    requests = [
-        support_pb2.RespondRequest(
-            conversation=common_pb2.Conversation(
-                turns=[common_pb2.Turn(role=common_pb2.ROLE_SEEKER, text=m)]
-            )
-        )
-        for m in MESSAGES
-    ]
+    rng = random.Random(0)
     latencies: list[float] = []
     errors = 0
     async with grpc.aio.insecure_channel(target) as channel:
         await asyncio.wait_for(channel.channel_ready(), timeout=60)
         stub = support_pb2_grpc.SupportStub(channel)
-        for request in requests:  # warm every replica's caches and Serve's routing
-            await stub.Respond(request, timeout=30)
+        for i in range(len(MESSAGES)):  # warm every replica and Serve's routing
+            await stub.Respond(fresh_request(i, rng), timeout=30)
         end = time.monotonic() + duration_s
 
         async def user(n: int) -> None:
@@ -47,7 +41,8 @@ async def _load(target: str, users: int, duration_s: float) -> tuple[list[float]
             while time.monotonic() < end:
                 start = time.perf_counter()
                 try:
-                    await stub.Respond(requests[i % len(requests)], timeout=30)
+                    # A new seeker turn each call: the memos must not answer for the encoder.
+                    await stub.Respond(fresh_request(i, rng), timeout=30)
                 except grpc.aio.AioRpcError:
                     errors += 1
                     continue
@@ -68,7 +63,7 @@ def _measure(settings: Settings, users: int, duration_s: float) -> dict[str, flo
         latencies, errors = asyncio.run(_load(f"127.0.0.1:{settings.grpc_port}", users, duration_s))
         elapsed = time.monotonic() - started
     finally:
-        stop_platform()
+        stop_platform(settings.shared_embeddings_dir)
     return {
         "rps": len(latencies) / min(elapsed, duration_s) if latencies else 0.0,
         "p50": _percentile(latencies, 0.5) if latencies else float("nan"),

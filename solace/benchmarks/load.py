@@ -59,6 +59,8 @@ STAGE_ORDER = (
 TARGETS = "at 8 users: >= 100 req/s, p99 <= 150 ms, zero unexpected errors; overhead <= 5% on p50"
 TRACING_SECTION = "## Tracing overhead, side by side"
 TOPOLOGY_SECTION = "## Topologies side by side"
+# Written by hand from ``solace bench classifiers``; a load sweep keeps it as it is.
+CLASSIFIER_SECTION = "## Classifier latency"
 
 
 def layout(settings: Settings) -> str:
@@ -740,21 +742,33 @@ def run(
         points, pairs, run_time, plot.name, cost_us, layout(settings), topologies
     )
     path = docs_dir / "benchmarks.md"
-    if not pairs and path.exists():
-        # No comparison this time: keep the side-by-side sections the last ones wrote.
-        for section in _tracing_sections(path.read_text()):
-            report = replace_section(report, section)
+    if path.exists():
+        report = keep_sections(report, path.read_text(), compared=bool(pairs))
     path.write_text(report)
     return report
 
 
-def _tracing_sections(report: str) -> list[str]:
-    """The "Tracing overhead, side by side" sections of ``report`` (one per sampling ratio)."""
+def keep_sections(report: str, previous: str, compared: bool) -> str:
+    """``report`` with the sections of ``previous`` that this sweep did not write: the
+    classifier figures always, the side-by-side tracing ones when it ran no comparison."""
+    kept = [] if compared else _tracing_sections(previous)
+    for section in kept + _sections(previous, CLASSIFIER_SECTION):
+        report = replace_section(report, section)
+    return report
+
+
+def _sections(report: str, title: str) -> list[str]:
+    """The sections of ``report`` whose heading starts with ``title``."""
     sections = []
     for chunk in ("\n" + report).split("\n## ")[1:]:
-        if ("## " + chunk).startswith(TRACING_SECTION):
+        if ("## " + chunk).startswith(title):
             sections.append("## " + chunk.rstrip("\n") + "\n")
     return sections
+
+
+def _tracing_sections(report: str) -> list[str]:
+    """The "Tracing overhead, side by side" sections of ``report`` (one per sampling ratio)."""
+    return _sections(report, TRACING_SECTION)
 
 
 def run_tracing(

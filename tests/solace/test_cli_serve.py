@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -20,10 +21,12 @@ SOLACE = [sys.executable, "-m", "solace.cli"]
 
 
 @pytest.fixture(scope="module")
-def served():
+def served(tmp_path_factory):
     port = free_port()
     env = {
         **os.environ,
+        # Sharing on, in a folder of this test's own: the file must not outlive the platform.
+        "SOLACE_SHARED_EMBEDDINGS_DIR": str(tmp_path_factory.mktemp("shm")),
         "SOLACE_GRPC_PORT": str(port),
         "SOLACE_HTTP_PORT": str(free_port()),
         "SOLACE_RAY_METRICS_PORT": str(free_port()),
@@ -80,10 +83,52 @@ def test_chat_prints_reply_annotations_and_timings(served):
     assert {t["stage"] for t in as_json["timings"]} >= {"risk", "generation", "total"}
 
 
-def test_sigterm_stops_the_platform(served):
-    process, port, _ = served
+def test_shared_embeddings_are_owner_only_while_serving(served):
+    _, port, env = served
+    subprocess.run([*SOLACE, "chat", "--port", str(port), "hello"], env=env, check=True)
+    files = list(Path(env["SOLACE_SHARED_EMBEDDINGS_DIR"]).iterdir())
+    assert files and all(f.stat().st_mode & 0o777 == 0o600 for f in files)
+
+
+def test_sigterm_stops_the_platform_and_removes_shared_embeddings(served):
+    process, port, env = served
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=90) == 0
     output = process.stdout.read()
     assert f"serving Support on 0.0.0.0:{port}" in output
     assert "Stopping Solace" in output
+    assert list(Path(env["SOLACE_SHARED_EMBEDDINGS_DIR"]).iterdir()) == []
+
+
+def test_standalone_services_leave_no_shared_embeddings_when_stopped(tmp_path):
+    """Two standalone services share one file; it stays while either runs and goes when the
+    last one stops."""
+    env = {**os.environ, "SOLACE_SHARED_EMBEDDINGS_DIR": str(tmp_path)}
+    ports = {"risk": free_port(), "strategy": free_port()}
+    processes = {
+        name: subprocess.Popen(
+            [*SOLACE, "serve", name, "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, port in ports.items()
+    }
+    try:
+        deadline = time.monotonic() + 120
+        for port in ports.values():
+            while subprocess.run([*SOLACE, "health", "--port", str(port)], env=env).returncode:
+                assert time.monotonic() < deadline, "a standalone service did not start"
+                time.sleep(1)
+        (shared,) = tmp_path.iterdir()
+        assert shared.stat().st_mode & 0o777 == 0o600
+        processes["risk"].send_signal(signal.SIGTERM)
+        assert processes["risk"].wait(timeout=60) == 0
+        assert shared.exists()  # strategy still has it
+        processes["strategy"].send_signal(signal.SIGTERM)
+        assert processes["strategy"].wait(timeout=60) == 0
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()

@@ -122,9 +122,12 @@ def test_serving_memos_share_one_file_per_encoder_build(
 
     from services.common.encoder import get_encoder
 
-    settings = replace(model_settings, shared_embeddings_dir=str(tmp_path))
+    settings = replace(
+        model_settings, shared_embeddings_dir=str(tmp_path), shared_embeddings_max_age_s=120.0
+    )
     encoder = get_encoder(settings)
     first, second = memo_embed(encoder, settings), memo_embed(encoder, settings)
+    assert first._shared.max_age_s == 120.0
     text = "My best friend stopped answering my messages. It's been 12 days."
     vector = first([text])[0]
     (path,) = tmp_path.iterdir()
@@ -177,3 +180,101 @@ def test_the_risk_screens_one_run_serves_the_defense_classifier(
     assert runs == []
     assert together.probabilities == alone.probabilities
     assert together.extras["evidence"] == alone.extras["evidence"]
+
+
+# -- privacy: owner-only, bounded in age, removed by the last process out ---------------------
+
+
+def test_the_file_is_owner_only_even_where_a_readable_one_was_left(tmp_path: Path) -> None:
+    path = tmp_path / "cache.bin"
+    path.write_bytes(b"")
+    path.chmod(0o644)  # as an earlier version under a loose umask left it
+    cache = SharedEmbeddings(path, DIM, 4)
+    assert path.stat().st_mode & 0o777 == 0o600
+    cache.close()
+    fresh = open_shared_embeddings(str(tmp_path), "v-mode", DIM, slots=4)
+    assert fresh is not None
+    assert fresh.path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_symlink_planted_at_the_name_is_not_followed(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.bin"
+    target.write_bytes(b"someone else's file")
+    (tmp_path / "cache.bin").symlink_to(target)
+    with pytest.raises(OSError):
+        SharedEmbeddings(tmp_path / "cache.bin", DIM, 4)
+    assert target.read_bytes() == b"someone else's file"
+
+
+class _Clock:
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_entry_older_than_the_max_age_is_not_served_and_is_zeroed(tmp_path: Path) -> None:
+    clock = _Clock()
+    path = tmp_path / "cache.bin"
+    cache = SharedEmbeddings(path, DIM, 8, max_age_s=60, clock=clock)
+    reader = SharedEmbeddings(path, DIM, 8, max_age_s=60, clock=clock)
+    vector = _vector("I can't stop crying at night.")
+    cache.put("I can't stop crying at night.", vector)
+    clock.now += 59
+    assert np.array_equal(reader.get("I can't stop crying at night."), vector)
+    clock.now += 2
+    assert reader.get("I can't stop crying at night.") is None
+    # The sweep takes it out of the file itself, not just out of the answers.
+    assert vector.tobytes() in path.read_bytes()
+    assert cache.sweep() == 1
+    assert vector.tobytes() not in path.read_bytes()
+
+
+def test_a_file_left_with_old_entries_is_cleaned_when_opened(tmp_path: Path) -> None:
+    clock = _Clock()
+    path = tmp_path / "cache.bin"
+    vector = _vector("my brother died")
+    SharedEmbeddings(path, DIM, 8, max_age_s=60, clock=clock).put("my brother died", vector)
+    clock.now += 3600  # the platform was killed an hour ago and left its file
+    SharedEmbeddings(path, DIM, 8, max_age_s=60, clock=clock)
+    assert vector.tobytes() not in path.read_bytes()
+
+
+def test_the_last_process_to_close_the_file_removes_it(tmp_path: Path) -> None:
+    path = tmp_path / "cache.bin"
+    first, second = SharedEmbeddings(path, DIM, 4), SharedEmbeddings(path, DIM, 4)
+    first.put("hello", _vector("hello"))
+    assert first.close() is False  # the other still has it
+    assert path.exists()
+    assert np.array_equal(second.get("hello"), _vector("hello"))
+    assert second.close() is True
+    assert not path.exists()
+    assert second.get("hello") is None
+
+
+def _open_and_exit(directory: str) -> None:
+    cache = open_shared_embeddings(directory, "v-exit", DIM, slots=4)
+    assert cache is not None
+    cache.put("a seeker's turn", _vector("a seeker's turn"))
+
+
+def test_a_process_that_exits_leaves_no_file(tmp_path: Path) -> None:
+    child = multiprocessing.get_context("spawn").Process(
+        target=_open_and_exit, args=(str(tmp_path),)
+    )
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_remove_unused_leaves_a_file_a_live_process_holds(tmp_path: Path) -> None:
+    from services.common.shared_embeddings import file_name, remove_unused
+
+    held = SharedEmbeddings(tmp_path / file_name("v-held", DIM, 4), DIM, 4)
+    left = tmp_path / file_name("v-left", DIM, 4)
+    left.write_bytes(b"\0" * 64)  # a killed replica's file: nobody holds it
+    assert remove_unused(str(tmp_path), wait_s=0.5) == [left]
+    assert held.path.exists()
+    held.close()

@@ -74,3 +74,14 @@ def test_the_report_names_the_layout_and_puts_both_topologies_side_by_side(monke
     rows = [line for line in report.split(TOPOLOGY_SECTION)[1].splitlines() if "topology" in line]
     assert [r.split(" | ")[1] for r in rows[-2:]] == ["101.5", "57.2"]
     assert "8 users: 101.5 req/s, p99 140 ms, 0 failures — met" in report
+
+
+def test_the_classifier_section_survives_a_load_sweep() -> None:
+    """A sweep rewrites benchmarks.md; the classifier figures kept by hand stay in it."""
+    from solace.benchmarks.load import CLASSIFIER_SECTION, keep_sections
+
+    section = f"{CLASSIFIER_SECTION}: new text and memo hits\n\nbatch 1: 5.3 ms\n"
+    merged = keep_sections("# Benchmarks\n\nnew table\n", OLD + "\n" + section, compared=True)
+    assert merged.startswith("# Benchmarks\n\nnew table\n")
+    assert merged.endswith(section)
+    assert TRACING_SECTION not in merged  # a sweep that compared wrote its own
