@@ -93,15 +93,16 @@ class RiskPolicy:
 
     # Classifier thresholds on the probabilities of one seeker turn: P(IMMINENT) for IMMINENT,
     # P(HIGH)+P(IMMINENT) for HIGH, P(MODERATE and above) for MODERATE, P(LOW and above) for LOW.
-    # The packaged classifier (generated C-SSRS corpus + Reddit + ESConv/DiaSafety negatives,
-    # class-balanced) fires on ordinary distress far too often by its most likely class (7.6% of
-    # ESConv *validation* seeker turns would be HIGH+), so it adds a level only past these: the
-    # 99.8th percentile of its scores on those turns for IMMINENT and HIGH, the 99th for
-    # MODERATE, the 99.5th for LOW. Retune with ``solace eval risk`` whenever the model changes.
-    model_imminent: float = 0.95
-    model_high: float = 0.97
-    model_moderate: float = 0.93
-    model_low: float = 0.99
+    # The packaged classifier (an MLP on the generated C-SSRS corpus + Reddit + ESConv/DiaSafety
+    # negatives, class-balanced) still marks 1.7% of ESConv *validation* seeker turns HIGH+ by
+    # its most likely class, so it adds a level only past these: the 99.9th percentile of its
+    # scores on those turns for IMMINENT and HIGH (a turn is scored on several requests and an
+    # earlier turn is a floor, so 0.1% per turn is about 0.3% of requests), the 99.5th for
+    # MODERATE and LOW. Retune on ESConv valid whenever the model changes.
+    model_imminent: float = 0.80
+    model_high: float = 0.87
+    model_moderate: float = 0.94
+    model_low: float = 0.98
     # The most a classifier may raise a turn in which a guard fired (see DEFAULT_GUARD_MODEL_CAPS).
     guard_model_caps: Mapping[str, str] = field(
         default_factory=lambda: dict(DEFAULT_GUARD_MODEL_CAPS)

@@ -1,19 +1,17 @@
 """Trains the risk head: probabilities over NONE/LOW/MODERATE/HIGH/IMMINENT for one text.
 
-Data:
-- Gaur et al. 2019 C-SSRS Reddit (500 users, user-level labels). Every post of a user gets the
-  user's label (a weak, post-level label) and the mapping is Supportive->NONE,
-  Indicator->LOW, Ideation->MODERATE, Behavior->HIGH, Attempt->IMMINENT. Users are split
-  60/20/20 (stratified by label) into train / calibration / test, so no user's posts are on
-  both sides.
-- SDCNL (r/depression vs r/SuicideWatch) joins the training side only: r/depression ->
-  LOW (distress without stated suicidality), r/SuicideWatch -> MODERATE (ideation), the
-  closest C-SSRS reading of each subreddit.
+Data (every source's label mapping is in the metrics file and the model card):
+- the generated C-SSRS corpus (``risk_corpus``), its training families only: the held-out
+  methods, acts, styles and negative families never enter;
+- Gaur et al. 2019 C-SSRS Reddit, train users only (60/20/20 user split, stratified): posts with
+  the user's label (Supportive->NONE ... Attempt->IMMINENT) and sentences capped at MODERATE;
+- SDCNL (r/depression -> LOW, r/SuicideWatch -> MODERATE);
+- negatives: ESConv train seeker turns and DiaSafety contexts outside Risk Ignorance (NONE).
 
-Calibration: one temperature, fitted on the calibration users by log-loss, folded into the
-head's logits; ECE (top label and each P(level >= k) the safety
-policy thresholds) and a reliability table are reported on the test users.
-Posts are long: the encoder keeps the first ``max_seq_len`` tokens.
+Model: a one-hidden-layer MLP (chosen over logistic regression: at the same ESConv false-
+escalation budget it recalls about twice the crisis rows), picked by HIGH+ recall at that
+budget. Calibration: one temperature on chat-like rows (held-back generated training-family
+rows + ESConv valid turns), folded into the last layer. C-SSRS test users are reported.
 """
 
 from __future__ import annotations
@@ -34,12 +32,11 @@ from services.common.labels import RISK_LEVELS
 from solace.training.cache import CachedEmbedder
 from solace.training.common import (
     classification_metrics,
-    export_logreg,
-    fit_logreg,
-    predict_logreg,
+    dense_probs,
     weights_dir,
     write_metrics,
 )
+from solace.training.onnx_head import fold_scaler, write_head
 from solace.training.risk_corpus import generate, split
 
 HEAD_NAME = "solace-risk"
@@ -50,9 +47,12 @@ CSSRS_TO_RISK = {
     "Behavior": "HIGH",
     "Attempt": "IMMINENT",
 }
-C_GRID = (0.1, 0.3, 1.0)
+MLP_GRID = ((256, 1e-3), (256, 1e-2))
+MLP_EPOCHS = 20
+# The share of ESConv valid turns the model alone may escalate (the policy's thresholds).
+ESCONV_BUDGET = 0.002
 # The generated rows are the only chat-shaped crisis text; they weigh more than one Reddit post.
-GENERATED_WEIGHT = 2.0
+GENERATED_WEIGHT = 4.0
 SENTENCES_PER_POST = 6
 MAX_SENTENCE_CHARS = 400
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -169,9 +169,39 @@ def calibration_report(probs: np.ndarray, y: np.ndarray) -> dict:
     return report
 
 
-def _logits(fitted, x: np.ndarray) -> np.ndarray:
-    scaler, model = fitted
-    return model.decision_function(scaler.transform(x))
+def _logits(layers: list, x: np.ndarray) -> np.ndarray:
+    # log-softmax: softmax(log p / T) equals softmax(z / T), the row constant cancels.
+    return np.log(np.clip(dense_probs(layers, x), 1e-300, None))
+
+
+def fit_mlp(x: np.ndarray, y: np.ndarray, w: np.ndarray, hidden: int, alpha: float) -> list:
+    """A one-hidden-layer MLP on standardised embeddings, rows weighted by source and by class
+    balance; returned as dense layers with the standardiser folded into the first."""
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.preprocessing import StandardScaler
+
+    counts = np.bincount(y, weights=w, minlength=len(RISK_LEVELS))
+    balance = counts.sum() / (len(RISK_LEVELS) * np.maximum(counts, 1e-9))
+    scaler = StandardScaler().fit(x)
+    model = MLPClassifier(
+        (hidden,), alpha=alpha, max_iter=MLP_EPOCHS, batch_size=256, random_state=0
+    ).fit(scaler.transform(x), y, sample_weight=w * balance[y])
+    if list(model.classes_) != list(range(len(RISK_LEVELS))):
+        raise ValueError("every risk level must occur in the training rows")
+    w1, b1 = fold_scaler(model.coefs_[0], model.intercepts_[0], scaler.mean_, scaler.scale_)
+    return [(w1, b1), (model.coefs_[1], model.intercepts_[1])]
+
+
+def crisis_recall_at_budget(
+    probs_crisis_rows: np.ndarray, y: np.ndarray, probs_negatives: np.ndarray
+) -> tuple[float, float]:
+    """How the screen uses the model: P(HIGH+) escalates past the threshold that escalates
+    ``ESCONV_BUDGET`` of ordinary-distress turns. (recall of HIGH+ rows at it, the threshold)."""
+    high = RISK_LEVELS.index("HIGH")
+    threshold = float(np.quantile(probs_negatives[:, high:].sum(1), 1.0 - ESCONV_BUDGET))
+    crisis = y >= high
+    recall = float((probs_crisis_rows[crisis, high:].sum(1) >= threshold).mean())
+    return recall, threshold
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -285,25 +315,27 @@ def train_risk(settings: Settings) -> dict:
     x_cal = np.concatenate([x_gen_cal, x_esc_valid])
     y_cal = np.concatenate([gen_cal_y, np.full(len(esc_valid), none)])
 
-    from sklearn.metrics import f1_score
-
+    n_gen_cal = len(gen_cal)
     selection, best = {}, None
-    for c in C_GRID:
-        fitted = fit_logreg(x_tr, y_tr, c, class_weight="balanced", sample_weight=w_tr)
-        probs = predict_logreg(fitted, x_cal)
-        score = float(f1_score(y_cal, probs.argmax(1), average="macro"))
-        selection[str(c)] = round(score, 4)
-        print(f"  risk C={c}: calibration rows macro-F1 {score:.4f}")
-        if best is None or score > best[0]:
-            best = (score, c, fitted)
-    _, c, fitted = best
-    temperature = _fit_temperature(_logits(fitted, x_cal), y_cal)
-    cal_probs = _softmax(_logits(fitted, x_cal) / temperature)
+    for hidden, alpha in MLP_GRID:
+        layers = fit_mlp(x_tr, y_tr, w_tr, hidden, alpha)
+        recall, _threshold = crisis_recall_at_budget(
+            dense_probs(layers, x_cal[:n_gen_cal]),
+            gen_cal_y,
+            dense_probs(layers, x_cal[n_gen_cal:]),
+        )
+        selection[f"hidden={hidden}, alpha={alpha}"] = round(recall, 4)
+        print(f"  risk MLP hidden={hidden} alpha={alpha}: calibration HIGH+ recall {recall:.4f}")
+        if best is None or recall > best[0]:
+            best = (recall, (hidden, alpha), layers)
+    _, (hidden, alpha), layers = best
+    temperature = _fit_temperature(_logits(layers, x_cal), y_cal)
+    cal_probs = _softmax(_logits(layers, x_cal) / temperature)
     # The ESConv validation turns the model alone would escalate (argmax HIGH+), for the card.
-    esc_valid_probs = cal_probs[len(gen_cal) :]
+    esc_valid_probs = cal_probs[n_gen_cal:]
     esc_valid_high = float((esc_valid_probs.argmax(1) >= RISK_LEVELS.index("HIGH")).mean())
 
-    logits_te = _logits(fitted, x_posts[te])
+    logits_te = _logits(layers, x_posts[te])
     probs_te = _softmax(logits_te / temperature)
     post_metrics = classification_metrics(y_posts[te], probs_te, RISK_LEVELS)
     post_metrics["recall_high_or_imminent"] = _high_recall(y_posts[te], probs_te.argmax(1))
@@ -317,13 +349,14 @@ def train_risk(settings: Settings) -> dict:
     cal_metrics["calibration"] = calibration_report(cal_probs, y_cal)
 
     head = weights_dir("risk") / "head.onnx"
-    export_logreg(
-        fitted,
+    # Temperature folds into the last layer: softmax(z / T).
+    (w1, b1), (w2, b2) = layers
+    write_head(
         head,
+        [(w1, b1), (w2 / temperature, b2 / temperature)],
         RISK_LEVELS,
         HEAD_NAME,
         {"blocks": ["text embedding"]},
-        temperature=temperature,
     )
     metrics = {
         "data": (
@@ -341,7 +374,10 @@ def train_risk(settings: Settings) -> dict:
             "diasafety context (not Risk Ignorance)": "NONE",
             "generated": "the grammar's C-SSRS composition level",
         },
-        "model": f"logistic regression, class_weight=balanced, C={c}, sample weights per source",
+        "model": (
+            f"MLP, one hidden layer of {hidden} (ReLU), alpha={alpha}, class-balanced and "
+            "per-source sample weights"
+        ),
         "weights": {"generated": GENERATED_WEIGHT, "cssrs sentences": 0.5, "diasafety": 0.5},
         "calibration": {
             "method": (
@@ -366,7 +402,13 @@ def train_risk(settings: Settings) -> dict:
             "test_posts": int(te.sum()),
             "test_users": len(test_users),
         },
-        "selection": {"criterion": "macro-F1 on the calibration rows", "grid": selection},
+        "selection": {
+            "criterion": (
+                "HIGH+ recall on the generated calibration rows at the P(HIGH+) threshold that "
+                f"escalates {ESCONV_BUDGET:.1%} of ESConv valid turns"
+            ),
+            "grid": selection,
+        },
         "calibration_rows": cal_metrics,
         "esconv_valid_argmax_high_or_above": round(esc_valid_high, 4),
         "test_posts": post_metrics,
