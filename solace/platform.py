@@ -50,8 +50,12 @@ def start_platform(settings: Settings, blocking: bool = False) -> None:
     _init_ray(settings)
     serve.start(
         http_options=HTTPOptions(host=settings.host, port=settings.http_port),
+        # Reflection is the ingress's, as Support and health are: Serve's own (on by default)
+        # would answer in the proxy, parsing requests where a corrupt one is UNKNOWN.
         grpc_options=gRPCOptions(
-            port=settings.grpc_port, grpc_servicer_functions=list(GRPC_SERVICER_FUNCTIONS)
+            port=settings.grpc_port,
+            grpc_servicer_functions=list(GRPC_SERVICER_FUNCTIONS),
+            enable_reflection=False,
         ),
     )
     # route_prefix "/" makes this the proxy's only app, so clients need no Ray metadata.

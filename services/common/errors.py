@@ -23,6 +23,11 @@ class InvalidArgument(SolaceError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.detail = message
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        # Pickled with its own arguments: Ray carries errors between processes.
+        return type(self), (self.field, self.detail)
 
 
 class Unauthenticated(SolaceError):

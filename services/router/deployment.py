@@ -8,6 +8,10 @@ The proxy hands every RPC of the registered services to this class by method nam
 ``Respond``/``RespondStream``, and also ``grpc.health.v1.Health/Check``/``Watch`` and server
 reflection, so stock tools (grpcurl, Kubernetes gRPC probes) work against the Serve port.
 Status codes are set on the Serve gRPC context from the one error table (``status_for``).
+
+Requests arrive as bytes (Solace's servicer functions, ``services/router/serve_grpc.py``, keep
+the proxy from parsing them) and each RPC parses its own with ``services.common.wire``, inside
+its error handling: a request that is not a valid message is INVALID_ARGUMENT.
 """
 
 from __future__ import annotations
@@ -19,14 +23,17 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from grpc_health.v1 import health_pb2
+from grpc_reflection.v1alpha import reflection_pb2
 from grpc_reflection.v1alpha._async import ReflectionServicer
+from grpc_reflection.v1alpha.reflection import SERVICE_NAME as REFLECTION_SERVICE
 from ray import serve
 
 from services.common import telemetry
 from services.common.access import AccessControl
 from services.common.config import Settings
 from services.common.interceptor import status_for
-from services.common.rpc_names import RESPOND, RESPOND_STREAM
+from services.common.rpc_names import HEALTH_SERVICE, RESPOND, RESPOND_STREAM
+from services.common.wire import decode, size_of
 from services.router.clients import HandleClients, LocalClients, ServiceClients
 from services.router.pipeline import SupportPipeline
 from services.router.safety import build_safety_layer
@@ -35,6 +42,8 @@ from solace.v1 import support_pb2
 
 log = logging.getLogger("solace.router")
 _HEALTH_TTL_S = 1.0
+# What health's List names: the server ("") and the services it hosts.
+_LISTED = ("", *(n for n in PUBLIC_SERVICES if n not in (HEALTH_SERVICE, REFLECTION_SERVICE)))
 
 
 class SupportIngressReplica:
@@ -70,28 +79,33 @@ class SupportIngressReplica:
         self._reflection = ReflectionServicer(PUBLIC_SERVICES)
         self._healthy: tuple[float, bool] = (0.0, False)
 
-    async def Respond(self, request: support_pb2.RespondRequest, grpc_context=None):
+    async def Respond(self, raw: bytes | support_pb2.RespondRequest, grpc_context=None):
         metadata = _metadata(grpc_context)
         with telemetry.server_call("router", RESPOND, metadata) as call:
             try:
-                key = await self._access.admit(metadata, request.ByteSize())
+                key = await self._access.admit(metadata, size_of(raw))
+                request = decode(support_pb2.RespondRequest.FromString, raw)
                 return await self._pipeline.respond(request, key_name=key)
             except Exception as exc:
                 call.code = _set_status(grpc_context, exc)
                 return support_pb2.RespondResponse()
 
     async def RespondStream(
-        self, request: support_pb2.RespondRequest, grpc_context=None
+        self, raw: bytes | support_pb2.RespondRequest, grpc_context=None
     ) -> AsyncIterator[support_pb2.RespondChunk]:
         # Counted and timed, but without a span held open across the yields.
         metadata = _metadata(grpc_context)
         start, code = time.perf_counter(), "OK"
         try:
-            key = await self._access.admit(metadata, request.ByteSize())
+            key = await self._access.admit(metadata, size_of(raw))
+            request = decode(support_pb2.RespondRequest.FromString, raw)
             async for chunk in self._pipeline.respond_stream(request, key_name=key):
                 yield chunk
         except Exception as exc:
             code = _set_status(grpc_context, exc)
+            # A stream's status reaches the client only with an exception: Serve then sends
+            # the code set on the context (returning would end the stream OK).
+            raise
         finally:
             telemetry.count_request("router", RESPOND_STREAM, code)
             telemetry.observe_stage("router", "total", time.perf_counter() - start, code=code)
@@ -103,7 +117,12 @@ class SupportIngressReplica:
             self._healthy = (time.monotonic(), healthy)
         return healthy
 
-    async def Check(self, request: health_pb2.HealthCheckRequest, grpc_context=None):
+    async def Check(self, raw: bytes | health_pb2.HealthCheckRequest, grpc_context=None):
+        try:
+            decode(health_pb2.HealthCheckRequest.FromString, raw)
+        except Exception as exc:
+            _set_status(grpc_context, exc)
+            return health_pb2.HealthCheckResponse()
         status = (
             health_pb2.HealthCheckResponse.SERVING
             if await self._serving()
@@ -111,7 +130,23 @@ class SupportIngressReplica:
         )
         return health_pb2.HealthCheckResponse(status=status)
 
-    async def Watch(self, request: health_pb2.HealthCheckRequest, grpc_context=None):
+    async def List(self, raw: bytes | health_pb2.HealthListRequest, grpc_context=None):
+        try:
+            decode(health_pb2.HealthListRequest.FromString, raw)
+        except Exception as exc:
+            _set_status(grpc_context, exc)
+            return health_pb2.HealthListResponse()
+        status = (await self.Check(b"")).status
+        return health_pb2.HealthListResponse(
+            statuses={name: health_pb2.HealthCheckResponse(status=status) for name in _LISTED}
+        )
+
+    async def Watch(self, raw: bytes | health_pb2.HealthCheckRequest, grpc_context=None):
+        try:
+            request = decode(health_pb2.HealthCheckRequest.FromString, raw)
+        except Exception as exc:
+            _set_status(grpc_context, exc)
+            raise  # as in RespondStream
         last = None
         while True:
             status = (await self.Check(request)).status
@@ -121,8 +156,16 @@ class SupportIngressReplica:
             await asyncio.sleep(_HEALTH_TTL_S)
 
     async def ServerReflectionInfo(self, request_iterator, grpc_context=None):
-        async for reply in self._reflection.ServerReflectionInfo(request_iterator, None):
-            yield reply
+        async def requests():
+            async for raw in request_iterator:
+                yield decode(reflection_pb2.ServerReflectionRequest.FromString, raw)
+
+        try:
+            async for reply in self._reflection.ServerReflectionInfo(requests(), None):
+                yield reply
+        except Exception as exc:
+            _set_status(grpc_context, exc)
+            raise  # as in RespondStream
 
     async def ping(self) -> bool:
         return await self._serving()

@@ -8,9 +8,12 @@ from services.common.rpc_names import HEALTH_SERVICE, SUPPORT_SERVICE
 
 PUBLIC_SERVICES: tuple[str, ...] = (SUPPORT_SERVICE, HEALTH_SERVICE, reflection.SERVICE_NAME)
 
-# Import paths the Ray Serve gRPC proxy registers (see ``gRPCOptions.grpc_servicer_functions``).
+# Import paths the Ray Serve gRPC proxy registers (see ``gRPCOptions.grpc_servicer_functions``):
+# the generated ones with the requests left as bytes for the ingress to parse, so a corrupt
+# request is INVALID_ARGUMENT, and a call whose replica died UNAVAILABLE (services/router/
+# serve_grpc.py).
 GRPC_SERVICER_FUNCTIONS: tuple[str, ...] = (
-    "solace.v1.support_pb2_grpc.add_SupportServicer_to_server",
-    "grpc_health.v1.health_pb2_grpc.add_HealthServicer_to_server",
-    "grpc_reflection.v1alpha.reflection_pb2_grpc.add_ServerReflectionServicer_to_server",
+    "services.router.serve_grpc.add_support",
+    "services.router.serve_grpc.add_health",
+    "services.router.serve_grpc.add_reflection",
 )

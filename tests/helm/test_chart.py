@@ -25,6 +25,7 @@ from kubernetes.client import ApiClient  # noqa: E402
 
 from services.common.config import load_settings  # noqa: E402
 from services.common.serve_options import deployed  # noqa: E402
+from services.router.service_names import GRPC_SERVICER_FUNCTIONS  # noqa: E402
 from services.safety.crisis import load_resources  # noqa: E402
 from services.safety.policy import RiskPolicy, load_policy  # noqa: E402
 
@@ -275,10 +276,10 @@ def test_rayservice_serve_config_comes_from_values(helm: Path) -> None:
     (rs,) = by_kind(docs, "RayService")
     serve = yaml.safe_load(rs["spec"]["serveConfigV2"])
     assert serve["grpc_options"]["port"] == 50051
-    assert (
-        "grpc_health.v1.health_pb2_grpc.add_HealthServicer_to_server"
-        in serve["grpc_options"]["grpc_servicer_functions"]
-    )
+    # Solace's servicer functions (requests parsed in the ingress), the ones `solace serve` uses.
+    assert serve["grpc_options"]["grpc_servicer_functions"] == list(GRPC_SERVICER_FUNCTIONS)
+    # Reflection is answered by the ingress, with the other RPCs (not by Serve in the proxy).
+    assert serve["grpc_options"]["enable_reflection"] is False
     (app,) = serve["applications"]
     assert app["import_path"] == "services.router.app:app_builder"
     deployments = {d["name"]: d for d in app["deployments"]}

@@ -23,7 +23,7 @@ The Serve config (serveConfigV2) generated from rayService values.
 {{- $cfg := dict
       "proxy_location" "EveryNode"
       "http_options" (dict "host" "0.0.0.0" "port" $rs.httpPort)
-      "grpc_options" (dict "port" $rs.grpcPort "grpc_servicer_functions" $rs.grpcServicerFunctions)
+      "grpc_options" (dict "port" $rs.grpcPort "grpc_servicer_functions" $rs.grpcServicerFunctions "enable_reflection" false)
       "applications" (list $app) -}}
 {{- toYaml $cfg -}}
 {{- end -}}

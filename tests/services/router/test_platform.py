@@ -1,14 +1,24 @@
 """The whole platform on Ray Serve, called over a real gRPC channel by a client that knows only
-the .proto files (no Ray metadata): replies, streaming, health, reflection, bad input; in both
-topologies (the services colocated in the ingress, and one deployment per service)."""
+the .proto files (no Ray metadata): replies, streaming, health, reflection, bad input, corrupt
+bytes, a replica killed under load; in both topologies (the services colocated in the ingress,
+and one deployment per service)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
 import grpc
 import pytest
+from corrupt_requests import call_raw, corrupt_requests, methods_of, request_class_of
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
+from services.common.rpc_names import HEALTH_SERVICE, SUPPORT_SERVICE
 from services.common.serve_options import COLOCATED, SERVICES
 from solace.v1 import common_pb2, support_pb2, support_pb2_grpc
 
@@ -18,10 +28,15 @@ SEEKER, SUPPORTER = common_pb2.ROLE_SEEKER, common_pb2.ROLE_SUPPORTER
 
 
 @pytest.fixture(scope="module", params=[COLOCATED, SERVICES])
-def channel(settings, request):
+def topology(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def channel(settings, topology):
     from solace.platform import start_on_free_ports, stop_platform
 
-    platform_settings = start_on_free_ports(settings.with_overrides(serve_topology=request.param))
+    platform_settings = start_on_free_ports(settings.with_overrides(serve_topology=topology))
     with grpc.insecure_channel(f"127.0.0.1:{platform_settings.grpc_port}") as ch:
         grpc.channel_ready_future(ch).result(timeout=60)
         yield ch
@@ -103,3 +118,78 @@ def test_malformed_requests_get_invalid_argument_and_server_keeps_serving(channe
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert err.value.details().startswith(field + ":")
     assert stub.Respond(ask((SEEKER, "Thanks for listening")), timeout=30).reply
+
+
+def test_corrupt_bytes_are_invalid_argument_through_serves_proxy(channel):
+    # Every RPC on the Serve port: Support's, health's and reflection's.
+    wrong, calls = [], 0
+    for method in methods_of(SUPPORT_SERVICE, HEALTH_SERVICE, reflection.SERVICE_NAME):
+        for label, data in corrupt_requests(request_class_of(method), n_random=6, n_truncated=4):
+            code, details = call_raw(channel, method, data, timeout=30)
+            calls += 1
+            if code != grpc.StatusCode.INVALID_ARGUMENT:
+                wrong.append(f"{method} {label}: {code.name} {details}")
+    assert not wrong, f"{len(wrong)} of {calls} calls:\n" + "\n".join(wrong[:20])
+    reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    assert support_pb2_grpc.SupportStub(channel).Respond(ask((SEEKER, "hi")), timeout=30).reply
+
+
+def _replica_pids(deployment: str) -> list[int]:
+    """The processes of ``deployment``'s replicas on this machine (Ray titles them)."""
+    title = f"ServeReplica:solace:{deployment}".encode()
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if title in (proc / "cmdline").read_bytes():
+                    pids.append(int(proc.name))
+            except OSError:
+                continue
+    return pids
+
+
+# Kept last: it kills a replica of the module's platform (Serve starts another).
+def test_a_replica_killed_under_load_is_unavailable_never_internal(channel, topology):
+    if topology != SERVICES:
+        pytest.skip("once is enough: the ingress of the services topology starts fastest")
+    stub = support_pb2_grpc.SupportStub(channel)
+    codes: Counter[str] = Counter()
+    after_kill: Counter[str] = Counter()
+    killed, stop, lock = threading.Event(), threading.Event(), threading.Lock()
+    texts = ["I have the pills ready and I am going to kill myself tonight", "I can't sleep"]
+
+    def client(i: int) -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            try:
+                stub.Respond(ask((SEEKER, texts[(i + n) % 2])), timeout=30)
+                code = "OK"
+            except grpc.RpcError as err:
+                code = err.code().name
+            with lock:
+                codes[code] += 1
+                if killed.is_set():
+                    after_kill[code] += 1
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 60
+    while codes["OK"] < 40 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pids = _replica_pids("SupportIngress")
+    assert pids, "no SupportIngress replica process found"
+    os.kill(pids[0], signal.SIGKILL)
+    killed.set()
+    # Until a replica answers again (the other one, or the one Serve starts instead).
+    deadline = time.monotonic() + 90
+    while after_kill["OK"] < 40 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=35)
+    print(f"{len(pids)} replicas, one killed; codes {dict(codes)}, after it {dict(after_kill)}")
+    assert set(codes) <= {"OK", "UNAVAILABLE"}, dict(codes)
+    assert after_kill["OK"] >= 40, dict(after_kill)
