@@ -14,7 +14,9 @@ one batched call):
 
 Across turns (``rules.conversation_level``): the components of every seeker turn combine again
 (ideation in turn 1 + means in turn 3 is HIGH), an earlier turn's level, discounted by
-``earlier_turn_discount`` steps, is a floor, and a rising trend raises one step.
+``earlier_turn_discount`` steps, is a floor, and a rising trend raises one step. What the
+classifier alone added to an earlier turn is discounted ``model_carry_discount`` steps more
+(``carried_level``): a misread "thank you so much" escalates one request, not the rest.
 
 The returned distribution agrees with the level (``final_distribution``): the classifier's
 calibrated probabilities for the last seeker turn, as they are where their most likely class is
@@ -41,6 +43,7 @@ from services.common.config import Settings
 from services.common.domain import Conversation
 from services.common.errors import Unavailable
 from services.common.labels import RISK_LEVELS
+from services.risk.cssrs import shift_level
 from services.risk.rules import (
     RULES_VERSION,
     Reason,
@@ -109,6 +112,15 @@ def model_level(probs: Sequence[float], policy: RiskPolicy) -> tuple[str, str]:
     return "NONE", f"P(LOW+)={low:.2f}"
 
 
+def carried_level(rules_level: str, level: str, policy: RiskPolicy) -> str:
+    """What a turn screened at ``level`` (the rules alone: ``rules_level``) floors later requests
+    with before ``earlier_turn_discount``: the part the classifier alone added is lowered
+    ``model_carry_discount`` steps more, never below what the rules found."""
+    if level_index(level) <= level_index(rules_level):
+        return level
+    return max_level(rules_level, shift_level(level, -policy.model_carry_discount))
+
+
 def final_distribution(probs: Sequence[float], level: str) -> tuple[float, ...]:
     """The calibrated probabilities made to agree with ``level``. Where the model's most likely
     class is the level, they are returned as they are. Where it is below (a rule's floor or a
@@ -167,13 +179,15 @@ class RiskScreen:
         probs, source, model_ms = self._score(texts)
         first_scored = len(analyses) - (0 if probs is None else len(probs))
         levels: list[str] = []
+        carried: list[str] = []
         reasons: list[Reason] = []
         for i, analysis in enumerate(analyses):
             row = None if probs is None or i < first_scored else probs[i - first_scored]
             level, turn_reasons = self._combine(analysis, row)
             levels.append(level)
+            carried.append(carried_level(analysis.level, level, policy))
             reasons.extend(turn_reasons)
-        level, conversation_reasons = conversation_level(analyses, policy, levels)
+        level, conversation_reasons = conversation_level(analyses, policy, levels, carried)
         reasons.extend(conversation_reasons)
 
         # Third-party concern counts when voiced in the recent turns, not an hour ago.

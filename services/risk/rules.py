@@ -522,11 +522,16 @@ def analyse_turns(
 
 
 def conversation_level(
-    analyses: Sequence[TurnAnalysis], policy: RiskPolicy, levels: Sequence[str] | None = None
+    analyses: Sequence[TurnAnalysis],
+    policy: RiskPolicy,
+    levels: Sequence[str] | None = None,
+    carried_levels: Sequence[str] | None = None,
 ) -> tuple[str, list[Reason]]:
     """The conversation's level from per-turn analyses (``levels`` overrides each turn's level,
-    e.g. with a model's), and the conversation-wide reasons."""
+    e.g. with a model's; ``carried_levels``, what each turn floors later requests with, defaults
+    to ``levels``), and the conversation-wide reasons."""
     levels = list(levels) if levels is not None else [a.level for a in analyses]
+    carried_levels = list(carried_levels) if carried_levels is not None else levels
     reasons: list[Reason] = []
     level = levels[-1]
     # Components disclosed in any seeker turn combine with the latest ones.
@@ -540,7 +545,7 @@ def conversation_level(
             level = combined
             why = why or "an earlier turn's component, still current"
             reasons.append(_combination_reason(everything, combined, f"across turns, {why}", -1))
-    earlier = max(levels[:-1], key=level_index, default="NONE")
+    earlier = max(carried_levels[:-1], key=level_index, default="NONE")
     carried = shift_level(earlier, -policy.earlier_turn_discount)
     if level_index(carried) > level_index(level):
         level = carried

@@ -116,6 +116,11 @@ class RiskPolicy:
     # An earlier turn's level, minus this many steps, is a floor for the conversation: an
     # attempt disclosed two turns ago is not forgotten because the seeker then wrote "ok".
     earlier_turn_discount: int = 1
+    # A level the classifier alone reached (no rule found as much in that turn) is lowered this
+    # many steps more before it floors later requests: one misread turn ("thank you so much"
+    # read as a farewell) then escalates that request, not the rest of the conversation, while
+    # a model-only HIGH still keeps crisis resources (MODERATE) on the turns after it.
+    model_carry_discount: int = 1
     # Rising trend: over the last ``trend_window`` seeker turns, a non-decreasing sequence with at
     # least ``trend_min_rises`` increases, or ``trend_accumulate`` turns at MODERATE or above,
     # raises the level one step, but never above ``trend_max_level``.
@@ -159,6 +164,9 @@ class RiskPolicy:
         for name in ("model_window", "trend_window", "trend_min_rises", "trend_accumulate"):
             if getattr(self, name) < 1:
                 raise InvalidArgument(name, "must be at least 1")
+        for name in ("earlier_turn_discount", "model_carry_discount"):
+            if getattr(self, name) < 0:
+                raise InvalidArgument(name, "must be at least 0")
 
     def decide(self, level: str, third_party_concern: bool = False) -> SafetyDecision:
         """The crisis protocol for a conversation screened at ``level`` (a ``RISK_LEVELS``

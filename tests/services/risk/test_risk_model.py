@@ -198,3 +198,29 @@ def test_policy_is_read_through_settings_only(
     assert RiskScreen(Settings()).policy == RiskPolicy()
     # The variable reaches the policy through load_settings, like every setting.
     assert RiskScreen(load_settings()).policy.model_high == 0.7
+
+
+class PerTextClassifier:
+    """A confident IMMINENT row for the texts named, NONE for every other text."""
+
+    name = "per-text"
+
+    def __init__(self, imminent: set[str]) -> None:
+        self.imminent = imminent
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        rows = [[0, 0, 0, 0.01, 0.99] if t in self.imminent else [1, 0, 0, 0, 0] for t in texts]
+        return np.asarray(rows, dtype=np.float64)
+
+
+def test_a_model_only_level_floors_later_requests_one_step_lower_than_a_rules_level() -> None:
+    classifier = PerTextClassifier({"thank you so much"})
+    # The misread turn itself escalates; the requests after it keep resources, not the hold.
+    assert screen(["thank you so much"], classifier).level == "IMMINENT"
+    after = screen(["thank you so much", "ok, talk tomorrow"], classifier)
+    assert after.level == "MODERATE"
+    assert after.decision is not None and after.decision.attach_resources
+    assert not after.decision.escalate
+    # What a rule found is carried as before: an attempt stays escalated on the next "ok".
+    attempt = screen(["I swallowed all my pills an hour ago", "ok"], classifier)
+    assert attempt.decision is not None and attempt.decision.escalate
