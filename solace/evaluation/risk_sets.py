@@ -6,8 +6,9 @@ Sections, for one ``RiskScreen``:
    preparatory acts, surface styles and hard-negative families no trainer sees);
 2. generated held-out dialogues: the held-out side of ``risk_corpus.split_dialogues``, each
    screened whole (the crisis builds across turns);
-3. the frozen hand-written set (``data/risk_frozen.yaml``), only when asked for: it is
-   reported once, at the end, and never tuned on;
+3. the frozen hand-written sets (``data/risk_frozen*.yaml``, three writers, each blind to the
+   rules and to the sets before it), only when asked for: reported at the end of a round of
+   work, never tuned on;
 4. ESConv test seeker turns, each screened in its conversation up to and including it;
 5. the targets of issue 19, each with its measured value and MET / NOT MET.
 
@@ -36,6 +37,8 @@ from solace.training import risk_corpus
 FROZEN_FILE = Path(__file__).with_name("data") / "risk_frozen.yaml"
 # A second frozen set, written later by another writer who saw neither the rules nor the first.
 FROZEN_SECOND = Path(__file__).with_name("data") / "risk_frozen_2.yaml"
+# A third, by a third writer blind to the rules and both earlier sets, after both were reported.
+FROZEN_THIRD = Path(__file__).with_name("data") / "risk_frozen_3.yaml"
 ESCALATE, PASSIVE, NO_ESCALATE = risk_corpus.ESCALATE, risk_corpus.PASSIVE, risk_corpus.NO_ESCALATE
 EXPECTS = (ESCALATE, PASSIVE, NO_ESCALATE)
 HIGH = RISK_LEVELS.index("HIGH")
@@ -406,7 +409,7 @@ def evaluate(
     data_dir: Path | None,
     frozen: bool = False,
     frozen_path: Path = FROZEN_FILE,
-    more_frozen: Sequence[Path] = (FROZEN_SECOND,),
+    more_frozen: Sequence[Path] = (FROZEN_SECOND, FROZEN_THIRD),
     cssrs_recall: float | None = None,
 ) -> tuple[list[str], Results]:
     """Sections 1-5 for ``screen``. ``data_dir`` None skips ESConv; ``frozen`` adds the
