@@ -141,13 +141,17 @@ WISH_PASSIVE = _d(
     r"be better off (?:without me|if i (?:was|were|am) (?:dead|gone|not here|not around))\b",
     r"\b(?:no one|nobody) (?:would|will) (?:even )?(?:miss me|notice if i (?:was|were) gone|care "
     r"if i (?:died|was gone|were gone|disappeared))\b",
-    r"\b(?:hope|hoping|wish|pray|praying) (?:that )?(?:something|a car|a bus|a truck|a lorry|"
+    r"\b(?:hope|hopes|hoping|wish|wishes|wished|pray|praying) (?:that )?(?:something|a car|a bus|"
+    r"a truck|a lorry|"
     r"a train|someone|a stranger|the plane|lightning|a tree|an accident|cancer|the virus|this "
     r"illness) (?:\w+ )?(?:hits|kills|takes|crashes|runs me over|ends|finishes|would hit|would "
     r"kill|will hit|will kill|hit|kill)\b",
     r"\b(?:hope|hoping|wish|pray|praying) (?:that )?i (?:get|got|would get|will get|could get) "
     r"(?:hit|run over|killed|a fatal|cancer|sick and die)\b",
-    r"\b(?:hope|hoping|wish) (?:that )?(?:the|my) (?:plane|car|bus|train) (?:crashes|goes down)\b",
+    r"\b(?:hope|hopes|hoping|wish|wishes|wished) (?:that )?(?:the|my) (?:plane|car|bus|train) "
+    r"(?:crashes|goes down|would crash|would go down|will crash)\b",
+    r"\b(?:would|will|might) be (?:so much |much |a lot )?(?:easier|better|simpler|a relief) "
+    r"(?:to be dead|being dead|if i (?:was|were) dead|to just die|to not exist|not to exist)\b",
     r"\bwould not (?:mind|care) (?:dying|if i died|not waking up|if i (?:did not|never) wake up|"
     r"if (?:something|a car|a bus) (?:hit|killed) me|being dead)\b",
     r"\b(?:death|dying|being dead) (?:would be|sounds|seems|feels like) (?:a relief|peaceful|"
@@ -165,6 +169,8 @@ WISH_PASSIVE = _d(
     r"(?:was|were|am) (?:not|no longer) (?:around|here|alive)\b",
     r"\bif i died (?:tomorrow|tonight|today)?,? (?:i would not|nobody would|no one would) "
     r"(?:mind|care)\b",
+    r"\bif i (?:died|was gone|were gone|disappeared|vanished)(?: \w+){0,3},? (?:no one|nobody) "
+    r"(?:would|will) (?:even )?(?:notice|care|miss me|mind)\b",
     r"\b(?:let|letting) me (?:just )?die\b",
     r"\b(?:maybe|perhaps) (?:it is|it would be) (?:better|best) if i (?:was|were) (?:gone|dead)\b",
 )
@@ -204,6 +210,11 @@ DEATH_REF = _d(
     r"\b(?:one|a) last (?:time|look|walk|goodbye|drink|meal|visit)\b",
     r"\b(?:the|my) (?:end|last day|final day)s? (?:is|are) (?:near|coming|close|here)\b",
     r"\bnot (?:be|going to be) (?:here|around|alive) (?:much longer|for long|next (?:week|year))",
+    r"\b(?:they|he|she|someone|somebody|my \w+|you|mum|mom|dad) (?:will|are going to|is going to) "
+    r"find (?:me|them|it|the (?:letters?|notes?|envelopes?))\b(?! (?:useful|helpful|funny|easy|"
+    r"interesting))",
+    r"\b(?:no one|nobody|you|they|everyone|my family|my \w+) (?:will|would) (?:not )?(?:have|need) "
+    r"to (?:put up with|deal with|worry about|look after|see|hear from) me\b",
 )
 
 # Active suicidal thoughts and desire (C-SSRS 2): the policy's explicit_desire_level.
@@ -269,7 +280,8 @@ METHOD = _d(
     "METHOD",
     "rule:method",
     rf"\bhow (?:many|much) (?:\w+ ){{0,3}}(?:{DRUGS}|{POISONS})\b(?: \w+){{0,5}} (?:to die|to "
-    r"overdose|to kill|is lethal|would kill|would it take|does it take|is fatal|to end it|to not "
+    r"overdose|to kill|is lethal|would kill|would it take|does it take|it would take|it takes|"
+    r"would be enough|is fatal|to end it|to not "
     r"wake up|before you die|until you die)\b",
     r"\b(?:lethal|fatal|deadly) (?:dose|amount|overdose|quantity|height)\b",
     r"\bhow (?:long|high|far|tall)\b(?: \w+){0,6} (?:to die|to drown|to bleed out|would kill|"
@@ -289,7 +301,8 @@ METHOD = _d(
     rf"\b(?:gun|barrel|pistol|revolver) (?:to|in|against) {POSS} (?:head|mouth|temple|chest)\b",
     rf"\b(?:best|easiest|quickest|fastest|surest|simplest|most painless|least painful|painless|"
     rf"quiet|quietest|cleanest|most reliable|a|any|good) (?:way|ways|method|methods) (?:to|of) "
-    rf"(?:die|dying|kill {REF}|end {POSS} (?:own )?life|commit suicide|end it|not wake up)\b",
+    rf"(?:die|dying|go|do it|kill {REF}|end {POSS} (?:own )?life|commit suicide|end it|not wake "
+    r"up)\b",
     r"\b(?:die|dying|kill myself|end it) (?:painlessly|quickly and painlessly|without pain|"
     r"quickly|peacefully)\b",
     rf"\b(?:jump|jumps|jumped|jumping|throw myself|fall|falling|leap|leaping) (?:off|from|out of|"
@@ -317,7 +330,8 @@ METHOD = _d(
     r"oncoming)\b",
     r"\bcharcoal\b(?: \w+){0,6} (?:bedroom|my room|windows? shut|closed room|sealed|tent|in the "
     r"car)\b",
-    r"\b(?:reading|searching|looking|googling)(?: online)? (?:about |for |up )?(?:which ways work|"
+    r"\b(?:reading|searching|looking|googling|researching|researched)(?: online)? (?:about |for |"
+    r"up |into )?(?:which ways work|"
     r"the (?:most )?painless way|ways to die|how to die|methods|which (?:pills|method|way))\b",
     r"\bhave not eaten (?:in|for) \w+ (?:days|weeks)\b",
     r"\brun(?:ning)? (?:the|my) (?:car|engine) in (?:the|a|my) (?:closed |locked |shut )?garage\b",
@@ -332,7 +346,7 @@ METHOD = _d(
     r"\b(?:google|googled|googling|search|searched|searching|look up|looked up|looking up|"
     r"research|researched|researching|reading about|read about) (?:\w+ ){0,2}(?:ways to die|how "
     r"to (?:die|kill myself|overdose|hang|tie a noose|end it)|lethal doses?|suicide methods|how "
-    r"many \w+ (?:it )?(?:takes|would take)|painless ways)\b",
+    r"many (?:\w+ ){1,4}(?:it )?(?:takes|would take)|painless ways)\b",
 )
 
 # Means at hand or access: weak alone ("I have pills"), strong beside any ideation.
@@ -355,6 +369,8 @@ MEANS = _d(
     rf"(?:\w+ ){{0,3}}{OBJECTS} (?:in|under|on|at|behind|inside|upstairs|downstairs|within reach|"
     r"near)\b",
     rf"\b{DRUGS} (?:are|is) (?:on|in|under|by|next to) (?:my|the)\b",
+    rf"\b(?:the|my|a) (?:\w+ )?(?:{WEAPONS}|rope|ropes|noose)s? (?:is|are) "
+    r"(?:still )?(?:in|under|on|at|behind|inside|upstairs|downstairs) (?:the|my)\b",
     r"\b(?:beam|rafter|banister|hook|loft hatch|pipe)\b(?: \w+){0,4} (?:would|could|will) (?:take|"
     r"hold) my weight\b",
     r"\b(?:level crossing|railway|train line|bridge|cliff|cliffs|multi storey)\b(?: \w+){0,4} "
@@ -414,7 +430,7 @@ INTENT = _d(
     rf"{ACTS}",
     r"\b(?:killing myself|ending my life|ending it|doing it) (?:tonight|today|tomorrow|this "
     r"weekend|on \w+day|soon|now)\b",
-    r"\b(?:tonight|today) (?:is|will be) the night\b",
+    r"\b(?:tonight|today|tomorrow|this) (?:is|will be) the (?:night|day)\b",
     r"\bi am going to do it\b|\bi will do it\b(?= (?:tonight|today|this|soon|now|when|after))",
 )
 
@@ -480,6 +496,9 @@ PREPARATION_STRONG = _d(
     r"\b(?:put|putting|get|getting|got|sorted|sorting|set|setting) (?:all )?(?:my |of my )?"
     r"(?:affairs|things|life|accounts|papers|estate) (?:in order|sorted|straight)\b",
     r"\btying up (?:all )?(?:the |my )?loose ends\b",
+    r"\b(?:checked|tested|made sure|checking|testing) (?:that |if |whether )?(?:the|a|my) (?:\w+ )?"
+    r"(?:beam|rafter|banister|hook|pipe|branch|railing|knot|noose|rope) (?:holds|will hold|would "
+    r"hold|can hold|is strong enough|takes my weight|will take my weight)\b",
     r"\b(?:hiding|hid|saving|keeping|pocketing) (?:a few|some|one|two|my|a) (?:\w+ )?"
     r"(?:every|each) "
     r"(?:day|night|dose)\b|\binstead of taking them\b",
@@ -502,12 +521,13 @@ PREPARATION_WEAK = _d(
     r"some |my )?(?:\w+ )?(?:messages?|emails?|posts?|texts?|tweets?|letters?)\b",
     r"\b(?:wrote|writing|updated|updating|made|making|finished|signed|redid|redoing|drew up|"
     r"drawing up) (?:my|a|out my) (?:will|last will|testament)\b",
+    r"\bmy (?:last )?will is (?:done|written|sorted|signed|ready|finished|made)\b",
     r"\b(?:wrote|writing|write|left|leaving|leave|written) (?:a |the |some )?(?:letters?|notes?|"
     r"cards?) (?:for|to) (?:my |each of my |everyone|everybody|all|each|the people|mum|mom|dad|"
     r"my \w+)\b",
     r"\b(?:cancel(?:l)?ed|cancel(?:l)?ing|deleted|deleting|closed|closing|shut down) (?:all )?"
-    r"(?:of )?(?:my )?(?:subscriptions|accounts|social media|phone contract|memberships|"
-    r"appointments|bank accounts|profiles)\b",
+    r"(?:of )?(?:my )?(?:\w+ )?(?:subscriptions?|accounts?|social media|phone contract|"
+    r"memberships?|appointments?|bank accounts?|profiles?)\b",
     r"\b(?:made|making|wrote|writing) (?:a )?(?:list|arrangements|plans) (?:of who gets|for who "
     r"gets|for my funeral|for the funeral|for my (?:cat|dog|pets|kids))\b",
     r"\bwho gets (?:my|what)\b|\bmy funeral\b",
@@ -522,7 +542,8 @@ ATTEMPT = _d(
     "rule:attempt_in_progress",
     rf"\b(?:took|taken|swallowed|ate|downed|drank|drunk|am taking|am swallowing|have taken|just "
     rf"took|already took|already swallowed|popped) (?:a (?:bunch|lot|handful|bottle|whole bottle|"
-    rf"box|pack|packet|strip) of |all (?:of )?(?:my|the|those|these) |(?:\d{{2,}}|twenty|thirty|"
+    rf"box|pack|packet|strip) of |all (?:of )?(?:my|the|those|these) |(?:(?:like|about|around|"
+    rf"maybe|roughly|nearly|almost|over|at least|more than) )?(?:\d{{2,}}|twenty|thirty|"
     rf"forty|fifty|sixty|a hundred|[a-z]+ty) |the (?:whole|entire|rest of the) (?:bottle|box|pack|"
     rf"packet|strip) (?:of )?|too many |an overdose of |loads of |so many |every (?:last )?|the "
     rf"rest of (?:my|the) |what was left (?:of|in) (?:my |the )?(?:\w+ )?|everything in (?:the|"
@@ -589,7 +610,10 @@ PAST_ATTEMPT = _d(
 FAREWELL_STRONG = _d(
     "FAREWELL",
     "rule:farewell",
-    r"\b(?:goodbye|bye|farewell) (?:cruel )?(?:world|everyone|everybody|forever|all|for good)\b",
+    # Not a leaving-for-now: "goodbye everyone, I'm off on holiday" is no farewell act.
+    r"\b(?:goodbye|bye|farewell) (?:cruel )?(?:world|everyone|everybody|forever|all|for good)\b"
+    r"(?!.*\b(?:holiday|vacation|trip|see you|back (?:on|in|next|soon)|for (?:a|two|three|\d+) "
+    r"(?:weeks?|days?|months?)|for now|for the (?:night|day|weekend)|logging off|until|till)\b)",
     r"\bthis is (?:my|the) (?:last|final) (?:message|post|goodbye|night|words|thing|time|text|"
     r"entry)\b",
     r"\b(?:the )?(?:last|final) (?:thing|message|words?|post|text) i (?:will|am going to|ever) "

@@ -116,6 +116,10 @@ def combine(components: Iterable[Component], policy: RiskPolicy) -> tuple[str, s
         level, why = "HIGH", "a resolve to act with a time and means or preparation"
     elif "PREPARATION" in kinds and "OPPORTUNITY" in kinds:
         level, why = "HIGH", "preparation with an opportunity"
+    elif sum(1 for c in current if c.kind == "PREPARATION") >= 2:
+        # One act (a will, a pet rehomed) has everyday readings; several together are the
+        # screener's preparatory behaviour.
+        level, why = "HIGH", "several preparatory acts together"
     if level_index(level) < level_index(alone) or not why:
         return alone, ""
     return level, why

@@ -29,6 +29,8 @@ _SUBSTITUTIONS: list[tuple[re.Pattern[str], str]] = [
         (r"\bi'd\b", "i would"),
         (r"\b(he|she|it|that|what|there)'s\b", r"\1 is"),
         (r"\b(they|we|you)'re\b", r"\1 are"),
+        (r"\b(you|he|she|it|we|they|that|nobody|no one|everyone|someone)'ll\b", r"\1 will"),
+        (r"\b(tonight|today|tomorrow|this|now)'s\b", r"\1 is"),
         (r"\bcan'?t\b|\bcannot\b", "can not"),
         (r"\bwon'?t\b", "will not"),
         (r"\b(do|does|did|is|are|was|were|have|has|had|would|could|should|must)n'?t\b", r"\1 not"),

@@ -201,3 +201,31 @@ def test_a_professional_frame_does_not_raise_the_seeker() -> None:
     assert analysis.level in ("NONE", "LOW")
     nurse = analyse_text("As a nurse I know how to overdose and I want to kill myself")
     assert nurse.level in ("HIGH", "IMMINENT")
+
+
+@pytest.mark.parametrize(
+    ("text", "at_least"),
+    [
+        ("took like 40 paracetamol an hour ago and now im scared", "IMMINENT"),
+        ("I've got all my nan's morphine, tonight's the night", "HIGH"),
+        ("The rope is in the loft. I checked the beam holds.", "HIGH"),
+        ("I've written letters for my kids. They'll find them on the kitchen table.", "HIGH"),
+        ("I looked up how many of my insulin pens it would take", "HIGH"),
+        ("I've been researching the most painless way to go", "HIGH"),
+        ("My will is done and I've cancelled my dentist appointment", "HIGH"),
+        ("no one will have to put up with me after this weekend", "MODERATE"),
+        ("part of me wishes the plane would crash", "MODERATE"),
+        ("I keep thinking it would be easier to be dead", "MODERATE"),
+        ("If I died tomorrow nobody would notice", "MODERATE"),
+    ],
+)
+def test_indirect_crisis_phrasings_reach_their_level(text: str, at_least: str) -> None:
+    order = ["NONE", "LOW", "MODERATE", "HIGH", "IMMINENT"]
+    assert order.index(analyse_text(text).level) >= order.index(at_least)
+
+
+@pytest.mark.parametrize(
+    "text", ["goodbye everyone, I'm off on holiday for two weeks!", "bye all, back on Monday"]
+)
+def test_a_goodbye_for_now_is_no_farewell(text: str) -> None:
+    assert analyse_text(text).level in {"NONE", "LOW"}
