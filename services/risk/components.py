@@ -152,7 +152,8 @@ WISH_PASSIVE = _d(
     r"(?:crashes|goes down|would crash|would go down|will crash)\b",
     r"\b(?:would|will|might) be (?:so much |much |a lot )?(?:easier|better|simpler|a relief) "
     r"(?:to be dead|being dead|if i (?:was|were) dead|to just die|to not exist|not to exist)\b",
-    r"\bwould not (?:mind|care) (?:dying|if i died|not waking up|if i (?:did not|never) wake up|"
+    r"\bwould not (?:mind|care) (?:dying|if i died|not waking up|if i (?:did not|never) "
+    r"(?:wake|woke) up|"
     r"if (?:something|a car|a bus) (?:hit|killed) me|being dead)\b",
     r"\b(?:death|dying|being dead) (?:would be|sounds|seems|feels like) (?:a relief|peaceful|"
     r"easier|nice|better|like a rest|welcome)\b",
@@ -169,6 +170,19 @@ WISH_PASSIVE = _d(
     r"(?:was|were|am) (?:not|no longer) (?:around|here|alive)\b",
     r"\bif i died (?:tomorrow|tonight|today)?,? (?:i would not|nobody would|no one would) "
     r"(?:mind|care)\b",
+    r"\b(?:would|will) be (?:happier|better off|relieved|fine|freer|better) (?:without me|if i "
+    r"(?:was|were|am) (?:dead|gone|not here|not around|never born))\b",
+    r"\b(?:hope|hoping|pray|praying) (?:that )?i (?:do not|never|will not|would not) (?:make it "
+    r"(?:to|past|through)|live (?:to see|past|to))\b",
+    r"\bno point (?:in|to) me (?:being|staying) (?:here|alive|around)\b",
+    r"\b(?:wish|wishing|hope|hoping|pray|praying)(?: that)? i (?:would |could |will |might )?"
+    r"(?:get|got|catch|caught) (?:sick|ill|cancer|something) and (?:just )?(?:not recover|never "
+    r"recover|die|not make it|not wake up)\b",
+    r"\b(?:would|had) rather not (?:be alive|exist|be here anymore|wake up|live)\b",
+    r"\b(?:ready for|want|wish|pray for) (?:god|the lord|jesus|him) to (?:take me|call me home|"
+    r"bring me home)\b",
+    r"\b(?:hope|wish|pray) (?:that )?my heart (?:would |will |just )*(?:stop|stops|gives out|"
+    r"give out)\b",
     r"\bif i (?:died|was gone|were gone|disappeared|vanished)(?: \w+){0,3},? (?:no one|nobody) "
     r"(?:would|will) (?:even )?(?:notice|care|miss me|mind)\b",
     r"\b(?:let|letting) me (?:just )?die\b",
@@ -213,6 +227,13 @@ DEATH_REF = _d(
     r"\b(?:they|he|she|someone|somebody|my \w+|you|mum|mom|dad) (?:will|are going to|is going to) "
     r"find (?:me|them|it|the (?:letters?|notes?|envelopes?))\b(?! (?:useful|helpful|funny|easy|"
     r"interesting))",
+    r"\b(?:i am|i will|am) not (?:ever )?coming (?:back|home)\b(?! (?:to|from|here|there|until|"
+    r"till|for|before|after|tonight|today|tomorrow|this|next|on|at))",
+    r"\bwill not be (?:alive|here|around|breathing) (?:by|for|after|on|next|to see|when)\b",
+    r"\b(?:no one|nobody) will (?:ever )?find (?:me|my body)\b",
+    r"\bsomething to remember me by\b|\bremember me (?:when i am gone|fondly|as i was)\b",
+    rf"\b(?:think|thinking|thought|keep thinking) (?:about|of) {A}(?:using|taking|swallowing) "
+    r"(?:them|it|those|all of them|all of it)\b",
     r"\b(?:no one|nobody|you|they|everyone|my family|my \w+) (?:will|would) (?:not )?(?:have|need) "
     r"to (?:put up with|deal with|worry about|look after|see|hear from) me\b",
 )
@@ -312,6 +333,9 @@ METHOD = _d(
     r"(?:in front of|onto|on) (?:a|the) (?:train|bus|car|truck|lorry|tracks|train tracks|"
     r"railway|motorway|highway)\b",
     r"\bnoose\b",
+    r"\b(?:want to|going to|wanted to|urge to) (?:push|stick|drive|plunge|put|stab) "
+    r"(?:it|the \w+|a \w+|that \w+) (?:into|through|in) my "
+    r"(?:chest|heart|neck|throat|wrists?|stomach)\b",
     r"\b(?:drive|driving|crash|crashing|steer|steering) (?:my car |the car )?(?:into|off) "
     r"(?:a|the) (?:wall|tree|bridge|cliff|barrier|river|lake|sea|oncoming|lorry|truck|pillar|"
     r"road)\b",
@@ -356,7 +380,7 @@ MEANS = _d(
     rf"\b(?:have|has|got|bought|buy|buying|ordered|saved|keep|kept|hid|hidden|hide|stashed|"
     rf"collected|holding|found|took|grabbed|sitting with|brought|picked up) (?:a |an |the |some |"
     rf"enough |my |all my |all the |a lot of |a bag of |a box of |a new |\d+ |two |three )?"
-    rf"(?:\w+ ){{0,3}}{OBJECTS}\b",
+    rf"(?:[\w']+ ){{0,4}}{OBJECTS}\b",
     rf"\b(?:keeps?|kept|hides?|stores?) (?:a|the|his|her|their|an old|some) (?:\w+ ){{0,2}}"
     rf"{OBJECTS} (?:in|under|on|at|behind|inside|upstairs|downstairs)\b",
     r"\b(?:live|living|am|i am) on the \w+ floor\b|\bwindow opens all the way\b|\b(?:my|the) "
@@ -382,6 +406,9 @@ MEANS = _d(
     r"safe|cabinet|locker)\b",
     rf"\b{OBJECTS} (?:is |are )?(?:right here|next to me|in front of me|in my (?:hand|hands|pocket|"
     r"bag|room|drawer|car|lap))\b",
+    rf"\b(?:going|driving|walking|heading|taking the bus|taking a taxi) (?:up )?to (?:the|a) "
+    rf"(?:\w+ )?(?:{HEIGHTS}|cliffs|railway|train tracks|tracks)\b(?! (?:club|party|café|cafe|"
+    r"restaurant|bar|game|match|to watch|to see|for (?:lunch|dinner|drinks|a walk)))",
     r"\b(?:access to|can get|could get|easy to get) (?:a |the |some )?(?:gun|guns|pills|rope|"
     r"firearm|poison|a high place|the roof)\b",
 )
@@ -431,6 +458,8 @@ INTENT = _d(
     r"\b(?:killing myself|ending my life|ending it|doing it) (?:tonight|today|tomorrow|this "
     r"weekend|on \w+day|soon|now)\b",
     r"\b(?:tonight|today|tomorrow|this) (?:is|will be) the (?:night|day)\b",
+    r"\b(?:tonight|today|tomorrow|now|this weekend) i (?:take|swallow|do|end|finish) (?:it|them|"
+    r"everything|it all|them all)\b",
     r"\bi am going to do it\b|\bi will do it\b(?= (?:tonight|today|this|soon|now|when|after))",
 )
 
@@ -458,6 +487,7 @@ RESOLVE_WEAK = _d(
     r"\bi know what i (?:have to|need to|am going to) do\b",
     r"\b(?:thinking about|think about|going to|gonna|want to|planning on) do(?:ing)? it\b",
     r"\bi (?:have|set|picked|chose) (?:a|the) date\b",
+    r"\bit is (?:nearly|almost|about|finally) time\b",
 )
 
 # A time named: only ever counts beside another component (see cssrs).
@@ -474,6 +504,8 @@ PLAN = _d(
     rf"(?:own )?life|things|everything)|do it|commit suicide|take {POSS} (?:own )?life|go through "
     r"with it|jump|hang|overdose|drown)\b",
     r"\bsuicide plan\b|\bplan to (?:kill|end) (?:myself|my life|it)\b",
+    rf"\bmy plan is (?:the|to use the|to use my|my) (?:\w+ )?(?:{HEIGHTS}|{WEAPONS}|{DRUGS}|rope|"
+    r"belt|train|tracks|knife|blade|razor)\b",
     r"\b(?:i have|have|made|got) (?:a|the) plan\b(?=.*\b(?:die|kill|end|pills|rope|bridge|jump|"
     r"it)\b)",
     r"\b(?:planned|planning) (?:it|everything|the whole thing) out\b",
@@ -491,11 +523,14 @@ PREPARATION_STRONG = _d(
     r"family|my friends|the world|everything)|letters?|notes?|messages?)\b",
     rf"\b(?:stockpil(?:e|es|ed|ing)|hoard(?:ed|ing)?|sav(?:e|ed|ing)|collect(?:ed|ing)?|"
     rf"stash(?:ed|ing)?|squirrel(?:ed|ing)? away|skipp(?:ed|ing) (?:taking )?)(?: up)? (?:my |all "
-    rf"my |the |some |a lot of |enough |up my |every )?(?:\w+ )?(?:{DRUGS}|prescriptions?|doses)"
+    rf"my |the |some |a lot of |enough |up my |every )?(?:[\w']+ ){{0,4}}?"
+    rf"(?:{DRUGS}|prescriptions?|doses)"
     r"\b",
     r"\b(?:put|putting|get|getting|got|sorted|sorting|set|setting) (?:all )?(?:my |of my )?"
     r"(?:affairs|things|life|accounts|papers|estate) (?:in order|sorted|straight)\b",
     r"\btying up (?:all )?(?:the |my )?loose ends\b",
+    r"\b(?:timing|timed|checking|checked|worked out|looked up) (?:the )?(?:trains|train times|when "
+    r"the (?:trains?|express) (?:comes?|passes|goes)|how often the trains?)\b",
     r"\b(?:checked|tested|made sure|checking|testing) (?:that |if |whether )?(?:the|a|my) (?:\w+ )?"
     r"(?:beam|rafter|banister|hook|pipe|branch|railing|knot|noose|rope) (?:holds|will hold|would "
     r"hold|can hold|is strong enough|takes my weight|will take my weight)\b",
@@ -531,6 +566,8 @@ PREPARATION_WEAK = _d(
     r"\b(?:made|making|wrote|writing) (?:a )?(?:list|arrangements|plans) (?:of who gets|for who "
     r"gets|for my funeral|for the funeral|for my (?:cat|dog|pets|kids))\b",
     r"\bwho gets (?:my|what)\b|\bmy funeral\b",
+    r"\b(?:picked|chosen|chose|found|scouted) (?:the|a|my) (?:\w+ )?(?:spot|place|location)\b"
+    r"(?! (?:for|to) (?!(?:it|when|the end|doing it)\b))",
     rf"\b(?:bought|buying|ordered|ordering|got|getting|picked up|purchased) (?:a |an |the |some |"
     rf"enough |new |more )?(?:\w+ )?(?:{WEAPONS}|rope|ropes|noose|charcoal|hose|razor blades|"
     rf"blades|{POISONS}|ammunition|bullets|shells)\b",
@@ -589,6 +626,8 @@ ATTEMPT = _d(
     r"(?:hard shoulder|middle of "
     r"the motorway|railway line|train tracks|tracks)\b",
     r"\b(?:will not|can not) stop (?:the )?bleeding\b",
+    rf"\b(?:emptied|tipped|poured) (?:out )?(?:the|a|my) (?:\w+ )?(?:cabinet|bottle|box|packet|tub|"
+    rf"{DRUGS})\b(?: \w+){{0,6}} (?:swallowed|took them|downed|ate them)\b",
     r"\bcut my (?:wrists?|throat)\b",
     r"\b(?:water|river|sea) is (?:up to|at|over) my (?:chest|neck|chin|waist)\b",
     r"\b(?:i am|am) (?:in the water|on the tracks|on the bridge|on the roof|at the bridge|at the "
@@ -634,6 +673,8 @@ FAREWELL_WEAK = _d(
     r"\btell (?:my |her |him |them |everyone |mum |mom |dad )?(?:\w+ )?(?:that )?(?:i am sorry|i "
     r"love (?:her|him|them|you)|goodbye|i said goodbye)\b",
     r"\b(?:please )?(?:forgive me|do not blame yourself|it is not your fault)\b",
+    r"\b(?:texted|called|rang|phoned|messaged|wrote to|visited|went to see) (?:[\w']+ ){1,3}to "
+    r"say (?:goodbye|bye|sorry|i am sorry)\b",
     r"\b(?:thank you|thanks) for (?:everything|trying|all you have done)(?:,| and)? (?:goodbye|"
     r"bye|i am sorry|sorry)\b",
     r"\b(?:please )?(?:take care of|look after|feed) (?:my|the) (?:cat|cats|dog|dogs|kids|"

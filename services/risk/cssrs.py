@@ -112,6 +112,8 @@ def combine(components: Iterable[Component], policy: RiskPolicy) -> tuple[str, s
         level, why = "HIGH", "ideation with a method, means, plan, preparation or time"
     elif any(c.kind == "RESOLVE" and c.strong for c in current) and (timed or concrete):
         level, why = "HIGH", "a decision with a time or means"
+    elif "RESOLVE" in kinds and kinds & {"PREPARATION", "PLAN"}:
+        level, why = "HIGH", "a resolve to act beside preparation or a plan"
     elif "RESOLVE" in kinds and timed and concrete:
         level, why = "HIGH", "a resolve to act with a time and means or preparation"
     elif "PREPARATION" in kinds and "OPPORTUNITY" in kinds:

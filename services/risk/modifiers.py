@@ -112,6 +112,7 @@ PRONOUN = re.compile(
     r"\b(?:myself|himself|herself|themselves|themself|yourself|my|his|their|your)\b"
     r"|\bher\b(?= (?:own )?life)"
 )
+SELF_OBJECT = re.compile(r"\b(?:me|my body)\b")
 FIRST_PERSON_REF = {"myself", "my"}
 OTHER_REF = {"yourself", "your"}
 NEGATION_WINDOW = 6
@@ -148,6 +149,10 @@ def negated(clause_prefix: str) -> bool:
 
 def person(match: re.Match[str], clause_prefix: str) -> str:
     """ "self", "third" or "other" (addressed to someone else, or generic)."""
+    if SELF_OBJECT.search(match.group()):
+        # The seeker as the object ("nobody will find me", "remember me by") is about the seeker,
+        # whoever the clause's subject is.
+        return "self"
     pronoun = PRONOUN.search(match.group())
     if pronoun and pronoun.group() in POSSESSIVES:
         # "my balcony" says whose balcony, not who jumped; "my life", "my wrists" say who.

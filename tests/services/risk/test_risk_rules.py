@@ -217,6 +217,19 @@ def test_a_professional_frame_does_not_raise_the_seeker() -> None:
         ("part of me wishes the plane would crash", "MODERATE"),
         ("I keep thinking it would be easier to be dead", "MODERATE"),
         ("If I died tomorrow nobody would notice", "MODERATE"),
+        ("I have a stash of my mum's sleeping tablets and I think about using them", "HIGH"),
+        ("ive saved up 3 months of my lithium. tonight i take it all", "IMMINENT"),
+        ("I texted my ex to say goodbye and that I'm sorry. It's nearly time.", "HIGH"),
+        ("I'm driving to the cliffs after work and I'm not coming back", "HIGH"),
+        ("my plan is the bridge on friday night", "HIGH"),
+        ("I've been timing the trains behind my house", "HIGH"),
+        ("I emptied the cabinet into my hand and swallowed", "IMMINENT"),
+        ("I wont be alive by sunday, I promise you that", "HIGH"),
+        ("I bought a hose. I know what I'm going to do with it.", "HIGH"),
+        ("giving my stuff away so they have something to remember me by", "HIGH"),
+        ("my family would be happier if I were dead", "MODERATE"),
+        ("I hope I don't make it to 30", "MODERATE"),
+        ("honestly wouldn't mind if I never woke up", "MODERATE"),
     ],
 )
 def test_indirect_crisis_phrasings_reach_their_level(text: str, at_least: str) -> None:
@@ -225,7 +238,15 @@ def test_indirect_crisis_phrasings_reach_their_level(text: str, at_least: str) -
 
 
 @pytest.mark.parametrize(
-    "text", ["goodbye everyone, I'm off on holiday for two weeks!", "bye all, back on Monday"]
+    "text",
+    [
+        "goodbye everyone, I'm off on holiday for two weeks!",
+        "bye all, back on Monday",
+        "I'm not coming back to this restaurant, the food was cold",
+        "we're driving to the cliffs for a walk on Sunday",
+        "I'm off to the bridge club this afternoon",
+        "I picked the spot for our picnic",
+    ],
 )
 def test_a_goodbye_for_now_is_no_farewell(text: str) -> None:
     assert analyse_text(text).level in {"NONE", "LOW"}
