@@ -62,11 +62,14 @@ class Encoder:
 
     name = "all-MiniLM-L6-v2-int8"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, model_path: Path | None = None) -> None:
         from tokenizers import Tokenizer
 
         folder = Path(settings.models_dir) / "encoder"
-        model_path, tokenizer_path = folder / "model.onnx", folder / "tokenizer.json"
+        # ``model_path``: another graph with this one's signature and vocabulary (the risk
+        # screen's fine-tuned encoder), read with the built encoder's tokenizer.
+        model_path = model_path or folder / "model.onnx"
+        tokenizer_path = folder / "tokenizer.json"
         missing = [p.name for p in (model_path, tokenizer_path) if not p.is_file()]
         if missing:
             raise Unavailable(
@@ -141,17 +144,20 @@ class Encoder:
             return self._token_model
 
 
-_cache: dict[tuple[str, int, int], Encoder] = {}
+_cache: dict[tuple[str, str, int, int], Encoder] = {}
 _cache_lock = threading.Lock()
 
 
-def get_encoder(settings: Settings) -> Encoder:
-    """The process-wide encoder for these settings: loaded once, shared by every model."""
-    key = (str(Path(settings.models_dir).resolve()), settings.onnx_threads, settings.max_seq_len)
+def get_encoder(settings: Settings, model_path: Path | None = None) -> Encoder:
+    """The process-wide encoder for these settings (and ``model_path``, default the built
+    shared encoder): loaded once, shared by every model that reads it."""
+    path = str(model_path.resolve()) if model_path is not None else ""
+    key = (str(Path(settings.models_dir).resolve()), path, settings.onnx_threads)
+    key = (*key, settings.max_seq_len)
     with _cache_lock:
         encoder = _cache.get(key)
         if encoder is None:
-            encoder = Encoder(settings)
+            encoder = Encoder(settings, model_path)
             _cache[key] = encoder
         return encoder
 

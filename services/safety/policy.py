@@ -93,16 +93,15 @@ class RiskPolicy:
 
     # Classifier thresholds on the probabilities of one seeker turn: P(IMMINENT) for IMMINENT,
     # P(HIGH)+P(IMMINENT) for HIGH, P(MODERATE and above) for MODERATE, P(LOW and above) for LOW.
-    # The packaged classifier (an MLP on the generated C-SSRS corpus + Reddit + ESConv/DiaSafety
-    # negatives, class-balanced) still marks 1.7% of ESConv *validation* seeker turns HIGH+ by
-    # its most likely class, so it adds a level only past these: the 99.9th percentile of its
-    # scores on those turns for IMMINENT and HIGH (a turn is scored on several requests and an
-    # earlier turn is a floor, so 0.1% per turn is about 0.3% of requests), the 99.5th for
-    # MODERATE and LOW. Retune on ESConv valid whenever the model changes.
-    model_imminent: float = 0.80
-    model_high: float = 0.87
-    model_moderate: float = 0.94
-    model_low: float = 0.98
+    # The packaged classifier (MiniLM fine-tuned for the five levels, ``docs/models/risk.md``)
+    # adds a level only past these: the 99.9th percentile of its scores on ESConv *validation*
+    # seeker turns for IMMINENT and HIGH, the 99.5th for MODERATE and LOW (1.0: the model never
+    # adds LOW), as ``solace train risk`` prints them (``policy_thresholds`` in
+    # services/risk/weights/metrics.json). Retune whenever the model changes.
+    model_imminent: float = 0.71
+    model_high: float = 0.91
+    model_moderate: float = 0.92
+    model_low: float = 1.0
     # The most a classifier may raise a turn in which a guard fired (see DEFAULT_GUARD_MODEL_CAPS).
     guard_model_caps: Mapping[str, str] = field(
         default_factory=lambda: dict(DEFAULT_GUARD_MODEL_CAPS)

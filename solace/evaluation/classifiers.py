@@ -180,7 +180,10 @@ def _risk(settings: Settings, embed: Callable) -> tuple[list[str], dict]:
     _, _, test = split_posts(users, user_labels)
     texts = [p for p, keep in zip(posts, test, strict=True) if keep]
     y = y_posts[test]
-    model = RiskClassifier(settings, embed=embed)
+    # The risk classifier runs its own fine-tuned encoder: the shared-encoder cache does not
+    # apply (the C-SSRS test posts are encoded once here, without a memo).
+    del embed
+    model = RiskClassifier(settings, memo=False)
     probs = model.probabilities(texts)
     scores = _scores(y, probs, RISK_LEVELS)
     calibration = calibration_report(probs, y)

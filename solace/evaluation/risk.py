@@ -255,10 +255,9 @@ def cold_screen(settings: Settings, policy: RiskPolicy, with_model: bool) -> Ris
     """A screen with no turn memo and a classifier with no embedding memo or sharing."""
     classifier = None
     if with_model:
-        from services.common.encoder import get_encoder
         from services.risk.classifier import RiskClassifier
 
-        classifier = RiskClassifier(settings, embed=get_encoder(settings).embed)
+        classifier = RiskClassifier(settings, memo=False)
     return RiskScreen(settings, classifier, policy, memo=False)
 
 

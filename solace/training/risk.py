@@ -6,12 +6,18 @@ Data (every source's label mapping is in the metrics file and the model card):
 - Gaur et al. 2019 C-SSRS Reddit, train users only (60/20/20 user split, stratified): posts with
   the user's label (Supportive->NONE ... Attempt->IMMINENT) and sentences capped at MODERATE;
 - SDCNL (r/depression -> LOW, r/SuicideWatch -> MODERATE);
-- negatives: ESConv train seeker turns and DiaSafety contexts outside Risk Ignorance (NONE).
+- negatives: ESConv train seeker turns and DiaSafety contexts outside Risk Ignorance (NONE);
+- hand-written messages (``data/risk_handwritten*.yaml``, three writers, levels by the C-SSRS
+  screener, the generated corpus's held-out families left out): every fifth row of each file is
+  kept out of fitting for calibration and model selection.
 
 Model: a one-hidden-layer MLP (chosen over logistic regression: at the same ESConv false-
 escalation budget it recalls about twice the crisis rows), picked by HIGH+ recall at that
-budget. Calibration: one temperature on chat-like rows (held-back generated training-family
-rows + ESConv valid turns), folded into the last layer. C-SSRS test users are reported.
+budget, less its false escalations of the hand-written negatives kept out of fitting.
+Calibration: one temperature on chat-like rows (held-back generated training-family and
+hand-written rows + ESConv valid turns), folded into the last layer. The policy thresholds
+that fit this model (percentiles of its scores on ESConv valid turns) are printed and written
+to the metrics file; ``RiskPolicy``'s defaults are set from them. C-SSRS test users are reported.
 """
 
 from __future__ import annotations
@@ -26,17 +32,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from services.common.config import Settings
 from services.common.labels import RISK_LEVELS
-from solace.training.cache import CachedEmbedder
-from solace.training.common import (
-    classification_metrics,
-    dense_probs,
-    weights_dir,
-    write_metrics,
-)
-from solace.training.onnx_head import fold_scaler, write_head
+from solace.training.common import classification_metrics, weights_dir, write_metrics
+from solace.training.onnx_head import write_head
 from solace.training.risk_corpus import generate, split
 
 HEAD_NAME = "solace-risk"
@@ -47,12 +48,28 @@ CSSRS_TO_RISK = {
     "Behavior": "HIGH",
     "Attempt": "IMMINENT",
 }
-MLP_GRID = ((256, 1e-3), (256, 1e-2))
-MLP_EPOCHS = 20
+# Rows per source in the fine-tuning epoch (None: all): the encoder is fine-tuned on CPU, so
+# the large negative and Reddit sources are sampled; chat-shaped crisis rows are all kept.
+SAMPLE = {"cssrs_posts": 2500, "cssrs_sentences": 4000, "sdcnl": 1500, "esconv": 9000, "dia": 3000}
+# Chat-shaped crisis rows are few: each is seen this many times in the epoch.
+GENERATED_REPEATS = 2
+HANDWRITTEN_REPEATS = 2
+HANDWRITTEN_WEIGHT = 3.0
 # The share of ESConv valid turns the model alone may escalate (the policy's thresholds).
 ESCONV_BUDGET = 0.002
 # The generated rows are the only chat-shaped crisis text; they weigh more than one Reddit post.
-GENERATED_WEIGHT = 4.0
+GENERATED_WEIGHT = 2.0
+HANDWRITTEN_DIR = Path(__file__).with_name("data")
+HANDWRITTEN_GLOB = "risk_handwritten*.yaml"
+# Every n-th row of each hand-written file is kept out of fitting (calibration and selection).
+HANDWRITTEN_HOLD_EVERY = 5
+# The policy's threshold percentiles on ESConv valid turns: (policy field, first class, q).
+POLICY_QUANTILES = (
+    ("model_imminent", 4, 0.999),
+    ("model_high", 3, 0.999),
+    ("model_moderate", 2, 0.995),
+    ("model_low", 1, 0.995),
+)
 SENTENCES_PER_POST = 6
 MAX_SENTENCE_CHARS = 400
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -169,29 +186,6 @@ def calibration_report(probs: np.ndarray, y: np.ndarray) -> dict:
     return report
 
 
-def _logits(layers: list, x: np.ndarray) -> np.ndarray:
-    # log-softmax: softmax(log p / T) equals softmax(z / T), the row constant cancels.
-    return np.log(np.clip(dense_probs(layers, x), 1e-300, None))
-
-
-def fit_mlp(x: np.ndarray, y: np.ndarray, w: np.ndarray, hidden: int, alpha: float) -> list:
-    """A one-hidden-layer MLP on standardised embeddings, rows weighted by source and by class
-    balance; returned as dense layers with the standardiser folded into the first."""
-    from sklearn.neural_network import MLPClassifier
-    from sklearn.preprocessing import StandardScaler
-
-    counts = np.bincount(y, weights=w, minlength=len(RISK_LEVELS))
-    balance = counts.sum() / (len(RISK_LEVELS) * np.maximum(counts, 1e-9))
-    scaler = StandardScaler().fit(x)
-    model = MLPClassifier(
-        (hidden,), alpha=alpha, max_iter=MLP_EPOCHS, batch_size=256, random_state=0
-    ).fit(scaler.transform(x), y, sample_weight=w * balance[y])
-    if list(model.classes_) != list(range(len(RISK_LEVELS))):
-        raise ValueError("every risk level must occur in the training rows")
-    w1, b1 = fold_scaler(model.coefs_[0], model.intercepts_[0], scaler.mean_, scaler.scale_)
-    return [(w1, b1), (model.coefs_[1], model.intercepts_[1])]
-
-
 def crisis_recall_at_budget(
     probs_crisis_rows: np.ndarray, y: np.ndarray, probs_negatives: np.ndarray
 ) -> tuple[float, float]:
@@ -273,11 +267,58 @@ def chat_corpus(seed: int = 0) -> tuple[list[str], np.ndarray, list[str], np.nda
     return [e.text for e in fit], _levels(fit), [e.text for e in cal], _levels(cal)
 
 
+def handwritten_rows(
+    folder: Path = HANDWRITTEN_DIR,
+) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
+    """(fit texts, fit levels, held texts, held levels) of the hand-written files; every
+    ``HANDWRITTEN_HOLD_EVERY``-th row of each file is held."""
+    fit: list[tuple[str, int]] = []
+    held: list[tuple[str, int]] = []
+    for path in sorted(folder.glob(HANDWRITTEN_GLOB)):
+        rows = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("messages", [])
+        for i, row in enumerate(rows):
+            level = str(row["level"]).upper()
+            if level not in RISK_LEVELS:
+                raise ValueError(f"{path.name} row {i}: unknown level {row['level']!r}")
+            side = held if i % HANDWRITTEN_HOLD_EVERY == HANDWRITTEN_HOLD_EVERY - 1 else fit
+            side.append((str(row["text"]), RISK_LEVELS.index(level)))
+    return (
+        [t for t, _ in fit],
+        np.asarray([y for _, y in fit], dtype=np.int64),
+        [t for t, _ in held],
+        np.asarray([y for _, y in held], dtype=np.int64),
+    )
+
+
+def policy_thresholds(probs_negatives: np.ndarray) -> dict[str, float]:
+    """The ``RiskPolicy`` thresholds for this model: percentiles of its cumulative scores
+    (P(IMMINENT), P(HIGH+), ...) on ordinary-distress turns, rounded up to 0.01."""
+    out = {}
+    for name, first, q in POLICY_QUANTILES:
+        value = float(np.quantile(probs_negatives[:, first:].sum(1), q))
+        out[name] = min(1.0, float(np.ceil(value * 100.0) / 100.0))
+    return out
+
+
 def _levels(rows: list) -> np.ndarray:
     return np.asarray([RISK_LEVELS.index(e.level) for e in rows])
 
 
+def _sample(texts: list[str], labels, weight: float, k: int | None, rng) -> list:
+    idx = list(range(len(texts)))
+    if k is not None and k < len(idx):
+        idx = rng.sample(idx, k)
+    ys = np.broadcast_to(np.asarray(labels), (len(texts),))
+    return [(texts[i], int(ys[i]), weight) for i in idx]
+
+
 def train_risk(settings: Settings) -> dict:
+    import os
+    import random
+
+    from services.common.encoder import Encoder
+    from solace.training.risk_encoder import LOGIT_SCALE, export_encoder, fine_tune
+
     started = time.perf_counter()
     root = Path(settings.data_dir)
     posts, y_posts, users, user_labels = load_cssrs(
@@ -290,53 +331,58 @@ def train_risk(settings: Settings) -> dict:
     esc_valid = esconv_seeker_turns(root / "esconv" / "valid.txt")
     dia = diasafety_negatives(root / "diasafety" / "train.json")
     gen_fit, gen_fit_y, gen_cal, gen_cal_y = chat_corpus()
-
-    embed = CachedEmbedder(settings)
-    x_posts = embed(posts)
-    x_sd, x_sent = embed(sd_texts), embed(sent_texts)
-    x_esc, x_esc_valid, x_dia = embed(esc_train), embed(esc_valid), embed(dia)
-    x_gen, x_gen_cal = embed(gen_fit), embed(gen_cal)
-    embed.save()
+    hand_fit, hand_fit_y, hand_held, hand_held_y = handwritten_rows()
 
     none = RISK_LEVELS.index("NONE")
-    blocks = [
-        (x_gen, gen_fit_y, GENERATED_WEIGHT),
-        (x_posts[tr], y_posts[tr], 1.0),
-        (x_sent, sent_y, 0.5),
-        (x_sd, sd_y, 1.0),
-        (x_esc, np.full(len(esc_train), none), 1.0),
-        (x_dia, np.full(len(dia), none), 0.5),
+    rng = random.Random(0)
+    train_posts = [posts[i] for i in np.flatnonzero(tr)]
+    rows = [
+        *_sample(gen_fit, gen_fit_y, GENERATED_WEIGHT, None, rng) * GENERATED_REPEATS,
+        *_sample(hand_fit, hand_fit_y, HANDWRITTEN_WEIGHT, None, rng) * HANDWRITTEN_REPEATS,
+        *_sample(train_posts, y_posts[tr], 1.0, SAMPLE["cssrs_posts"], rng),
+        *_sample(sent_texts, sent_y, 0.5, SAMPLE["cssrs_sentences"], rng),
+        *_sample(sd_texts, sd_y, 1.0, SAMPLE["sdcnl"], rng),
+        *_sample(esc_train, none, 1.0, SAMPLE["esconv"], rng),
+        *_sample(dia, none, 0.5, SAMPLE["dia"], rng),
     ]
-    x_tr = np.concatenate([b[0] for b in blocks])
-    y_tr = np.concatenate([b[1] for b in blocks])
-    w_tr = np.concatenate([np.full(len(b[1]), b[2]) for b in blocks])
-    # Calibration rows are chat-like: generated training-family rows held back from fitting,
-    # and ESConv *validation* seeker turns (NONE). Test rows: C-SSRS test users' posts.
-    x_cal = np.concatenate([x_gen_cal, x_esc_valid])
-    y_cal = np.concatenate([gen_cal_y, np.full(len(esc_valid), none)])
+    threads = max(1, os.cpu_count() or 1)
+    model, weight, bias = fine_tune(rows, threads)
+    encoder_path = weights_dir("risk") / "encoder.onnx"
+    export_encoder(model, encoder_path)
+    # Everything below reads the exported int8 encoder: what the service runs.
+    encoder = Encoder(settings, model_path=encoder_path)
 
-    n_gen_cal = len(gen_cal)
-    selection, best = {}, None
-    for hidden, alpha in MLP_GRID:
-        layers = fit_mlp(x_tr, y_tr, w_tr, hidden, alpha)
-        recall, _threshold = crisis_recall_at_budget(
-            dense_probs(layers, x_cal[:n_gen_cal]),
-            gen_cal_y,
-            dense_probs(layers, x_cal[n_gen_cal:]),
-        )
-        selection[f"hidden={hidden}, alpha={alpha}"] = round(recall, 4)
-        print(f"  risk MLP hidden={hidden} alpha={alpha}: calibration HIGH+ recall {recall:.4f}")
-        if best is None or recall > best[0]:
-            best = (recall, (hidden, alpha), layers)
-    _, (hidden, alpha), layers = best
-    temperature = _fit_temperature(_logits(layers, x_cal), y_cal)
-    cal_probs = _softmax(_logits(layers, x_cal) / temperature)
-    # The ESConv validation turns the model alone would escalate (argmax HIGH+), for the card.
-    esc_valid_probs = cal_probs[n_gen_cal:]
+    def logits(texts: list[str]) -> np.ndarray:
+        return (encoder.embed(texts) * LOGIT_SCALE) @ weight.T + bias
+
+    # Calibration rows are chat-like: generated training-family and hand-written rows held back
+    # from fitting, and ESConv *validation* seeker turns (NONE). Test rows: C-SSRS test users.
+    crisis_cal = [*gen_cal, *hand_held]
+    y_crisis_cal = np.concatenate([gen_cal_y, hand_held_y]).astype(np.int64)
+    z_crisis, z_esc = logits(crisis_cal), logits(esc_valid)
+    z_cal = np.concatenate([z_crisis, z_esc])
+    y_cal = np.concatenate([y_crisis_cal, np.full(len(esc_valid), none)])
+    temperature = _fit_temperature(z_cal, y_cal)
+    cal_probs = _softmax(z_cal / temperature)
+    crisis_probs, esc_valid_probs = cal_probs[: len(crisis_cal)], cal_probs[len(crisis_cal) :]
+    recall, threshold = crisis_recall_at_budget(crisis_probs, y_crisis_cal, esc_valid_probs)
+    held = crisis_probs[len(gen_cal) :]
+    hand_negatives = hand_held_y <= RISK_LEVELS.index("LOW")
+    hand_false = (
+        float((held[hand_negatives, RISK_LEVELS.index("HIGH") :].sum(1) >= threshold).mean())
+        if hand_negatives.any()
+        else 0.0
+    )
+    print(
+        f"  risk: held-back crisis rows HIGH+ recall {recall:.4f} at the {ESCONV_BUDGET:.1%} "
+        f"ESConv budget; held-back hand-written negatives escalated {hand_false:.4f}"
+    )
     esc_valid_high = float((esc_valid_probs.argmax(1) >= RISK_LEVELS.index("HIGH")).mean())
+    thresholds = policy_thresholds(esc_valid_probs)
+    print(f"  risk policy thresholds for this model (ESConv valid percentiles): {thresholds}")
 
-    logits_te = _logits(layers, x_posts[te])
-    probs_te = _softmax(logits_te / temperature)
+    test_posts = [posts[i] for i in np.flatnonzero(te)]
+    probs_te = _softmax(logits(test_posts) / temperature)
     post_metrics = classification_metrics(y_posts[te], probs_te, RISK_LEVELS)
     post_metrics["recall_high_or_imminent"] = _high_recall(y_posts[te], probs_te.argmax(1))
     post_metrics["ece"] = _ece(probs_te, y_posts[te])
@@ -349,21 +395,21 @@ def train_risk(settings: Settings) -> dict:
     cal_metrics["calibration"] = calibration_report(cal_probs, y_cal)
 
     head = weights_dir("risk") / "head.onnx"
-    # Temperature folds into the last layer: softmax(z / T).
-    (w1, b1), (w2, b2) = layers
+    # One linear layer on the unit embedding: the scale and the temperature folded in.
     write_head(
         head,
-        [(w1, b1), (w2 / temperature, b2 / temperature)],
+        [((weight.T * LOGIT_SCALE) / temperature, bias / temperature)],
         RISK_LEVELS,
         HEAD_NAME,
-        {"blocks": ["text embedding"]},
+        {"blocks": ["text embedding (the risk encoder)"]},
     )
     metrics = {
         "data": (
             "generated C-SSRS corpus (solace.training.risk_corpus, training families only) + "
             "C-SSRS Reddit (Gaur 2019) posts and sentences of train users + SDCNL training-set "
             "+ ESConv train seeker turns (NONE) + DiaSafety train contexts outside Risk "
-            "Ignorance (NONE)"
+            "Ignorance (NONE) + hand-written messages (data/risk_handwritten*.yaml, every "
+            f"{HANDWRITTEN_HOLD_EVERY}th row held out of fitting)"
         ),
         "label_mapping": {
             **CSSRS_TO_RISK,
@@ -373,46 +419,61 @@ def train_risk(settings: Settings) -> dict:
             "esconv seeker turn": "NONE",
             "diasafety context (not Risk Ignorance)": "NONE",
             "generated": "the grammar's C-SSRS composition level",
+            "hand-written": "the writer's C-SSRS screener level",
         },
         "model": (
-            f"MLP, one hidden layer of {hidden} (ReLU), alpha={alpha}, class-balanced and "
-            "per-source sample weights"
+            "all-MiniLM-L6-v2 fine-tuned end to end (one epoch, AdamW, one-cycle learning rate, "
+            f"batch 32) with a linear head on {LOGIT_SCALE:g} x the unit mean-pooled "
+            "embedding, class-balanced and per-source weighted cross-entropy; exported as int8 "
+            "ONNX (services/risk/weights/encoder.onnx) + the linear head (head.onnx)"
         ),
-        "weights": {"generated": GENERATED_WEIGHT, "cssrs sentences": 0.5, "diasafety": 0.5},
+        "weights": {
+            "generated": GENERATED_WEIGHT,
+            "generated repeats": GENERATED_REPEATS,
+            "hand-written": HANDWRITTEN_WEIGHT,
+            "hand-written repeats": HANDWRITTEN_REPEATS,
+            "cssrs sentences": 0.5,
+            "diasafety": 0.5,
+        },
+        "sampled_rows": SAMPLE,
         "calibration": {
             "method": (
                 "one temperature, log-loss on the calibration rows (generated training-family "
-                "rows held back from fitting + ESConv valid seeker turns), searched in [0.05, 100]"
+                "and hand-written rows held back from fitting + ESConv valid seeker turns), "
+                "searched in [0.05, 100]"
             ),
             "temperature": round(temperature, 4),
         },
         "split": (
             "generated: held-out families never used; training families 80/20 fit/calibration. "
-            "C-SSRS users 60/20/20 (train/unused/test, stratified, seed 0)"
+            f"Hand-written: every {HANDWRITTEN_HOLD_EVERY}th row of each file held. C-SSRS users "
+            "60/20/20 (train/unused/test, stratified, seed 0)"
         ),
         "samples": {
+            "fine_tuning_rows": len(rows),
             "generated_fit": len(gen_fit),
             "generated_calibration": len(gen_cal),
-            "cssrs_train_posts": int(tr.sum()),
-            "cssrs_train_sentences": len(sent_texts),
-            "sdcnl": len(sd_texts),
-            "esconv_train_turns": len(esc_train),
-            "diasafety": len(dia),
-            "calibration_rows": len(y_cal),
+            "handwritten_fit": len(hand_fit),
+            "handwritten_held": len(hand_held),
+            "esconv_valid_turns": len(esc_valid),
             "test_posts": int(te.sum()),
             "test_users": len(test_users),
         },
-        "selection": {
-            "criterion": (
-                "HIGH+ recall on the generated calibration rows at the P(HIGH+) threshold that "
-                f"escalates {ESCONV_BUDGET:.1%} of ESConv valid turns"
-            ),
-            "grid": selection,
+        "held_back_crisis_recall_at_budget": {
+            "recall_high_or_above": round(recall, 4),
+            "threshold_p_high_or_above": round(threshold, 4),
+            "esconv_budget": ESCONV_BUDGET,
+            "handwritten_negatives_escalated": round(hand_false, 4),
         },
         "calibration_rows": cal_metrics,
         "esconv_valid_argmax_high_or_above": round(esc_valid_high, 4),
+        "policy_thresholds": {
+            "values": thresholds,
+            "percentiles": {name: q for name, _first, q in POLICY_QUANTILES},
+        },
         "test_posts": post_metrics,
         "test_users": user_metrics,
+        "encoder_version": encoder.version,
         "train_seconds": round(time.perf_counter() - started, 1),
     }
     return write_metrics("risk", settings, head, metrics)

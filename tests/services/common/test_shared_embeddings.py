@@ -136,17 +136,15 @@ def test_serving_memos_share_one_file_per_encoder_build(
     assert np.array_equal(vector, encoder.embed([text])[0])
 
 
-def test_the_risk_screens_one_run_serves_the_defense_classifier(
-    model_settings: Settings, tmp_path: Path
-) -> None:
-    """The newest seeker turn is encoded once on the machine: the risk classifier's run leaves
-    its embedding and its clause-occluded embeddings shared, and the defense classifier's level
-    and evidence then need no encoder run, with the answer it gives on its own."""
+def test_one_defense_replicas_run_serves_another(model_settings: Settings, tmp_path: Path) -> None:
+    """The newest seeker turn is encoded once on the machine: one defense replica's run leaves
+    its embedding and its clause-occluded embeddings shared, and another replica's level and
+    evidence then need no encoder run, with the answer it gives on its own. (The risk screen
+    runs its own fine-tuned encoder, so it shares nothing with the defense classifier.)"""
     from dataclasses import replace
 
     from services.common.domain import Conversation, Turn
     from services.defense.model import DefenseModel
-    from services.risk.classifier import RiskClassifier
 
     shared = replace(model_settings, shared_embeddings_dir=str(tmp_path))
     newest = "Honestly, it's fine, everyone has problems, but I keep busy so I don't think."
@@ -159,7 +157,7 @@ def test_the_risk_screens_one_run_serves_the_defense_classifier(
     )
     alone = DefenseModel(model_settings).classify(conversation)
 
-    RiskClassifier(shared).probabilities(["My dad passed away last month.", newest])
+    DefenseModel(shared).classify(conversation)
     defense = DefenseModel(shared)
     runs: list[str] = []
 

@@ -8,7 +8,7 @@ import pytest
 from services.common.config import Settings
 from services.common.encoder import get_encoder
 from services.common.labels import RISK_LEVELS
-from services.risk.classifier import RiskClassifier
+from services.risk.classifier import ENCODER_PATH, RiskClassifier
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def test_deterministic(model: RiskClassifier) -> None:
 def test_a_conversations_earlier_turns_are_encoded_once(
     model_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    encoder = get_encoder(model_settings)
+    encoder = get_encoder(model_settings, ENCODER_PATH)
     encoded: list[str] = []
     real = encoder.embed
 
@@ -61,3 +61,30 @@ def test_a_conversations_earlier_turns_are_encoded_once(
         "Everyone will be disappointed.",
         "I can't stop crying.",
     ], "each text encoded once, the new turn only on the second request"
+
+
+def test_it_runs_its_own_fine_tuned_encoder_not_the_shared_one(
+    model: RiskClassifier, model_settings: Settings
+) -> None:
+    shared = get_encoder(model_settings)
+    assert model.encoder is not shared
+    assert model.encoder.version != shared.version
+    assert model.version.endswith(f"+enc.{model.encoder.version}")
+
+
+def test_memo_off_runs_the_encoder_every_call(
+    model_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    encoder = get_encoder(model_settings, ENCODER_PATH)
+    encoded: list[str] = []
+    real = encoder.embed
+
+    def counting(texts):
+        encoded.extend(texts)
+        return real(texts)
+
+    monkeypatch.setattr(encoder, "embed", counting)
+    model = RiskClassifier(model_settings, memo=False)
+    model.probabilities(["I failed my exam."])
+    model.probabilities(["I failed my exam."])
+    assert encoded == ["I failed my exam.", "I failed my exam."]
