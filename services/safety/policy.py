@@ -98,9 +98,9 @@ class RiskPolicy:
     # seeker turns for IMMINENT and HIGH, the 99.5th for MODERATE and LOW (1.0: the model never
     # adds LOW), as ``solace train risk`` prints them (``policy_thresholds`` in
     # services/risk/weights/metrics.json). Retune whenever the model changes.
-    model_imminent: float = 0.71
-    model_high: float = 0.91
-    model_moderate: float = 0.92
+    model_imminent: float = 0.73
+    model_high: float = 0.92
+    model_moderate: float = 0.94
     model_low: float = 1.0
     # The most a classifier may raise a turn in which a guard fired (see DEFAULT_GUARD_MODEL_CAPS).
     guard_model_caps: Mapping[str, str] = field(

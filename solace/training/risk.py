@@ -7,7 +7,7 @@ Data (every source's label mapping is in the metrics file and the model card):
   the user's label (Supportive->NONE ... Attempt->IMMINENT) and sentences capped at MODERATE;
 - SDCNL (r/depression -> LOW, r/SuicideWatch -> MODERATE);
 - negatives: ESConv train seeker turns and DiaSafety contexts outside Risk Ignorance (NONE);
-- hand-written messages (``data/risk_handwritten*.yaml``, three writers, levels by the C-SSRS
+- hand-written messages (``HANDWRITTEN_FILES`` in ``data/``, two writers, levels by the C-SSRS
   screener, the generated corpus's held-out families left out): every fifth row of each file is
   kept out of fitting for calibration and model selection.
 
@@ -38,7 +38,7 @@ from services.common.config import Settings
 from services.common.labels import RISK_LEVELS
 from solace.training.common import classification_metrics, weights_dir, write_metrics
 from solace.training.onnx_head import write_head
-from solace.training.risk_corpus import generate, split
+from solace.training.risk_corpus import generate, held_out_keywords, split
 
 HEAD_NAME = "solace-risk"
 CSSRS_TO_RISK = {
@@ -60,7 +60,9 @@ ESCONV_BUDGET = 0.002
 # The generated rows are the only chat-shaped crisis text; they weigh more than one Reddit post.
 GENERATED_WEIGHT = 2.0
 HANDWRITTEN_DIR = Path(__file__).with_name("data")
-HANDWRITTEN_GLOB = "risk_handwritten*.yaml"
+# Named, not globbed: a model is reproducible from the files it lists (the first writer's file
+# was not finished in time for this model and is not listed).
+HANDWRITTEN_FILES = ("risk_handwritten_2.yaml", "risk_handwritten_3.yaml")
 # Every n-th row of each hand-written file is kept out of fitting (calibration and selection).
 HANDWRITTEN_HOLD_EVERY = 5
 # The policy's threshold percentiles on ESConv valid turns: (policy field, first class, q).
@@ -271,12 +273,18 @@ def handwritten_rows(
     folder: Path = HANDWRITTEN_DIR,
 ) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
     """(fit texts, fit levels, held texts, held levels) of the hand-written files; every
-    ``HANDWRITTEN_HOLD_EVERY``-th row of each file is held."""
+    ``HANDWRITTEN_HOLD_EVERY``-th row of each file is held. A row carrying a word of the
+    generated corpus's held-out methods or acts (``held_out_keywords``: "poison", "water", ...)
+    is dropped whatever it says, so the held-out families stay unseen."""
     fit: list[tuple[str, int]] = []
     held: list[tuple[str, int]] = []
-    for path in sorted(folder.glob(HANDWRITTEN_GLOB)):
+    held_out = held_out_keywords()
+    for name in HANDWRITTEN_FILES:
+        path = folder / name
         rows = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("messages", [])
         for i, row in enumerate(rows):
+            if any(p.search(str(row["text"])) for p in held_out):
+                continue
             level = str(row["level"]).upper()
             if level not in RISK_LEVELS:
                 raise ValueError(f"{path.name} row {i}: unknown level {row['level']!r}")
@@ -408,7 +416,7 @@ def train_risk(settings: Settings) -> dict:
             "generated C-SSRS corpus (solace.training.risk_corpus, training families only) + "
             "C-SSRS Reddit (Gaur 2019) posts and sentences of train users + SDCNL training-set "
             "+ ESConv train seeker turns (NONE) + DiaSafety train contexts outside Risk "
-            "Ignorance (NONE) + hand-written messages (data/risk_handwritten*.yaml, every "
+            "Ignorance (NONE) + hand-written messages (data/risk_handwritten_2/_3.yaml, every "
             f"{HANDWRITTEN_HOLD_EVERY}th row held out of fitting)"
         ),
         "label_mapping": {
