@@ -101,10 +101,10 @@ def test_sigterm_stops_the_platform_and_removes_shared_embeddings(served):
 
 
 def test_standalone_services_leave_no_shared_embeddings_when_stopped(tmp_path):
-    """Two standalone services share one file; it stays while either runs and goes when the
-    last one stops."""
+    """Two standalone services on the shared encoder share one file; it stays while either runs
+    and goes when the last one stops. (The risk screen runs its own fine-tuned encoder.)"""
     env = {**os.environ, "SOLACE_SHARED_EMBEDDINGS_DIR": str(tmp_path)}
-    ports = {"risk": free_port(), "strategy": free_port()}
+    ports = {"defense": free_port(), "strategy": free_port()}
     processes = {
         name: subprocess.Popen(
             [*SOLACE, "serve", name, "--port", str(port)],
@@ -122,8 +122,8 @@ def test_standalone_services_leave_no_shared_embeddings_when_stopped(tmp_path):
                 time.sleep(1)
         (shared,) = tmp_path.iterdir()
         assert shared.stat().st_mode & 0o777 == 0o600
-        processes["risk"].send_signal(signal.SIGTERM)
-        assert processes["risk"].wait(timeout=60) == 0
+        processes["defense"].send_signal(signal.SIGTERM)
+        assert processes["defense"].wait(timeout=60) == 0
         assert shared.exists()  # strategy still has it
         processes["strategy"].send_signal(signal.SIGTERM)
         assert processes["strategy"].wait(timeout=60) == 0
