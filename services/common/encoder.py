@@ -152,8 +152,8 @@ def get_encoder(settings: Settings, model_path: Path | None = None) -> Encoder:
     """The process-wide encoder for these settings (and ``model_path``, default the built
     shared encoder): loaded once, shared by every model that reads it."""
     path = str(model_path.resolve()) if model_path is not None else ""
-    key = (str(Path(settings.models_dir).resolve()), path, settings.onnx_threads)
-    key = (*key, settings.max_seq_len)
+    models = str(Path(settings.models_dir).resolve())
+    key = (models, path, settings.onnx_threads, settings.max_seq_len)
     with _cache_lock:
         encoder = _cache.get(key)
         if encoder is None:

@@ -9,15 +9,14 @@ Data (every source's label mapping is in the metrics file and the model card):
 - negatives: ESConv train seeker turns and DiaSafety contexts outside Risk Ignorance (NONE);
 - hand-written messages (``HANDWRITTEN_FILES`` in ``data/``, two writers, levels by the C-SSRS
   screener, the generated corpus's held-out families left out): every fifth row of each file is
-  kept out of fitting for calibration and model selection.
+  kept out of fitting, for calibration.
 
-Model: a one-hidden-layer MLP (chosen over logistic regression: at the same ESConv false-
-escalation budget it recalls about twice the crisis rows), picked by HIGH+ recall at that
-budget, less its false escalations of the hand-written negatives kept out of fitting.
-Calibration: one temperature on chat-like rows (held-back generated training-family and
-hand-written rows + ESConv valid turns), folded into the last layer. The policy thresholds
-that fit this model (percentiles of its scores on ESConv valid turns) are printed and written
-to the metrics file; ``RiskPolicy``'s defaults are set from them. C-SSRS test users are reported.
+Model: all-MiniLM-L6-v2 fine-tuned end to end with a linear head (``risk_encoder``), exported
+as the risk screen's own int8 encoder and a one-layer head. Calibration: one temperature on
+chat-like rows (held-back generated training-family and hand-written rows + ESConv valid
+turns), folded into the head. The policy thresholds that fit this model (percentiles of its
+scores on ESConv valid turns) are printed and written to the metrics file; ``RiskPolicy``'s
+defaults are set from them. C-SSRS test users are reported.
 """
 
 from __future__ import annotations
@@ -48,7 +47,7 @@ CSSRS_TO_RISK = {
     "Behavior": "HIGH",
     "Attempt": "IMMINENT",
 }
-# Rows per source in the fine-tuning epoch (None: all): the encoder is fine-tuned on CPU, so
+# Rows sampled per source for the fine-tuning epoch: the encoder is fine-tuned on CPU, so
 # the large negative and Reddit sources are sampled; chat-shaped crisis rows are all kept.
 SAMPLE = {"cssrs_posts": 2500, "cssrs_sentences": 4000, "sdcnl": 1500, "esconv": 9000, "dia": 3000}
 # Chat-shaped crisis rows are few: each is seen this many times in the epoch.
@@ -63,7 +62,7 @@ HANDWRITTEN_DIR = Path(__file__).with_name("data")
 # Named, not globbed: a model is reproducible from the files it lists (the first writer's file
 # was not finished in time for this model and is not listed).
 HANDWRITTEN_FILES = ("risk_handwritten_2.yaml", "risk_handwritten_3.yaml")
-# Every n-th row of each hand-written file is kept out of fitting (calibration and selection).
+# Every n-th row of each hand-written file is kept out of fitting (calibration).
 HANDWRITTEN_HOLD_EVERY = 5
 # The policy's threshold percentiles on ESConv valid turns: (policy field, first class, q).
 POLICY_QUANTILES = (

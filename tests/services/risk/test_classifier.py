@@ -37,18 +37,24 @@ def test_deterministic(model: RiskClassifier) -> None:
     np.testing.assert_array_equal(model.probabilities(texts), model.probabilities(texts))
 
 
-def test_a_conversations_earlier_turns_are_encoded_once(
-    model_settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def encoded(model_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The texts the risk encoder runs on, in order (its ``embed`` wrapped to record them)."""
     encoder = get_encoder(model_settings, ENCODER_PATH)
-    encoded: list[str] = []
+    seen: list[str] = []
     real = encoder.embed
 
     def counting(texts):
-        encoded.extend(texts)
+        seen.extend(texts)
         return real(texts)
 
     monkeypatch.setattr(encoder, "embed", counting)
+    return seen
+
+
+def test_a_conversations_earlier_turns_are_encoded_once(
+    model_settings: Settings, encoded: list[str]
+) -> None:
     model = RiskClassifier(model_settings)
     first = model.probabilities(["I failed my exam.", "Everyone will be disappointed."])
     # The next request of the same conversation: the same turns plus a new one.
@@ -72,18 +78,7 @@ def test_it_runs_its_own_fine_tuned_encoder_not_the_shared_one(
     assert model.version.endswith(f"+enc.{model.encoder.version}")
 
 
-def test_memo_off_runs_the_encoder_every_call(
-    model_settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    encoder = get_encoder(model_settings, ENCODER_PATH)
-    encoded: list[str] = []
-    real = encoder.embed
-
-    def counting(texts):
-        encoded.extend(texts)
-        return real(texts)
-
-    monkeypatch.setattr(encoder, "embed", counting)
+def test_memo_off_runs_the_encoder_every_call(model_settings: Settings, encoded: list[str]) -> None:
     model = RiskClassifier(model_settings, memo=False)
     model.probabilities(["I failed my exam."])
     model.probabilities(["I failed my exam."])
