@@ -5,6 +5,9 @@ learned estimate per text. It runs its own encoder, MiniLM fine-tuned for the fi
 (``weights/encoder.onnx``, int8, read with the built shared encoder's tokenizer; see
 ``solace.training.risk_encoder``), and a linear head with the calibration temperature folded in
 (``weights/head.onnx``). The defense and strategy heads keep the shared encoder.
+
+Besides each seeker turn, the screen gives it the conversation's latest seeker turns joined into
+one text (``services.risk.window``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Risk screening of a conversation: the compositional rules combined with a learned classifier.
 
 How the two combine, per seeker turn (the classifier scores the latest ``model_window`` turns in
-one batched call):
+one batched call, and those turns read together, ``window.window_text``, as one more row):
 
 - The rules' level is a floor: a classifier can never lower what a rule found.
 - The classifier's level comes from ``RiskPolicy`` thresholds on its cumulative calibrated
@@ -16,7 +16,10 @@ Across turns (``rules.conversation_level``): the components of every seeker turn
 (ideation in turn 1 + means in turn 3 is HIGH), an earlier turn's level, discounted by
 ``earlier_turn_discount`` steps, is a floor, and a rising trend raises one step. What the
 classifier alone added to an earlier turn is discounted ``model_carry_discount`` steps more
-(``carried_level``): a misread "thank you so much" escalates one request, not the rest.
+(``carried_level``): a misread "thank you so much" escalates one request, not the rest. The
+classifier's reading of the latest seeker turns together raises the conversation like a turn's
+reading (the latest turn's guards cap it): a crisis told in parts escalates without a rule that
+lists how those parts combine.
 
 The returned distribution agrees with the level (``final_distribution``): the classifier's
 calibrated probabilities for the last seeker turn, as they are where their most likely class is
@@ -55,6 +58,7 @@ from services.risk.rules import (
     max_level,
 )
 from services.risk.spelling import Speller
+from services.risk.window import window_text
 from services.safety.policy import RiskPolicy, SafetyDecision, load_policy
 
 __all__ = ["Reason", "RiskClassifierLike", "RiskScreen", "RiskVerdict", "model_level"]
@@ -176,7 +180,12 @@ class RiskScreen:
             return self._verdict("NONE", [], False, None, RULES_ONLY, {"rules": rules_ms})
 
         texts = [conversation.turns[a.turn_index].text for a in analyses[-policy.model_window :]]
-        probs, source, model_ms = self._score(texts)
+        # The conversation's latest seeker turns as one more input of the same batched call.
+        window = window_text(texts) if self._classifier is not None else None
+        probs, source, model_ms = self._score(texts if window is None else [*texts, window])
+        window_probs = None
+        if probs is not None and window is not None:
+            probs, window_probs = probs[:-1], probs[-1]
         first_scored = len(analyses) - (0 if probs is None else len(probs))
         levels: list[str] = []
         carried: list[str] = []
@@ -189,6 +198,11 @@ class RiskScreen:
             reasons.extend(turn_reasons)
         level, conversation_reasons = conversation_level(analyses, policy, levels, carried)
         reasons.extend(conversation_reasons)
+        if window_probs is not None:
+            read, why = self._model_reason(analyses[-1], window_probs, "conversation")
+            if why is not None and level_index(read) > level_index(level):
+                level = read
+                reasons.append(why)
 
         # Third-party concern counts when voiced in the recent turns, not an hour ago.
         recent = analyses[-policy.trend_window :]
@@ -217,23 +231,32 @@ class RiskScreen:
         level = analysis.level
         if row is None:
             return level, reasons
+        effective, why = self._model_reason(analysis, row, "turn")
+        if why is None:
+            return level, reasons
+        reasons.append(why)
+        return max_level(level, effective), reasons
+
+    def _model_reason(
+        self, analysis: TurnAnalysis, row: np.ndarray, read: str
+    ) -> tuple[str, Reason | None]:
+        """The level one classifier row supports, capped by the guards that fired in
+        ``analysis`` (the turn it was read for, or the latest turn for the conversation row),
+        and its reason; (NONE, None) when the model sees nothing."""
         m_level, evidence = model_level(row, self.policy)
         if level_index(m_level) == 0:
-            return level, reasons
+            return "NONE", None
         caps = [self.policy.guard_model_caps.get(g, "IMMINENT") for g in analysis.guards]
         effective = m_level
-        detail = evidence
+        detail = evidence if read == "turn" else f"{evidence}, latest seeker turns read together"
         if caps:
             cap = max(caps, key=level_index)
             if level_index(m_level) > level_index(cap):
                 effective = cap
-                detail = (
-                    f"{evidence}; capped at {cap} by guard(s) {','.join(sorted(analysis.guards))}"
-                )
-        reasons.append(
-            Reason(None, f"model:{self.model_name}", analysis.turn_index, effective, detail)
-        )
-        return max_level(level, effective), reasons
+                guards = ",".join(sorted(analysis.guards))
+                detail = f"{detail}; capped at {cap} by guard(s) {guards}"
+        rule = f"model:{self.model_name}" if read == "turn" else f"model:{self.model_name}:{read}"
+        return effective, Reason(None, rule, analysis.turn_index, effective, detail)
 
     @property
     def model_name(self) -> str:

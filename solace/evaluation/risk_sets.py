@@ -6,7 +6,7 @@ Sections, for one ``RiskScreen``:
    preparatory acts, surface styles and hard-negative families no trainer sees);
 2. generated held-out dialogues: the held-out side of ``risk_corpus.split_dialogues``, each
    screened whole (the crisis builds across turns);
-3. the frozen hand-written sets (``data/risk_frozen*.yaml``, three writers, each blind to the
+3. the frozen hand-written sets (``data/risk_frozen*.yaml``, four writers, each blind to the
    rules and to the sets before it), only when asked for: reported at the end of a round of
    work, never tuned on;
 4. ESConv test seeker turns, each screened in its conversation up to and including it;
@@ -39,6 +39,8 @@ FROZEN_FILE = Path(__file__).with_name("data") / "risk_frozen.yaml"
 FROZEN_SECOND = Path(__file__).with_name("data") / "risk_frozen_2.yaml"
 # A third, by a third writer blind to the rules and both earlier sets, after both were reported.
 FROZEN_THIRD = Path(__file__).with_name("data") / "risk_frozen_3.yaml"
+# A fourth, by a fourth blind writer, after the third was reported (messages and 62 conversations).
+FROZEN_FOURTH = Path(__file__).with_name("data") / "risk_frozen_4.yaml"
 ESCALATE, PASSIVE, NO_ESCALATE = risk_corpus.ESCALATE, risk_corpus.PASSIVE, risk_corpus.NO_ESCALATE
 EXPECTS = (ESCALATE, PASSIVE, NO_ESCALATE)
 HIGH = RISK_LEVELS.index("HIGH")
@@ -409,7 +411,7 @@ def evaluate(
     data_dir: Path | None,
     frozen: bool = False,
     frozen_path: Path = FROZEN_FILE,
-    more_frozen: Sequence[Path] = (FROZEN_SECOND, FROZEN_THIRD),
+    more_frozen: Sequence[Path] = (FROZEN_SECOND, FROZEN_THIRD, FROZEN_FOURTH),
     cssrs_recall: float | None = None,
 ) -> tuple[list[str], Results]:
     """Sections 1-5 for ``screen``. ``data_dir`` None skips ESConv; ``frozen`` adds the

@@ -7,9 +7,12 @@ Data (every source's label mapping is in the metrics file and the model card):
   the user's label (Supportive->NONE ... Attempt->IMMINENT) and sentences capped at MODERATE;
 - SDCNL (r/depression -> LOW, r/SuicideWatch -> MODERATE);
 - negatives: ESConv train seeker turns and DiaSafety contexts outside Risk Ignorance (NONE);
-- hand-written messages (``HANDWRITTEN_FILES`` in ``data/``, two writers, levels by the C-SSRS
+- hand-written messages (``HANDWRITTEN_FILES`` in ``data/``, three writers, levels by the C-SSRS
   screener, the generated corpus's held-out families left out): every fifth row of each file is
-  kept out of fitting, for calibration.
+  kept out of fitting, for calibration;
+- conversation rows (``conversation_rows``): the latest seeker turns joined as the screen joins
+  them (``services.risk.window``), from generated dialogues, ESConv conversations (NONE) and
+  hand-written rows set among ESConv turns.
 
 Model: all-MiniLM-L6-v2 fine-tuned end to end with a linear head (``risk_encoder``), exported
 as the risk screen's own int8 encoder and a one-layer head. Calibration: one temperature on
@@ -25,6 +28,7 @@ import ast
 import csv
 import itertools
 import json
+import random
 import re
 import sys
 import time
@@ -35,9 +39,17 @@ import yaml
 
 from services.common.config import Settings
 from services.common.labels import RISK_LEVELS
+from services.risk.window import window_text
+from services.safety.policy import RiskPolicy
 from solace.training.common import classification_metrics, weights_dir, write_metrics
 from solace.training.onnx_head import write_head
-from solace.training.risk_corpus import generate, held_out_keywords, split
+from solace.training.risk_corpus import (
+    generate,
+    generate_dialogues,
+    held_out_keywords,
+    split,
+    split_dialogues,
+)
 
 HEAD_NAME = "solace-risk"
 CSSRS_TO_RISK = {
@@ -59,9 +71,14 @@ ESCONV_BUDGET = 0.002
 # The generated rows are the only chat-shaped crisis text; they weigh more than one Reddit post.
 GENERATED_WEIGHT = 2.0
 HANDWRITTEN_DIR = Path(__file__).with_name("data")
-# Named, not globbed: a model is reproducible from the files it lists (the first writer's file
-# was not finished in time for this model and is not listed).
-HANDWRITTEN_FILES = ("risk_handwritten_2.yaml", "risk_handwritten_3.yaml")
+# Named, not globbed: a model is reproducible from the files it lists.
+HANDWRITTEN_FILES = ("risk_handwritten.yaml", "risk_handwritten_2.yaml", "risk_handwritten_3.yaml")
+# Conversation rows (``conversation_rows``): generated dialogues of another seed than the
+# evaluation's (training families only), and how many ESConv / hand-written-in-context rows.
+CONVERSATION_SEED = 1
+CONVERSATION_DIALOGUES = 600
+CONVERSATION_SAMPLE = {"esconv": 2000, "hand_in_context": 1000}
+CONVERSATION_SKIP_FAMILIES = frozenset({"yes_to_safety_question"})
 # Every n-th row of each hand-written file is kept out of fitting (calibration).
 HANDWRITTEN_HOLD_EVERY = 5
 # The policy's threshold percentiles on ESConv valid turns: (policy field, first class, q).
@@ -237,17 +254,72 @@ def cssrs_sentences(
     return texts, np.asarray(labels)
 
 
-def esconv_seeker_turns(path: Path) -> list[str]:
-    """Every seeker turn of an ESConv split: ordinary distress, the negatives (NONE)."""
+def esconv_conversations(path: Path) -> list[list[str]]:
+    """The seeker turns of each ESConv conversation of a split, in order."""
     out = []
     with path.open(encoding="utf-8") as handle:
         for line in handle:
-            out.extend(
+            turns = [
                 u["text"].strip()
                 for u in json.loads(line)["dialog"]
                 if u["speaker"] == "usr" and u["text"].strip()
-            )
+            ]
+            if turns:
+                out.append(turns)
     return out
+
+
+def esconv_seeker_turns(path: Path) -> list[str]:
+    """Every seeker turn of an ESConv split: ordinary distress, the negatives (NONE)."""
+    return [turn for turns in esconv_conversations(path) for turn in turns]
+
+
+def _windows(turns: list[str], model_window: int) -> str | None:
+    return window_text(turns[-model_window:])
+
+
+def conversation_rows(
+    esconv: list[list[str]],
+    hand_texts: list[str],
+    hand_levels: np.ndarray,
+    rng: random.Random,
+    model_window: int,
+) -> list[tuple[str, int, float]]:
+    """Rows of the classifier's conversation input (``services.risk.window``):
+    - generated training-family dialogues (``CONVERSATION_SEED``), their seeker turns with the
+      dialogue's composed level (not those whose level rests on a bare "yes" to a supporter's
+      question: without the question the text does not say it);
+    - ESConv train conversations cut at a random seeker turn (NONE);
+    - a hand-written fitting row among one or two ESConv seeker turns, at the end or before
+      them, with the row's level: context of ordinary distress neither hides nor creates one."""
+    rows: list[tuple[str, int, float]] = []
+    train, _held_out = split_dialogues(
+        generate_dialogues(CONVERSATION_SEED, CONVERSATION_DIALOGUES)
+    )
+    for d in train:
+        if d.family in CONVERSATION_SKIP_FAMILIES:
+            continue
+        text = _windows([t for role, t in d.turns if role == "seeker"], model_window)
+        if text is not None:
+            rows.append((text, RISK_LEVELS.index(d.level), GENERATED_WEIGHT))
+    none = RISK_LEVELS.index("NONE")
+    long_enough = [turns for turns in esconv if len(turns) >= 2]
+    for _ in range(CONVERSATION_SAMPLE["esconv"]):
+        turns = rng.choice(long_enough)
+        end = rng.randrange(1, len(turns))
+        text = _windows(turns[: end + 1], model_window)
+        if text is not None:
+            rows.append((text, none, 1.0))
+    for _ in range(CONVERSATION_SAMPLE["hand_in_context"]):
+        i = rng.randrange(len(hand_texts))
+        context = rng.choice(long_enough)
+        start = rng.randrange(len(context))
+        around = context[start : start + rng.choice((1, 2))]
+        turns = [*around, hand_texts[i]] if rng.random() < 0.7 else [hand_texts[i], *around]
+        text = _windows(turns, model_window)
+        if text is not None:
+            rows.append((text, int(hand_levels[i]), 1.0))
+    return rows
 
 
 def diasafety_negatives(path: Path) -> list[str]:
@@ -321,7 +393,6 @@ def _sample(texts: list[str], labels, weight: float, k: int | None, rng) -> list
 
 def train_risk(settings: Settings) -> dict:
     import os
-    import random
 
     from services.common.encoder import Encoder
     from solace.training.risk_encoder import LOGIT_SCALE, export_encoder, fine_tune
@@ -334,8 +405,18 @@ def train_risk(settings: Settings) -> dict:
     tr, _unused, te = split_posts(users, user_labels)
     sd_texts, sd_y = load_sdcnl(root / "sdcnl" / "training-set.csv")
     sent_texts, sent_y = cssrs_sentences(posts, y_posts, tr)
-    esc_train = esconv_seeker_turns(root / "esconv" / "train.txt")
-    esc_valid = esconv_seeker_turns(root / "esconv" / "valid.txt")
+    esc_conversations = esconv_conversations(root / "esconv" / "train.txt")
+    esc_train = [turn for turns in esc_conversations for turn in turns]
+    esc_valid_conversations = esconv_conversations(root / "esconv" / "valid.txt")
+    esc_valid = [turn for turns in esc_valid_conversations for turn in turns]
+    model_window = RiskPolicy().model_window
+    # What the screen reads at each later seeker turn of a validation conversation.
+    esc_valid_windows = [
+        text
+        for turns in esc_valid_conversations
+        for end in range(1, len(turns))
+        if (text := _windows(turns[: end + 1], model_window)) is not None
+    ]
     dia = diasafety_negatives(root / "diasafety" / "train.json")
     gen_fit, gen_fit_y, gen_cal, gen_cal_y = chat_corpus()
     hand_fit, hand_fit_y, hand_held, hand_held_y = handwritten_rows()
@@ -351,6 +432,7 @@ def train_risk(settings: Settings) -> dict:
         *_sample(sd_texts, sd_y, 1.0, SAMPLE["sdcnl"], rng),
         *_sample(esc_train, none, 1.0, SAMPLE["esconv"], rng),
         *_sample(dia, none, 0.5, SAMPLE["dia"], rng),
+        *conversation_rows(esc_conversations, hand_fit, hand_fit_y, rng, model_window),
     ]
     threads = max(1, os.cpu_count() or 1)
     model, weight, bias = fine_tune(rows, threads)
@@ -385,7 +467,9 @@ def train_risk(settings: Settings) -> dict:
         f"ESConv budget; held-back hand-written negatives escalated {hand_false:.4f}"
     )
     esc_valid_high = float((esc_valid_probs.argmax(1) >= RISK_LEVELS.index("HIGH")).mean())
-    thresholds = policy_thresholds(esc_valid_probs)
+    # The model's budget holds for both of its inputs: single turns and turns read together.
+    window_probs = _softmax(logits(esc_valid_windows) / temperature)
+    thresholds = policy_thresholds(np.concatenate([esc_valid_probs, window_probs]))
     print(f"  risk policy thresholds for this model (ESConv valid percentiles): {thresholds}")
 
     test_posts = [posts[i] for i in np.flatnonzero(te)]
@@ -415,8 +499,10 @@ def train_risk(settings: Settings) -> dict:
             "generated C-SSRS corpus (solace.training.risk_corpus, training families only) + "
             "C-SSRS Reddit (Gaur 2019) posts and sentences of train users + SDCNL training-set "
             "+ ESConv train seeker turns (NONE) + DiaSafety train contexts outside Risk "
-            "Ignorance (NONE) + hand-written messages (data/risk_handwritten_2/_3.yaml, every "
-            f"{HANDWRITTEN_HOLD_EVERY}th row held out of fitting)"
+            "Ignorance (NONE) + hand-written messages (data/risk_handwritten*.yaml, three "
+            f"writers, every {HANDWRITTEN_HOLD_EVERY}th row held out of fitting) + conversation "
+            "rows (generated dialogues, ESConv conversations, hand-written rows among ESConv "
+            "turns; the latest seeker turns joined as services.risk.window joins them)"
         ),
         "label_mapping": {
             **CSSRS_TO_RISK,
@@ -463,6 +549,7 @@ def train_risk(settings: Settings) -> dict:
             "handwritten_fit": len(hand_fit),
             "handwritten_held": len(hand_held),
             "esconv_valid_turns": len(esc_valid),
+            "esconv_valid_conversation_windows": len(esc_valid_windows),
             "test_posts": int(te.sum()),
             "test_users": len(test_users),
         },

@@ -15,6 +15,7 @@ from services.common.domain import Conversation, Turn
 from services.common.errors import InvalidArgument, Unavailable
 from services.risk.model import RiskScreen, RiskVerdict
 from services.risk.rules import level_index
+from services.risk.window import window_text
 from services.safety.policy import RiskPolicy, load_policy
 
 PROBES = yaml.safe_load(
@@ -224,3 +225,22 @@ def test_a_model_only_level_floors_later_requests_one_step_lower_than_a_rules_le
     # What a rule found is carried as before: an attempt stays escalated on the next "ok".
     attempt = screen(["I swallowed all my pills an hour ago", "ok"], classifier)
     assert attempt.decision is not None and attempt.decision.escalate
+
+
+def test_turns_read_together_escalate_what_no_single_turn_says() -> None:
+    # Neither turn alone reads as a crisis to the model; the two together do.
+    first, second = "things have been heavy for a while", "I sorted out who gets the dog"
+    classifier = PerTextClassifier({window_text([first, second])})
+    assert screen([second], classifier).level != "IMMINENT"
+    verdict = screen([first, second], classifier)
+    assert verdict.level == "IMMINENT"
+    assert verdict.decision is not None and verdict.decision.escalate
+    why = [r for r in verdict.reasons if r.source == "model:per-text:conversation"]
+    assert why and why[0].turn_index == 2
+
+
+def test_a_guard_in_the_latest_turn_caps_the_turns_read_together() -> None:
+    first, second = "some days are dark", "I'm not going to kill myself, I promise"
+    classifier = PerTextClassifier({window_text([first, second])})
+    verdict = screen([first, second], classifier)
+    assert level_index(verdict.level) < level_index("HIGH"), verdict.reasons

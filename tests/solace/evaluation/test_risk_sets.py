@@ -185,3 +185,20 @@ def test_the_cli_takes_frozen_for_risk_only_when_asked() -> None:
 
     assert build_parser().parse_args(["eval", "risk", "--frozen"]).frozen is True
     assert build_parser().parse_args(["eval", "risk"]).frozen is False
+
+
+@pytest.mark.parametrize(
+    "path",
+    [rs.FROZEN_FILE, rs.FROZEN_SECOND, rs.FROZEN_THIRD, rs.FROZEN_FOURTH],
+    ids=lambda p: p.name,
+)
+def test_every_packaged_frozen_set_loads_with_known_expectations(path: Path) -> None:
+    # Only shapes are checked here: the sets are read by `solace eval risk --frozen`, never
+    # by a test that could be tuned against them.
+    messages, conversations = rs.frozen_items(path, rs.MAX_CHARS)
+    items = [*messages, *conversations]
+    assert messages, path
+    assert len({i.id for i in items}) == len(items)
+    assert {i.expect for i in items} <= set(rs.EXPECTS)
+    for item in conversations:
+        assert item.conversation.turns[-1].role == "seeker"
