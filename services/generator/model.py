@@ -14,8 +14,8 @@ Policies, in the order they apply:
     (``methods.policy.constrain_to_decision``);
 - method AUTO (or empty): ``methods.policy.choose_method``;
 - engine: ``options.engine`` or ``Settings.default_engine``. A known engine that this server
-  does not run ("vllm" without vLLM installed) is answered by the composer with ``fell_back``;
-  an unknown name is ``InvalidArgument("options.engine")``;
+  does not run ("vllm" without vLLM installed, "llamacpp" without its model file) is answered
+  by the composer with ``fell_back``; an unknown name is ``InvalidArgument("options.engine")``;
 - an engine that raises, times out or answers unusably: the whole method runs again on the
   composer, ``fell_back=True`` with the reason (an exception type, never message text).
 """
@@ -74,7 +74,7 @@ __all__ = [
 log = logging.getLogger("solace.generator")
 
 # Engines the API knows by name; only some run on a given server.
-KNOWN_ENGINES: tuple[str, ...] = ("composer", "vllm", "openai")
+KNOWN_ENGINES: tuple[str, ...] = ("composer", "llamacpp", "vllm", "openai")
 DEFAULT_MAX_TOKENS = 160
 DEFAULT_STRATEGY_STRENGTH = 1.0
 # The engine gets this share of the generation timeout, so a composer fallback still answers

@@ -1,7 +1,14 @@
 """Language-model engines the generation methods run on (see ``base.Engine`` for the contract).
 
-``composer`` is always available; ``vllm`` and ``openai`` plug in behind the same interface and
-are configured through ``Settings`` by ``configured_engines`` (environment variables shown):
+``composer`` is always available; ``llamacpp``, ``vllm`` and ``openai`` plug in behind the same
+interface and are configured through ``Settings`` by ``configured_engines`` (environment
+variables shown):
+
+- ``llamacpp`` (llama-cpp-python, in process) whenever its GGUF file exists and ``llama_cpp``
+  imports: ``SOLACE_LLM_MODEL`` (a GGUF file; empty = the SmolLM2-135M-Instruct that
+  ``solace models build`` installs) and ``SOLACE_LLM_THREADS`` (0 = all cores). It is not the
+  default engine (``SOLACE_DEFAULT_ENGINE`` stays ``composer``): requests name it in
+  ``options.engine``. The model loads on the first request, not here;
 
 - ``SOLACE_OPENAI_BASE_URL``, ``SOLACE_OPENAI_MODEL`` (both required), ``SOLACE_OPENAI_API_KEY``,
   ``SOLACE_OPENAI_BIAS_TABLE`` (a ``kernels.bias_table`` file for the served tokenizer);
@@ -23,6 +30,9 @@ log = logging.getLogger("solace.generator.engines")
 def configured_engines(settings: Settings) -> dict[str, Engine]:
     """The LLM engines the settings configure, by name (empty when none is)."""
     engines: dict[str, Engine] = {}
+    llamacpp = _llamacpp_engine(settings)
+    if llamacpp is not None:
+        engines["llamacpp"] = llamacpp
     if settings.openai_base_url and settings.openai_model:
         from services.generator.engines.openai_engine import OpenAIEngine
 
@@ -42,3 +52,20 @@ def configured_engines(settings: Settings) -> dict[str, Engine]:
         except ImportError as exc:  # vllm is an optional extra
             log.warning("SOLACE_VLLM_MODEL is set but vLLM is not usable: %s", exc)
     return engines
+
+
+def _llamacpp_engine(settings: Settings) -> Engine | None:
+    from solace.modelbuild import llm_model_path
+
+    path = llm_model_path(settings)
+    if not path.is_file():
+        if settings.llm_model:  # named but absent: say so; the built default may simply be unbuilt
+            log.warning("SOLACE_LLM_MODEL names no file (%s): no llamacpp engine", path)
+        return None
+    try:
+        from services.generator.engines.llamacpp_engine import LlamaCppEngine
+
+        return LlamaCppEngine(path, n_threads=settings.llm_threads)
+    except ImportError as exc:  # llama-cpp-python not installed
+        log.warning("the llamacpp engine is not usable: %s", exc)
+        return None

@@ -1,0 +1,170 @@
+"""The ``llamacpp`` engine: a GGUF chat model in this process, through llama-cpp-python.
+
+By default the model is SmolLM2-135M-Instruct (Q4_1), which ``solace models build`` installs
+under ``<models_dir>/llm``; ``Settings.llm_model`` names another GGUF file. The model's own chat
+template (GGUF metadata) renders ``Prompt.messages()``: the system message, then the turns with
+the seeker as ``user``, the same messages every chat engine gets. Conditioning is by that prompt
+only (the strategy's guidance is in the system message); there is no logit bias here.
+
+One ``llama_cpp.Llama`` (one context of ``n_ctx`` 2048 tokens) is loaded on first use and kept.
+A context is not thread-safe and holds one sequence at a time, so every generation takes the
+engine's lock, and all of them run on the engine's own single worker thread: the asyncio loop is
+never blocked, concurrent requests queue in arrival order instead of each holding a thread of
+the loop's default executor, and they are decoded one after the other (no batching: N concurrent
+requests take about N times as long as one). A request that is cancelled (the Generator's
+deadline) or a stream that its reader abandons stops its generation at the next token, so the
+context is free for the next request.
+
+``complete`` and ``stream`` share one decoding path (llama-cpp-python's streamed chat completion),
+so the joined deltas are exactly the completed text. Decoding: ``max_tokens`` (0 = 160),
+``temperature`` (0 = greedy), ``seed`` (0 = llama.cpp's own); the sampler is llama-cpp-python's
+default chain (top-k 40, top-p 0.95, min-p 0.05) when the temperature is above 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from services.generator.engines.base import DecodingOptions, Engine, Prompt
+
+DEFAULT_MAX_TOKENS = 160
+N_CTX = 2048
+_DONE = object()
+
+
+def engine_version(model_path: Path) -> str:
+    """``<file stem>@<sha256[:12]>`` when the build's manifest describes the file (the built
+    SmolLM2), else the file name: a configured multi-GB file is not hashed at start-up."""
+    from solace.modelbuild import llm_manifest
+
+    manifest = llm_manifest(model_path)
+    if manifest and manifest.get("sha256"):
+        return f"{model_path.stem}@{str(manifest['sha256'])[:12]}"
+    return model_path.name
+
+
+def sampling(options: DecodingOptions) -> dict[str, Any]:
+    """``create_chat_completion`` keyword arguments for a prompt's decoding options."""
+    params: dict[str, Any] = {
+        "max_tokens": options.max_tokens or DEFAULT_MAX_TOKENS,
+        # llama-cpp-python samples greedily at temperature 0.
+        "temperature": max(0.0, options.temperature),
+    }
+    if options.seed:
+        params["seed"] = options.seed
+    return params
+
+
+class LlamaCppEngine(Engine):
+    """``model_path`` a GGUF file with a chat template; ``n_threads`` llama.cpp's CPU threads
+    (0 = ``os.cpu_count()``)."""
+
+    name = "llamacpp"
+
+    def __init__(self, model_path: str | Path, *, n_threads: int = 0, n_ctx: int = N_CTX) -> None:
+        import llama_cpp  # noqa: F401 - fail here, at configuration, when the package is missing
+
+        self.model_path = Path(model_path)
+        if not self.model_path.is_file():
+            raise FileNotFoundError(f"no GGUF model at {self.model_path}")
+        self.version = engine_version(self.model_path)
+        self.n_threads = n_threads or os.cpu_count() or 1
+        self.n_ctx = n_ctx
+        self._llama: Any = None
+        self._lock = threading.Lock()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llamacpp")
+
+    # --- the context (worker thread, under the lock) ----------------------------------------
+
+    def _load(self) -> Any:
+        if self._llama is None:
+            from llama_cpp import Llama
+
+            self._llama = Llama(
+                model_path=str(self.model_path),
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads,
+                verbose=False,
+            )
+        return self._llama
+
+    def _generate(
+        self, prompt: Prompt, emit: Callable[[str], None] | None, cancelled: threading.Event
+    ) -> str:
+        parts: list[str] = []
+        with self._lock:
+            llama = self._load()
+            chunks = llama.create_chat_completion(
+                messages=prompt.messages(), stream=True, **sampling(prompt.options)
+            )
+            try:
+                for chunk in chunks:
+                    if cancelled.is_set():
+                        break
+                    delta = chunk["choices"][0]["delta"].get("content") or ""
+                    if delta:
+                        parts.append(delta)
+                        if emit is not None:
+                            emit(delta)
+            finally:
+                chunks.close()
+        return "".join(parts)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` in the model's vocabulary (no BOS): how long a reply is."""
+        with self._lock:
+            tokens = self._load().tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        return len(tokens)
+
+    # --- the Engine interface ---------------------------------------------------------------
+
+    async def _submit(self, prompt: Prompt, emit: Callable[[str], None] | None) -> str:
+        cancelled = threading.Event()
+        job = asyncio.get_running_loop().run_in_executor(
+            self._worker, self._generate, prompt, emit, cancelled
+        )
+        try:
+            return await job
+        except asyncio.CancelledError:
+            cancelled.set()  # a started generation stops at its next token
+            raise
+
+    async def complete(self, prompts: Sequence[Prompt]) -> list[str]:
+        # One context: the prompts of a call are decoded one after the other.
+        return [await self._submit(prompt, None) for prompt in prompts]
+
+    async def stream(self, prompt: Prompt) -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        cancelled = threading.Event()
+
+        def emit(delta: str) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, delta)
+
+        job = loop.run_in_executor(self._worker, self._generate, prompt, emit, cancelled)
+        # Runs on the loop after every delta the worker scheduled before finishing.
+        job.add_done_callback(lambda _: queue.put_nowait(_DONE))
+        try:
+            while (item := await queue.get()) is not _DONE:
+                yield item
+            job.result()  # the worker's exception, if it raised
+        finally:
+            cancelled.set()  # a reader that stops early frees the context
+
+    async def close(self) -> None:
+        # The model goes (after any generation in progress); the idle worker thread stays, so
+        # an engine that is used again reloads the model instead of failing.
+        await asyncio.get_running_loop().run_in_executor(self._worker, self._release)
+
+    def _release(self) -> None:
+        with self._lock:
+            if self._llama is not None:
+                self._llama.close()
+                self._llama = None
