@@ -278,6 +278,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from solace.benchmarks.load import run as run_load
 
         print(run_load(settings))
+    if args.what == "llm":
+        from solace.benchmarks.llm import run as run_llm
+
+        print(run_llm(settings))  # the llamacpp engine, SOLACE_LLM_THREADS threads
     return 0
 
 
@@ -344,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
         "what",
         nargs="?",
         default="all",
-        choices=["classifiers", "support", "load", "batching", "cluster", "all"],
+        choices=["classifiers", "support", "load", "batching", "cluster", "llm", "all"],
     )
     bench.add_argument("--calls", type=_positive_int, default=300)
     bench.set_defaults(func=cmd_bench)

@@ -61,6 +61,8 @@ TRACING_SECTION = "## Tracing overhead, side by side"
 TOPOLOGY_SECTION = "## Topologies side by side"
 # Written by hand from ``solace bench classifiers``; a load sweep keeps it as it is.
 CLASSIFIER_SECTION = "## Classifier latency"
+# Written by hand from ``solace bench llm``; kept the same way.
+LLM_SECTION = "## LLM engine"
 
 
 def layout(settings: Settings) -> str:
@@ -750,9 +752,10 @@ def run(
 
 def keep_sections(report: str, previous: str, compared: bool) -> str:
     """``report`` with the sections of ``previous`` that this sweep did not write: the
-    classifier figures always, the side-by-side tracing ones when it ran no comparison."""
+    classifier and LLM figures always, the side-by-side tracing ones when it ran no comparison."""
     kept = [] if compared else _tracing_sections(previous)
-    for section in kept + _sections(previous, CLASSIFIER_SECTION):
+    kept += _sections(previous, CLASSIFIER_SECTION) + _sections(previous, LLM_SECTION)
+    for section in kept:
         report = replace_section(report, section)
     return report
 

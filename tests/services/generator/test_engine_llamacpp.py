@@ -25,7 +25,7 @@ from generator_fakes import conversation
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
 
-from services.common.config import Settings
+from services.common.config import Settings, load_settings
 from services.common.labels import strategy_index
 from services.generator.engines import configured_engines
 from services.generator.engines.base import DecodingOptions, Engine, Prompt
@@ -232,3 +232,9 @@ def test_llm_model_names_another_file(tmp_path: Path) -> None:
     )
     engine = LlamaCppEngine(other)
     assert engine.version == "other.gguf"  # no manifest describes it; not hashed at start-up
+
+
+def test_the_settings_come_from_the_environment() -> None:
+    settings = load_settings({"SOLACE_LLM_MODEL": "/srv/m.gguf", "SOLACE_LLM_THREADS": "1"})
+    assert settings.llm_model == "/srv/m.gguf" and settings.llm_threads == 1
+    assert Settings().llm_model == "" and Settings().llm_threads == 0

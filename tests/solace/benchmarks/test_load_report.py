@@ -77,11 +77,13 @@ def test_the_report_names_the_layout_and_puts_both_topologies_side_by_side(monke
 
 
 def test_the_classifier_section_survives_a_load_sweep() -> None:
-    """A sweep rewrites benchmarks.md; the classifier figures kept by hand stay in it."""
-    from solace.benchmarks.load import CLASSIFIER_SECTION, keep_sections
+    """A sweep rewrites benchmarks.md; the classifier and LLM figures kept by hand stay in it."""
+    from solace.benchmarks.load import CLASSIFIER_SECTION, LLM_SECTION, keep_sections
 
     section = f"{CLASSIFIER_SECTION}: new text and memo hits\n\nbatch 1: 5.3 ms\n"
-    merged = keep_sections("# Benchmarks\n\nnew table\n", OLD + "\n" + section, compared=True)
+    llm = f"{LLM_SECTION} (llamacpp, SmolLM2)\n\n| 1 | 87.0 |\n"
+    previous = OLD + "\n" + section + "\n" + llm
+    merged = keep_sections("# Benchmarks\n\nnew table\n", previous, compared=True)
     assert merged.startswith("# Benchmarks\n\nnew table\n")
-    assert merged.endswith(section)
+    assert section in merged and merged.endswith(llm)
     assert TRACING_SECTION not in merged  # a sweep that compared wrote its own
