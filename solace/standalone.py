@@ -25,8 +25,15 @@ from services.common.server import (
 log = logging.getLogger("solace.standalone")
 
 
-def service_spec(name: str, settings: Settings) -> ServiceSpec:
-    """The servicer of one service, built with its models."""
+def service_specs(name: str, settings: Settings) -> list[ServiceSpec]:
+    """The services ``solace serve <name>`` hosts, built with their models: the one named, and
+    with Support the classifier services it forwards (``services.router.forward``)."""
+    if name == "support":
+        return _support_specs(settings)
+    return [_service_spec(name, settings)]
+
+
+def _service_spec(name: str, settings: Settings) -> ServiceSpec:
     if name == "risk":
         from services.risk.servicer import build_risk_servicer
         from solace.v1 import risk_pb2_grpc
@@ -63,26 +70,32 @@ def service_spec(name: str, settings: Settings) -> ServiceSpec:
             generation_pb2_grpc.add_GeneratorServicer_to_server,
             build_generator_servicer(settings),
         )
-    if name == "support":
-        from services.router.clients import GrpcClients
-        from services.router.pipeline import SupportPipeline
-        from services.router.safety import build_safety_layer
-        from services.router.servicer import SupportServicer
-        from solace.v1 import support_pb2_grpc
-
-        clients = GrpcClients.from_settings(settings)
-        if settings.api_keys_file and not settings.internal_api_key_file:
-            log.warning(
-                "API keys are on but SOLACE_INTERNAL_API_KEY_FILE is unset: services that "
-                "require keys will refuse the router's calls and every reply will be held"
-            )
-        pipeline = SupportPipeline(clients, build_safety_layer(settings), settings)
-        return ServiceSpec(
-            SUPPORT_SERVICE,
-            support_pb2_grpc.add_SupportServicer_to_server,
-            SupportServicer(pipeline),
-        )
     raise ValueError(f"unknown service {name!r}")
+
+
+def _support_specs(settings: Settings) -> list[ServiceSpec]:
+    from services.router.clients import GrpcClients
+    from services.router.forward import FORWARDED, ForwardingServicer
+    from services.router.pipeline import SupportPipeline
+    from services.router.safety import build_safety_layer
+    from services.router.servicer import SupportServicer
+    from solace.v1 import support_pb2_grpc
+
+    clients = GrpcClients.from_settings(settings)
+    if settings.api_keys_file and not settings.internal_api_key_file:
+        log.warning(
+            "API keys are on but SOLACE_INTERNAL_API_KEY_FILE is unset: services that "
+            "require keys will refuse the router's calls and every reply will be held"
+        )
+    pipeline = SupportPipeline(clients, build_safety_layer(settings), settings)
+    support = ServiceSpec(
+        SUPPORT_SERVICE, support_pb2_grpc.add_SupportServicer_to_server, SupportServicer(pipeline)
+    )
+    forwarded = [
+        ServiceSpec(f.service, f.add_to_server, ForwardingServicer(f, clients, settings))
+        for f in FORWARDED
+    ]
+    return [support, *forwarded]
 
 
 @dataclass
@@ -90,7 +103,7 @@ class Standalone:
     """A started standalone server, with its access control and transport mode."""
 
     name: str
-    spec: ServiceSpec
+    spec: ServiceSpec  # the service named (Support also hosts the ones it forwards)
     running: RunningServer
     access: AccessControl
     mode: str  # "plaintext", "tls" or "mtls"
@@ -108,10 +121,10 @@ async def start_standalone(
     and the server TLS settings."""
     from services.common.tls import server_credentials, server_mode
 
-    spec = service_spec(name, settings)
+    specs = service_specs(name, settings)
     access = AccessControl(settings, accept_internal=name != "support")
     running = await start_server(
-        [spec],
+        specs,
         port,
         host=settings.host if host is None else host,
         credentials=server_credentials(settings),
@@ -119,7 +132,7 @@ async def start_standalone(
         max_message_bytes=settings.max_request_bytes,
         telemetry_service=name,
     )
-    return Standalone(name, spec, running, access, server_mode(settings))
+    return Standalone(name, specs[0], running, access, server_mode(settings))
 
 
 async def serve_standalone(name: str, settings: Settings, port: int) -> int:

@@ -126,6 +126,12 @@ class Encoder:
         offsets = [(int(a), int(b)) for a, b in encoding.offsets]
         return embedding[0], np.asarray(states[0], dtype=np.float32), offsets
 
+    def load_token_graph(self) -> None:
+        """Build ``token_states``' graph now rather than on its first call (reading the model
+        with ``onnx`` takes most of a second): a service that reads token states calls this at
+        start, so the first request it answers is not the one that pays."""
+        self._token_session()
+
     def _token_session(self) -> tuple[object, str]:
         with self._token_lock:
             if self._token_model is None:

@@ -41,6 +41,9 @@ class DefenseModel:
         self, settings: Settings, head_path: Path = HEAD_PATH, embed: Embed | None = None
     ) -> None:
         self.encoder = get_encoder(settings)
+        # Evidence reads the encoder's token states: their graph is built now, not by the
+        # first request (which would otherwise take most of a second longer).
+        self.encoder.load_token_graph()
         self.head = ClassifierHead(head_path, threads=settings.onnx_threads)
         if self.head.labels and self.head.labels != DEFENSE_LEVELS:
             raise ValueError(f"{head_path} was trained for labels {self.head.labels}")

@@ -5,8 +5,10 @@ colocated, through their servicers built in this process (``LocalClients``): the
 pipeline, spans and metrics either way.
 
 The proxy hands every RPC of the registered services to this class by method name: Support's
-``Respond``/``RespondStream``, and also ``grpc.health.v1.Health/Check``/``Watch`` and server
-reflection, so stock tools (grpcurl, Kubernetes gRPC probes) work against the Serve port.
+``Respond``/``RespondStream``; the classifier services' ``Screen``, ``Classify`` and ``Predict``
+(``services/router/forward.py``: a partner app may screen or classify its own messages); and
+``grpc.health.v1.Health/Check``/``Watch`` and server reflection, so stock tools (grpcurl,
+Kubernetes gRPC probes) work against the Serve port.
 Status codes are set on the Serve gRPC context from the one error table (``status_for``).
 
 Requests arrive as bytes (Solace's servicer functions, ``services/router/serve_grpc.py``, keep
@@ -35,6 +37,7 @@ from services.common.interceptor import status_for
 from services.common.rpc_names import HEALTH_SERVICE, RESPOND, RESPOND_STREAM
 from services.common.wire import decode, size_of
 from services.router.clients import HandleClients, LocalClients, ServiceClients
+from services.router.forward import BY_METHOD, Forwarded, forward
 from services.router.pipeline import SupportPipeline
 from services.router.safety import build_safety_layer
 from services.router.service_names import PUBLIC_SERVICES
@@ -76,6 +79,7 @@ class SupportIngressReplica:
         self._safety = build_safety_layer(settings)
         self._pipeline = SupportPipeline(self._clients, self._safety, settings)
         self._access = AccessControl(settings)
+        self._settings = settings
         self._reflection = ReflectionServicer(PUBLIC_SERVICES)
         self._healthy: tuple[float, bool] = (0.0, False)
 
@@ -109,6 +113,29 @@ class SupportIngressReplica:
         finally:
             telemetry.count_request("router", RESPOND_STREAM, code)
             telemetry.observe_stage("router", "total", time.perf_counter() - start, code=code)
+
+    # The classifier services on this port (services/router/forward.py), admitted, parsed,
+    # counted and answered with the error table like Respond.
+
+    async def Screen(self, raw: bytes, grpc_context=None):
+        return await self._forward(BY_METHOD["Screen"], raw, grpc_context)
+
+    async def Classify(self, raw: bytes, grpc_context=None):
+        return await self._forward(BY_METHOD["Classify"], raw, grpc_context)
+
+    async def Predict(self, raw: bytes, grpc_context=None):
+        return await self._forward(BY_METHOD["Predict"], raw, grpc_context)
+
+    async def _forward(self, entry: Forwarded, raw: bytes, grpc_context: Any) -> Any:
+        metadata = _metadata(grpc_context)
+        with telemetry.server_call("router", entry.rpc, metadata) as call:
+            try:
+                await self._access.admit(metadata, size_of(raw))
+                request = decode(entry.request.FromString, raw)
+                return await forward(entry, self._clients, request, self._settings)
+            except Exception as exc:
+                call.code = _set_status(grpc_context, exc)
+                return entry.response()
 
     async def _serving(self) -> bool:
         checked_at, healthy = self._healthy

@@ -5,8 +5,15 @@ from __future__ import annotations
 from grpc_reflection.v1alpha import reflection
 
 from services.common.rpc_names import HEALTH_SERVICE, SUPPORT_SERVICE
+from services.router.forward import FORWARDED_SERVICES
 
-PUBLIC_SERVICES: tuple[str, ...] = (SUPPORT_SERVICE, HEALTH_SERVICE, reflection.SERVICE_NAME)
+# Support, the classifier services it forwards (services/router/forward.py), health, reflection.
+PUBLIC_SERVICES: tuple[str, ...] = (
+    SUPPORT_SERVICE,
+    *FORWARDED_SERVICES,
+    HEALTH_SERVICE,
+    reflection.SERVICE_NAME,
+)
 
 # Import paths the Ray Serve gRPC proxy registers (see ``gRPCOptions.grpc_servicer_functions``):
 # the generated ones with the requests left as bytes for the ingress to parse, so a corrupt
@@ -16,4 +23,7 @@ GRPC_SERVICER_FUNCTIONS: tuple[str, ...] = (
     "services.router.serve_grpc.add_support",
     "services.router.serve_grpc.add_health",
     "services.router.serve_grpc.add_reflection",
+    "services.router.serve_grpc.add_risk",
+    "services.router.serve_grpc.add_defense",
+    "services.router.serve_grpc.add_strategy",
 )

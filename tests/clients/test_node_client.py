@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from services.common.server import start_server
-from solace.standalone import service_spec
+from solace.standalone import service_specs
 
 pytestmark = pytest.mark.integration
 
@@ -59,13 +59,13 @@ async def _call(node_modules: Path, port: int, text: str) -> dict:
 
 async def test_node_client_gets_a_reply_and_field_errors(settings, node_modules):
     servers = {
-        n: await start_server([service_spec(n, settings)], 0, host="127.0.0.1")
+        n: await start_server(service_specs(n, settings), 0, host="127.0.0.1")
         for n in ("risk", "defense", "strategy", "generator")
     }
     routed = settings.with_overrides(
         **{f"{n}_target": f"127.0.0.1:{s.port}" for n, s in servers.items()}
     )
-    support = await start_server([service_spec("support", routed)], 0, host="127.0.0.1")
+    support = await start_server(service_specs("support", routed), 0, host="127.0.0.1")
     try:
         answer = await _call(node_modules, support.port, "I lost my job and I can't sleep")
         assert answer["reply"]

@@ -12,8 +12,8 @@ import redis
 
 from services.common.auth import hash_key
 from services.common.server import start_server
-from solace.standalone import service_spec
-from solace.v1 import common_pb2, support_pb2, support_pb2_grpc
+from solace.standalone import service_specs
+from solace.v1 import common_pb2, risk_pb2, risk_pb2_grpc, support_pb2, support_pb2_grpc
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +50,7 @@ async def routers(settings, tmp_path):
     )
     assert "key-a" not in keys.read_text()  # only hashes at rest
     services = {
-        n: await start_server([service_spec(n, settings)], 0, host="127.0.0.1")
+        n: await start_server(service_specs(n, settings), 0, host="127.0.0.1")
         for n in ("risk", "defense", "strategy", "generator")
     }
     routed = settings.with_overrides(
@@ -64,12 +64,12 @@ async def routers(settings, tmp_path):
 
     replicas = []
     for _ in range(2):
-        spec = service_spec("support", routed)
+        specs = service_specs("support", routed)
         replicas.append(
-            await start_server([spec], 0, host="127.0.0.1", guard=AccessControl(routed).guard)
+            await start_server(specs, 0, host="127.0.0.1", guard=AccessControl(routed).guard)
         )
     channels = [grpc.aio.insecure_channel(f"127.0.0.1:{r.port}") for r in replicas]
-    yield [support_pb2_grpc.SupportStub(c) for c in channels]
+    yield channels
     for channel in channels:
         await channel.close()
     for server in (*replicas, *services.values()):
@@ -77,7 +77,7 @@ async def routers(settings, tmp_path):
 
 
 async def test_calls_without_a_valid_key_are_unauthenticated(routers):
-    stub = routers[0]
+    stub = support_pb2_grpc.SupportStub(routers[0])
     for metadata in (None, [("x-api-key", "wrong")]):
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await stub.Respond(ask(), metadata=metadata, timeout=30)
@@ -89,7 +89,8 @@ async def test_calls_without_a_valid_key_are_unauthenticated(routers):
 async def test_two_replicas_share_one_quota_through_redis(routers):
     allowed = refused = 0
     for i in range(12):
-        stub = routers[i % 2]  # alternate replicas: only a shared bucket limits the total
+        # Alternate replicas: only a shared bucket limits the total.
+        stub = support_pb2_grpc.SupportStub(routers[i % 2])
         try:
             await stub.Respond(ask(), metadata=[("x-api-key", "key-a")], timeout=30)
             allowed += 1
@@ -99,4 +100,25 @@ async def test_two_replicas_share_one_quota_through_redis(routers):
     assert allowed == 5  # the burst, across both replicas together
     assert refused == 7
     # Another key has its own quota.
-    assert (await routers[1].Respond(ask(), metadata=[("x-api-key", "key-b")], timeout=30)).reply
+    other = support_pb2_grpc.SupportStub(routers[1])
+    assert (await other.Respond(ask(), metadata=[("x-api-key", "key-b")], timeout=30)).reply
+
+
+async def test_forwarded_services_take_the_same_keys_and_quota_as_support(routers):
+    screen = risk_pb2_grpc.RiskScreeningStub(routers[0]).Screen
+    request = risk_pb2.ScreenRequest(conversation=ask().conversation)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await screen(request, timeout=30)
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    # key-a's burst of 5 is one bucket for every RPC of the port.
+    codes = []
+    for _ in range(3):
+        await screen(request, metadata=[("x-api-key", "key-a")], timeout=30)
+    support = support_pb2_grpc.SupportStub(routers[1])
+    for _ in range(3):
+        try:
+            await support.Respond(ask(), metadata=[("x-api-key", "key-a")], timeout=30)
+            codes.append("OK")
+        except grpc.aio.AioRpcError as exc:
+            codes.append(exc.code().name)
+    assert codes == ["OK", "OK", "RESOURCE_EXHAUSTED"]

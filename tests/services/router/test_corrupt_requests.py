@@ -13,7 +13,7 @@ from grpc_reflection.v1alpha import reflection
 
 from services.common.rpc_names import HEALTH_SERVICE
 from services.common.server import start_server
-from solace.standalone import service_spec
+from solace.standalone import service_specs
 from solace.v1 import common_pb2, support_pb2, support_pb2_grpc
 
 pytestmark = pytest.mark.integration
@@ -25,12 +25,12 @@ SERVICES = ("risk", "defense", "strategy", "generator")
 async def servers(settings, tmp_path):
     running = {}
     for name in SERVICES:
-        running[name] = await start_server([service_spec(name, settings)], 0, host="127.0.0.1")
+        running[name] = await start_server(service_specs(name, settings), 0, host="127.0.0.1")
     routed = settings.with_overrides(
         escalation_store_url=f"sqlite:///{tmp_path / 'audit.db'}",
         **{f"{n}_target": f"127.0.0.1:{s.port}" for n, s in running.items()},
     )
-    running["support"] = await start_server([service_spec("support", routed)], 0, host="127.0.0.1")
+    running["support"] = await start_server(service_specs("support", routed), 0, host="127.0.0.1")
     yield running
     for server in running.values():
         await server.stop(0)

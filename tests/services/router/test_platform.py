@@ -18,9 +18,22 @@ from corrupt_requests import call_raw, corrupt_requests, methods_of, request_cla
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
-from services.common.rpc_names import HEALTH_SERVICE, SUPPORT_SERVICE
+from services.common.rpc_names import GENERATOR_SERVICE, HEALTH_SERVICE, SUPPORT_SERVICE
 from services.common.serve_options import COLOCATED, SERVICES
-from solace.v1 import common_pb2, support_pb2, support_pb2_grpc
+from services.router.forward import FORWARDED_SERVICES
+from solace.v1 import (
+    common_pb2,
+    defense_pb2,
+    defense_pb2_grpc,
+    generation_pb2,
+    generation_pb2_grpc,
+    risk_pb2,
+    risk_pb2_grpc,
+    strategy_pb2,
+    strategy_pb2_grpc,
+    support_pb2,
+    support_pb2_grpc,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -97,7 +110,42 @@ def test_health_and_reflection_on_the_same_port(channel):
         stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
     )
     names = {s.name for s in replies[0].list_services_response.service}
-    assert "solace.v1.Support" in names
+    assert {"solace.v1.Support", *FORWARDED_SERVICES} <= names
+    assert GENERATOR_SERVICE not in names
+
+
+def _conversation(text: str) -> common_pb2.Conversation:
+    return common_pb2.Conversation(turns=[common_pb2.Turn(role=SEEKER, text=text)])
+
+
+def test_the_classifier_services_answer_on_the_serve_port(channel):
+    screened = risk_pb2_grpc.RiskScreeningStub(channel).Screen(
+        risk_pb2.ScreenRequest(conversation=_conversation("I'm going to kill myself tonight")),
+        timeout=30,
+    )
+    assert screened.level >= common_pb2.RISK_LEVEL_HIGH
+    assert screened.decision.escalate and screened.reasons
+    classified = defense_pb2_grpc.DefenseClassifierStub(channel).Classify(
+        defense_pb2.ClassifyRequest(conversation=_conversation("It's fine, I don't care")),
+        timeout=30,
+    )
+    assert classified.level != common_pb2.DEFENSE_LEVEL_UNSPECIFIED
+    predicted = strategy_pb2_grpc.StrategyPredictorStub(channel).Predict(
+        strategy_pb2.PredictRequest(conversation=_conversation("I lost my job today")), timeout=30
+    )
+    assert predicted.strategy != common_pb2.STRATEGY_UNSPECIFIED
+    with pytest.raises(grpc.RpcError) as err:
+        risk_pb2_grpc.RiskScreeningStub(channel).Screen(
+            risk_pb2.ScreenRequest(conversation=common_pb2.Conversation()), timeout=30
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details().startswith("conversation.turns")
+    # The Generator stays internal.
+    with pytest.raises(grpc.RpcError) as err:
+        generation_pb2_grpc.GeneratorStub(channel).Generate(
+            generation_pb2.GenerateRequest(conversation=_conversation("hi")), timeout=30
+        )
+    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
 @pytest.mark.parametrize(
@@ -121,9 +169,10 @@ def test_malformed_requests_get_invalid_argument_and_server_keeps_serving(channe
 
 
 def test_corrupt_bytes_are_invalid_argument_through_serves_proxy(channel):
-    # Every RPC on the Serve port: Support's, health's and reflection's.
+    # Every RPC on the Serve port: Support's, the forwarded services', health's, reflection's.
     wrong, calls = [], 0
-    for method in methods_of(SUPPORT_SERVICE, HEALTH_SERVICE, reflection.SERVICE_NAME):
+    services = (SUPPORT_SERVICE, *FORWARDED_SERVICES, HEALTH_SERVICE, reflection.SERVICE_NAME)
+    for method in methods_of(*services):
         for label, data in corrupt_requests(request_class_of(method), n_random=6, n_truncated=4):
             code, details = call_raw(channel, method, data, timeout=30)
             calls += 1

@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY, generate_latest
 from services.common import telemetry
 from services.common.server import start_server
 from services.router.safety import RouterSafety
-from solace.standalone import service_spec
+from solace.standalone import service_specs
 from solace.v1 import common_pb2, support_pb2, support_pb2_grpc
 
 # Distinctive words that cannot appear in any reply template, label or log line by chance.
@@ -37,7 +37,7 @@ async def test_message_text_stays_out_of_logs_metrics_and_traces(settings, tmp_p
 
     caplog.set_level(logging.DEBUG)
     servers = {
-        name: await start_server([service_spec(name, settings)], 0, host="127.0.0.1")
+        name: await start_server(service_specs(name, settings), 0, host="127.0.0.1")
         for name in ("risk", "defense", "strategy", "generator")
     }
     routed = settings.with_overrides(
@@ -45,7 +45,7 @@ async def test_message_text_stays_out_of_logs_metrics_and_traces(settings, tmp_p
         **{f"{n}_target": f"127.0.0.1:{s.port}" for n, s in servers.items()},
     )
     support = await start_server(
-        [service_spec("support", routed)], 0, host="127.0.0.1", telemetry_service="support"
+        service_specs("support", routed), 0, host="127.0.0.1", telemetry_service="support"
     )
     async with grpc.aio.insecure_channel(f"127.0.0.1:{support.port}") as channel:
         stub = support_pb2_grpc.SupportStub(channel)

@@ -8,8 +8,20 @@ import pytest
 
 from services.common.server import start_server
 from services.router.safety import RouterSafety
-from solace.standalone import service_spec
-from solace.v1 import common_pb2, support_pb2, support_pb2_grpc
+from solace.standalone import service_specs
+from solace.v1 import (
+    common_pb2,
+    defense_pb2,
+    defense_pb2_grpc,
+    generation_pb2,
+    generation_pb2_grpc,
+    risk_pb2,
+    risk_pb2_grpc,
+    strategy_pb2,
+    strategy_pb2_grpc,
+    support_pb2,
+    support_pb2_grpc,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -18,18 +30,20 @@ pytestmark = pytest.mark.integration
 async def platform(settings, tmp_path):
     servers = {}
     for name in ("risk", "defense", "strategy", "generator"):
-        servers[name] = await start_server([service_spec(name, settings)], 0, host="127.0.0.1")
+        servers[name] = await start_server(service_specs(name, settings), 0, host="127.0.0.1")
     routed = settings.with_overrides(
         escalation_store_url=f"sqlite:///{tmp_path / 'audit.db'}",
         risk_timeout_ms=1000,
+        # A first classifier call on a loaded 2-core machine can pass the 2 s default.
+        classify_timeout_ms=10000,
         **{f"{n}_target": f"127.0.0.1:{s.port}" for n, s in servers.items()},
     )
-    support = await start_server([service_spec("support", routed)], 0, host="127.0.0.1")
+    support = await start_server(service_specs("support", routed), 0, host="127.0.0.1")
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{support.port}")
-    yield servers, support_pb2_grpc.SupportStub(channel), routed
+    servers_and_support = {**servers, "support": support}
+    yield servers_and_support, support_pb2_grpc.SupportStub(channel), routed
     await channel.close()
-    await support.stop(0)
-    for server in servers.values():
+    for server in servers_and_support.values():
         await server.stop(0)
 
 
@@ -99,3 +113,41 @@ async def test_echoed_strategy_reaches_strategy_prediction(platform):
     assert err.value.details().startswith("conversation.turns[0].strategy")
     # The server keeps serving after the rejected request.
     assert (await stub.Respond(follow_up(0), timeout=30)).reply
+
+
+def _conversation(text: str) -> common_pb2.Conversation:
+    return common_pb2.Conversation(turns=[common_pb2.Turn(role=common_pb2.ROLE_SEEKER, text=text)])
+
+
+async def test_the_classifier_services_answer_on_the_support_port(platform):
+    servers, _, _ = platform
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{servers['support'].port}") as channel:
+        screened = await risk_pb2_grpc.RiskScreeningStub(channel).Screen(
+            risk_pb2.ScreenRequest(conversation=_conversation("I'm going to kill myself tonight")),
+            timeout=30,
+        )
+        assert screened.level >= common_pb2.RISK_LEVEL_HIGH
+        assert screened.decision.escalate and screened.reasons
+        classified = await defense_pb2_grpc.DefenseClassifierStub(channel).Classify(
+            defense_pb2.ClassifyRequest(conversation=_conversation("It's fine, I don't care")),
+            timeout=30,
+        )
+        assert classified.level != common_pb2.DEFENSE_LEVEL_UNSPECIFIED
+        predicted = await strategy_pb2_grpc.StrategyPredictorStub(channel).Predict(
+            strategy_pb2.PredictRequest(conversation=_conversation("I lost my job today")),
+            timeout=30,
+        )
+        assert predicted.strategy != common_pb2.STRATEGY_UNSPECIFIED
+        # The service's own validation answers, naming the field; the port keeps serving.
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await risk_pb2_grpc.RiskScreeningStub(channel).Screen(
+                risk_pb2.ScreenRequest(conversation=common_pb2.Conversation()), timeout=30
+            )
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert err.value.details().startswith("conversation.turns")
+        # The Generator is internal: not on the public port.
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await generation_pb2_grpc.GeneratorStub(channel).Generate(
+                generation_pb2.GenerateRequest(conversation=_conversation("hi")), timeout=30
+            )
+        assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
