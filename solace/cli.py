@@ -18,10 +18,10 @@ from typing import Any, NoReturn
 
 from services.common.config import load_settings
 from services.common.errors import InvalidArgument
+from services.registry import STANDALONE
 
-STANDALONE = ("risk", "defense", "strategy", "generator", "support")
-# ``--method`` values: GenerationMethod names without their prefix (common.proto), written out
-# so that building the parser imports no generated code; a test keeps the two lists equal.
+# ``--method`` values: GenerationMethod names without their prefix (common.proto), written out:
+# a test keeps the two lists equal.
 METHODS = ("auto", "direct", "madp", "empathy_r1", "kemi", "value_reinforcement")
 
 
@@ -258,6 +258,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     settings = load_settings()
+    # The benchmarks send the load tests' fresh seeker turns (``loadtests/`` of the checkout,
+    # not a packaged module): a console script does not have the checkout on its path.
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.isdir(os.path.join(checkout, "loadtests")) and checkout not in sys.path:
+        sys.path.append(checkout)
     if args.what in ("classifiers", "all"):
         from solace.benchmarks.classifiers import run as run_classifiers
 
