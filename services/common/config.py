@@ -79,8 +79,9 @@ class Settings:
     vllm_model: str = ""
     strategy_bias_table: str = ""
     # The in-process llama.cpp engine ("llamacpp", llama-cpp-python): a GGUF file, "" = the
-    # SmolLM2-135M-Instruct that `solace models build` installs under <models_dir>/llm; and its
-    # CPU threads (0 = os.cpu_count()). Conditioned by the prompt only (no bias table).
+    # SmolLM2-135M-Instruct that `solace models build` installs under <models_dir>/llm, "off" =
+    # no llamacpp engine; and its CPU threads (0 = os.cpu_count()). Conditioned by the prompt
+    # only (no bias table).
     llm_model: str = ""
     llm_threads: int = 0
     # Telemetry: Prometheus /metrics port of a standalone process (0 = off) and the port of

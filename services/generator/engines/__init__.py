@@ -6,10 +6,9 @@ variables shown):
 
 - ``llamacpp`` (llama-cpp-python, in process) whenever its GGUF file exists and ``llama_cpp``
   imports: ``SOLACE_LLM_MODEL`` (a GGUF file; empty = the SmolLM2-135M-Instruct that
-  ``solace models build`` installs) and ``SOLACE_LLM_THREADS`` (0 = all cores). It is not the
-  default engine (``SOLACE_DEFAULT_ENGINE`` stays ``composer``): requests name it in
-  ``options.engine``. The model loads on the first request, not here;
-
+  ``solace models build`` installs; ``off`` = no llamacpp engine) and ``SOLACE_LLM_THREADS``
+  (0 = all cores). It is not the default engine (``SOLACE_DEFAULT_ENGINE`` stays
+  ``composer``): requests name it in ``options.engine``. The model loads on the first request;
 - ``SOLACE_OPENAI_BASE_URL``, ``SOLACE_OPENAI_MODEL`` (both required), ``SOLACE_OPENAI_API_KEY``,
   ``SOLACE_OPENAI_BIAS_TABLE`` (a ``kernels.bias_table`` file for the served tokenizer);
 - ``SOLACE_VLLM_MODEL`` (a Hugging Face causal-LM folder) and ``SOLACE_STRATEGY_BIAS_TABLE``;
@@ -25,6 +24,8 @@ from services.common.config import Settings
 from services.generator.engines.base import Engine
 
 log = logging.getLogger("solace.generator.engines")
+# ``SOLACE_LLM_MODEL=off``: no llamacpp engine even where the built model exists.
+LLM_OFF = "off"
 
 
 def configured_engines(settings: Settings) -> dict[str, Engine]:
@@ -57,6 +58,8 @@ def configured_engines(settings: Settings) -> dict[str, Engine]:
 def _llamacpp_engine(settings: Settings) -> Engine | None:
     from solace.modelbuild import llm_model_path
 
+    if settings.llm_model.strip().lower() == LLM_OFF:
+        return None
     path = llm_model_path(settings)
     if not path.is_file():
         if settings.llm_model:  # named but absent: say so; the built default may simply be unbuilt

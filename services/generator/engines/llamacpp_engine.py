@@ -161,7 +161,8 @@ class LlamaCppEngine(Engine):
     async def close(self) -> None:
         # The model goes (after any generation in progress); the idle worker thread stays, so
         # an engine that is used again reloads the model instead of failing.
-        await asyncio.get_running_loop().run_in_executor(self._worker, self._release)
+        if self._llama is not None:
+            await asyncio.get_running_loop().run_in_executor(self._worker, self._release)
 
     def _release(self) -> None:
         with self._lock:

@@ -113,13 +113,44 @@ async def test_concurrent_requests_share_the_context_safely(engine: LlamaCppEngi
     assert [t[0] for t in together] == alone
 
 
-async def test_an_abandoned_stream_frees_the_context(engine: LlamaCppEngine) -> None:
-    async with contextlib.aclosing(engine.stream(reply_prompt(max_tokens=160))) as deltas:
+@pytest.fixture
+def generations(engine: LlamaCppEngine, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The text of every generation the worker ran, as it ended (cut short or not)."""
+    texts: list[str] = []
+    original = engine._generate
+
+    def recording(*args):
+        texts.append(original(*args))
+        return texts[-1]
+
+    monkeypatch.setattr(engine, "_generate", recording)
+    return texts
+
+
+LONG = reply_prompt(max_tokens=160)
+
+
+async def test_an_abandoned_stream_stops_its_generation(engine, generations) -> None:
+    (whole,) = await engine.complete([LONG])
+    async with contextlib.aclosing(engine.stream(LONG)) as deltas:
         assert await anext(deltas)
-    # The abandoned generation stops at its next token: the next request is not queued behind
-    # 160 tokens of it.
-    (text,) = await asyncio.wait_for(engine.complete([reply_prompt(max_tokens=8)]), timeout=5)
-    assert text.strip()
+    (text,) = await engine.complete([reply_prompt(max_tokens=8)])
+    # The abandoned generation stopped at its next token: the context was free again at once.
+    assert text.strip() and len(generations) == 3
+    assert whole.startswith(generations[1]) and len(generations[1]) < len(whole)
+
+
+async def test_a_cancelled_request_stops_its_generation(engine, generations) -> None:
+    # The Generator's deadline cancels the request; its generation stops at the next token.
+    (whole,) = await engine.complete([LONG])
+    task = asyncio.create_task(engine.complete([LONG]))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    (text,) = await engine.complete([reply_prompt(max_tokens=8)])
+    assert text.strip() and len(generations) == 3
+    assert whole.startswith(generations[1]) and len(generations[1]) < len(whole)
 
 
 class Counting(Engine):
@@ -174,6 +205,7 @@ def test_configured_when_the_model_file_exists(model_settings: Settings, tmp_pat
     assert isinstance(engines.get("llamacpp"), LlamaCppEngine)
     missing = model_settings.with_overrides(llm_model=str(tmp_path / "absent.gguf"))
     assert "llamacpp" not in configured_engines(missing)
+    assert "llamacpp" not in configured_engines(model_settings.with_overrides(llm_model="off"))
 
 
 async def test_a_server_without_the_model_falls_back(model_settings: Settings, tmp_path) -> None:
