@@ -18,10 +18,10 @@ from typing import Any, NoReturn
 
 from services.common.config import load_settings
 from services.common.errors import InvalidArgument
+from services.registry import STANDALONE
 
-STANDALONE = ("risk", "defense", "strategy", "generator", "support")
-# ``--method`` values: GenerationMethod names without their prefix (common.proto), written out
-# so that building the parser imports no generated code; a test keeps the two lists equal.
+# ``--method`` values: GenerationMethod names without their prefix (common.proto), written out:
+# a test keeps the two lists equal.
 METHODS = ("auto", "direct", "madp", "empathy_r1", "kemi", "value_reinforcement")
 
 

@@ -8,13 +8,7 @@ from dataclasses import dataclass
 
 from services.common.access import AccessControl
 from services.common.config import Settings
-from services.common.rpc_names import (
-    DEFENSE_SERVICE,
-    GENERATOR_SERVICE,
-    RISK_SERVICE,
-    STRATEGY_SERVICE,
-    SUPPORT_SERVICE,
-)
+from services.common.rpc_names import SUPPORT_SERVICE
 from services.common.server import (
     RunningServer,
     ServiceSpec,
@@ -34,43 +28,12 @@ def service_specs(name: str, settings: Settings) -> list[ServiceSpec]:
 
 
 def _service_spec(name: str, settings: Settings) -> ServiceSpec:
-    if name == "risk":
-        from services.risk.servicer import build_risk_servicer
-        from solace.v1 import risk_pb2_grpc
+    from services.registry import BY_NAME
 
-        return ServiceSpec(
-            RISK_SERVICE,
-            risk_pb2_grpc.add_RiskScreeningServicer_to_server,
-            build_risk_servicer(settings),
-        )
-    if name == "defense":
-        from services.defense.servicer import build_defense_servicer
-        from solace.v1 import defense_pb2_grpc
-
-        return ServiceSpec(
-            DEFENSE_SERVICE,
-            defense_pb2_grpc.add_DefenseClassifierServicer_to_server,
-            build_defense_servicer(settings),
-        )
-    if name == "strategy":
-        from services.strategy.servicer import build_strategy_servicer
-        from solace.v1 import strategy_pb2_grpc
-
-        return ServiceSpec(
-            STRATEGY_SERVICE,
-            strategy_pb2_grpc.add_StrategyPredictorServicer_to_server,
-            build_strategy_servicer(settings),
-        )
-    if name == "generator":
-        from services.generator.servicer import build_generator_servicer
-        from solace.v1 import generation_pb2_grpc
-
-        return ServiceSpec(
-            GENERATOR_SERVICE,
-            generation_pb2_grpc.add_GeneratorServicer_to_server,
-            build_generator_servicer(settings),
-        )
-    raise ValueError(f"unknown service {name!r}")
+    if name not in BY_NAME:
+        raise ValueError(f"unknown service {name!r}")
+    service = BY_NAME[name]
+    return ServiceSpec(service.full_name, service.add_to_server, service.build_servicer(settings))
 
 
 def _support_specs(settings: Settings) -> list[ServiceSpec]:
@@ -92,8 +55,8 @@ def _support_specs(settings: Settings) -> list[ServiceSpec]:
         SUPPORT_SERVICE, support_pb2_grpc.add_SupportServicer_to_server, SupportServicer(pipeline)
     )
     forwarded = [
-        ServiceSpec(f.service, f.add_to_server, ForwardingServicer(f, clients, settings))
-        for f in FORWARDED
+        ServiceSpec(s.full_name, s.add_to_server, ForwardingServicer(s, clients, settings))
+        for s in FORWARDED
     ]
     return [support, *forwarded]
 

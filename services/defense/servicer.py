@@ -1,44 +1,15 @@
-"""DefenseClassifier servicer: translates proto ⇄ domain around ``DefenseModel``; no logic."""
+"""DefenseClassifier: the response of a scored conversation, and the shared classifier servicer
+(``services.classifier.servicer``) over ``DefenseModel``."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Sequence
-
+from services.classifier.servicer import ClassifierServicer
 from services.common.config import Settings
-from services.common.convert import (
-    answer_batch,
-    conversation_from_proto,
-    label_scores,
-    timings,
-)
+from services.common.convert import label_scores, timings
 from services.common.domain import Scored
-from services.common.errors import SolaceError
 from services.common.labels import DEFENSE_ENUM_NAMES
 from services.defense.model import DefenseModel
-from solace.v1 import common_pb2, defense_pb2, defense_pb2_grpc
-
-
-class DefenseServicer(defense_pb2_grpc.DefenseClassifierServicer):
-    def __init__(self, model: DefenseModel, settings: Settings) -> None:
-        self._model = model
-        self._settings = settings
-
-    async def classify(self, request: defense_pb2.ClassifyRequest) -> defense_pb2.ClassifyResponse:
-        conversation = conversation_from_proto(request.conversation, self._settings)
-        start = time.perf_counter()
-        scored = await asyncio.to_thread(self._model.classify, conversation)
-        return _response(scored, (time.perf_counter() - start) * 1000)
-
-    async def classify_batch(
-        self, requests: Sequence[defense_pb2.ClassifyRequest]
-    ) -> list[defense_pb2.ClassifyResponse | SolaceError]:
-        """One model call for many requests; see ``convert.answer_batch``."""
-        return await answer_batch(requests, self._settings, self._model.predict_batch, _response)
-
-    async def Classify(self, request, context):
-        return await self.classify(request)
+from solace.v1 import common_pb2, defense_pb2
 
 
 def _response(scored: Scored, elapsed_ms: float) -> defense_pb2.ClassifyResponse:
@@ -55,5 +26,6 @@ def _response(scored: Scored, elapsed_ms: float) -> defense_pb2.ClassifyResponse
     )
 
 
-def build_defense_servicer(settings: Settings) -> DefenseServicer:
-    return DefenseServicer(DefenseModel(settings), settings)
+def build_defense_servicer(settings: Settings) -> ClassifierServicer:
+    model = DefenseModel(settings)
+    return ClassifierServicer("Classify", model.classify, model.predict_batch, _response, settings)

@@ -14,26 +14,24 @@ from typing import Any
 
 from ray.serve import Application
 
+from services.classifier.deployment import ClassifierDeployment
 from services.common.config import Settings, load_settings
 from services.common.errors import InvalidArgument
 from services.common.serve_options import (
     COLOCATED,
-    DEFENSE,
     GENERATOR,
     INGRESS,
     RISK,
-    STRATEGY,
     batch_options,
     deployed,
     deployment_options,
     load_overrides,
     topology,
 )
-from services.defense.deployment import DefenseDeployment
 from services.generator.deployment import GeneratorDeployment
+from services.registry import DEFENSE_ENTRY, STRATEGY_ENTRY
 from services.risk.deployment import RiskDeployment
 from services.router.deployment import SupportIngress
-from services.strategy.deployment import StrategyDeployment
 
 APP_NAME = "solace"
 
@@ -55,11 +53,12 @@ def build_app(settings: Settings) -> Application:
     if topology(settings) == COLOCATED:
         return SupportIngress.options(**options(INGRESS)).bind(None, None, None, None, settings)
     risk = RiskDeployment.options(**options(RISK)).bind(settings)
-    defense = DefenseDeployment.options(**options(DEFENSE)).bind(
-        settings, batch_options(settings, DEFENSE, overrides)
-    )
-    strategy = StrategyDeployment.options(**options(STRATEGY)).bind(
-        settings, batch_options(settings, STRATEGY, overrides)
+    # Defense and strategy: one classifier deployment class, bound once per service.
+    defense, strategy = (
+        ClassifierDeployment.options(name=entry.deployment, **options(entry.deployment)).bind(
+            entry.name, settings, batch_options(settings, entry.deployment, overrides)
+        )
+        for entry in (DEFENSE_ENTRY, STRATEGY_ENTRY)
     )
     generator = GeneratorDeployment.options(**options(GENERATOR)).bind(settings)
     return SupportIngress.options(**options(INGRESS)).bind(

@@ -6,6 +6,9 @@
 
 Every call takes a timeout in seconds; a transport error surfaces as ``Unavailable`` or
 ``DeadlineExceeded`` so the pipeline can apply the safety policy without knowing the transport.
+
+The calls are named once (``_Calls``, from the registry's RPCs, ``services.registry``); each
+transport says only how one unary call and one stream travel.
 """
 
 from __future__ import annotations
@@ -21,18 +24,14 @@ from services.common import telemetry
 from services.common.auth import API_KEY_HEADER, read_key_file
 from services.common.config import Settings
 from services.common.errors import DeadlineExceeded, SolaceError, Unavailable
-from services.common.rpc_names import CLASSIFY, GENERATE, GENERATE_STREAM, PREDICT, SCREEN
 from services.common.tls import client_channel_credentials
-from solace.v1 import (
-    defense_pb2,
-    defense_pb2_grpc,
-    generation_pb2,
-    generation_pb2_grpc,
-    risk_pb2,
-    risk_pb2_grpc,
-    strategy_pb2,
-    strategy_pb2_grpc,
-)
+from services.registry import BY_NAME, SERVICES, Rpc, Service
+from solace.v1 import defense_pb2, generation_pb2, risk_pb2, strategy_pb2
+
+# ``ServiceClients`` method -> (service, RPC), from the registry.
+CALLS: dict[str, tuple[Service, Rpc]] = {
+    rpc.call: (service, rpc) for service in SERVICES for rpc in service.rpcs
+}
 
 
 class ServiceClients(Protocol):
@@ -86,62 +85,65 @@ def _from_rpc_error(exc: grpc.aio.AioRpcError, what: str) -> SolaceError:
     return Unavailable(f"{what} is unavailable ({exc.code().name})")
 
 
-class HandleClients:
-    """Calls the services' Ray Serve deployments through their handles."""
+class _Calls:
+    """The ``ServiceClients`` calls, each over the transport's ``_unary`` or ``_stream``."""
 
-    def __init__(self, risk: Any, defense: Any, strategy: Any, generator: Any) -> None:
-        self._risk, self._defense, self._strategy, self._generator = (
-            risk,
-            defense,
-            strategy,
-            generator,
-        )
+    async def screen(self, request, timeout):
+        return await self._unary("screen", request, timeout)
+
+    async def classify(self, request, timeout):
+        return await self._unary("classify", request, timeout)
+
+    async def predict(self, request, timeout):
+        return await self._unary("predict", request, timeout)
+
+    async def generate(self, request, timeout):
+        return await self._unary("generate", request, timeout)
+
+    def generate_stream(self, request, timeout):
+        return self._stream("generate_stream", request, timeout)
+
+    async def _unary(self, call: str, request: Any, timeout: float) -> Any:
+        raise NotImplementedError
+
+    def _stream(self, call: str, request: Any, timeout: float) -> AsyncIterator[Any]:
+        raise NotImplementedError
+
+
+class HandleClients(_Calls):
+    """Calls the services' Ray Serve deployments through their handles (``handles``: by
+    registry name)."""
+
+    def __init__(self, handles: dict[str, Any]) -> None:
+        self._handles = {name: handles[name] for name in BY_NAME}
 
     # Each call carries the W3C trace context to the deployment, which continues the trace.
 
-    async def screen(self, request, timeout):
-        with telemetry.client_call(SCREEN) as md:
-            call = self._risk.screen.remote(request, trace_metadata=md)
-            return await _bounded(call, timeout, "risk screening")
+    async def _unary(self, call, request, timeout):
+        service, rpc = CALLS[call]
+        with telemetry.client_call(rpc.name) as md:
+            method = getattr(self._handles[service.name], rpc.local)
+            return await _bounded(method.remote(request, trace_metadata=md), timeout, service.label)
 
-    async def classify(self, request, timeout):
-        with telemetry.client_call(CLASSIFY) as md:
-            return await _bounded(
-                self._defense.classify.remote(request, trace_metadata=md), timeout, "defense"
-            )
-
-    async def predict(self, request, timeout):
-        with telemetry.client_call(PREDICT) as md:
-            return await _bounded(
-                self._strategy.predict.remote(request, trace_metadata=md), timeout, "strategy"
-            )
-
-    async def generate(self, request, timeout):
-        with telemetry.client_call(GENERATE) as md:
-            call = self._generator.generate.remote(request, trace_metadata=md)
-            return await _bounded(call, timeout, "generation")
-
-    async def generate_stream(self, request, timeout):
+    async def _stream(self, call, request, timeout):
+        service, rpc = CALLS[call]
         md = telemetry.inject_metadata()
-        stream = self._generator.options(stream=True).generate_stream.remote(
-            request, trace_metadata=md
-        )
+        handle = self._handles[service.name].options(stream=True)
+        stream = getattr(handle, rpc.local).remote(request, trace_metadata=md)
         try:
             async with asyncio.timeout(timeout):
                 async for chunk in stream:
                     yield chunk
         except TimeoutError as exc:
             stream.cancel()
-            raise DeadlineExceeded("generation did not finish in time") from exc
+            raise DeadlineExceeded(f"{service.label} did not finish in time") from exc
         except SolaceError:
             raise
         except Exception as exc:
-            raise Unavailable(f"generation is unavailable ({type(exc).__name__})") from exc
+            raise Unavailable(f"{service.label} is unavailable ({type(exc).__name__})") from exc
 
     async def ping(self, timeout):
-        calls = [
-            h.ping.remote() for h in (self._risk, self._defense, self._strategy, self._generator)
-        ]
+        calls = [h.ping.remote() for h in self._handles.values()]
         try:
             results = await asyncio.wait_for(asyncio.gather(*calls), timeout=timeout)
         except Exception:
@@ -149,8 +151,8 @@ class HandleClients:
         return all(results)
 
 
-class GrpcClients:
-    """Calls standalone services over gRPC channels (one per service address).
+class GrpcClients(_Calls):
+    """Calls standalone services over gRPC channels (``targets``: address by registry name).
 
     ``credentials``: TLS (and, with a client certificate, mutual TLS) channel credentials;
     None opens plaintext channels. ``api_key``: sent as ``x-api-key`` on every service call
@@ -160,26 +162,19 @@ class GrpcClients:
 
     def __init__(
         self,
-        risk: str,
-        defense: str,
-        strategy: str,
-        generator: str,
+        targets: dict[str, str],
         *,
         credentials: grpc.ChannelCredentials | None = None,
         api_key: str = "",
     ) -> None:
-        addresses = (risk, defense, strategy, generator)
-        self._channels = [
-            grpc.aio.secure_channel(a, credentials)
+        self._channels = {
+            name: grpc.aio.secure_channel(targets[name], credentials)
             if credentials is not None
-            else grpc.aio.insecure_channel(a)
-            for a in addresses
-        ]
+            else grpc.aio.insecure_channel(targets[name])
+            for name in BY_NAME
+        }
         self._md: tuple[tuple[str, str], ...] = ((API_KEY_HEADER, api_key),) if api_key else ()
-        self._risk = risk_pb2_grpc.RiskScreeningStub(self._channels[0])
-        self._defense = defense_pb2_grpc.DefenseClassifierStub(self._channels[1])
-        self._strategy = strategy_pb2_grpc.StrategyPredictorStub(self._channels[2])
-        self._generator = generation_pb2_grpc.GeneratorStub(self._channels[3])
+        self._stubs = {s.name: s.stub(self._channels[s.name]) for s in SERVICES}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GrpcClients:
@@ -188,41 +183,32 @@ class GrpcClients:
         key of ``internal_api_key_file``."""
         path = settings.internal_api_key_file
         return cls(
-            *(settings.target(s) for s in ("risk", "defense", "strategy", "generator")),
+            {name: settings.target(name) for name in BY_NAME},
             credentials=client_channel_credentials(settings),
             api_key=read_key_file("SOLACE_INTERNAL_API_KEY_FILE", path) if path else "",
         )
 
-    async def screen(self, request, timeout):
-        with telemetry.client_call(SCREEN, self._md) as md:
-            call = self._risk.Screen(request, timeout=timeout, metadata=md)
-            return await _bounded(call, timeout, "risk screening")
+    async def _unary(self, call, request, timeout):
+        service, rpc = CALLS[call]
+        with telemetry.client_call(rpc.name, self._md) as md:
+            method = getattr(self._stubs[service.name], rpc.method)
+            return await _bounded(
+                method(request, timeout=timeout, metadata=md), timeout, service.label
+            )
 
-    async def classify(self, request, timeout):
-        with telemetry.client_call(CLASSIFY, self._md) as md:
-            call = self._defense.Classify(request, timeout=timeout, metadata=md)
-            return await _bounded(call, timeout, "defense")
-
-    async def predict(self, request, timeout):
-        with telemetry.client_call(PREDICT, self._md) as md:
-            call = self._strategy.Predict(request, timeout=timeout, metadata=md)
-            return await _bounded(call, timeout, "strategy")
-
-    async def generate(self, request, timeout):
-        with telemetry.client_call(GENERATE, self._md) as md:
-            call = self._generator.Generate(request, timeout=timeout, metadata=md)
-            return await _bounded(call, timeout, "generation")
-
-    async def generate_stream(self, request, timeout):
+    async def _stream(self, call, request, timeout):
+        service, rpc = CALLS[call]
         md = telemetry.inject_metadata(self._md)
-        call = self._generator.GenerateStream(request, timeout=timeout, metadata=md)
+        stream = getattr(self._stubs[service.name], rpc.method)(
+            request, timeout=timeout, metadata=md
+        )
         try:
-            async for chunk in call:
+            async for chunk in stream:
                 yield chunk
         except grpc.aio.AioRpcError as exc:
-            raise _from_rpc_error(exc, "generation") from exc
+            raise _from_rpc_error(exc, service.label) from exc
         finally:
-            call.cancel()
+            stream.cancel()
 
     async def ping(self, timeout):
         from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -234,12 +220,12 @@ class GrpcClients:
             return reply.status == health_pb2.HealthCheckResponse.SERVING
 
         try:
-            return all(await asyncio.gather(*(one(c) for c in self._channels)))
+            return all(await asyncio.gather(*(one(c) for c in self._channels.values())))
         except Exception:
             return False
 
     async def close(self) -> None:
-        for channel in self._channels:
+        for channel in self._channels.values():
             await channel.close()
 
 
@@ -251,7 +237,7 @@ def _called_here(service: str, rpc: str) -> Iterator[None]:
         yield
 
 
-class LocalClients:
+class LocalClients(_Calls):
     """Calls the services' servicers living in this process: the colocated Support ingress
     (``LocalClients.build``), tests and single-process tools.
 
@@ -261,44 +247,26 @@ class LocalClients:
     serves. It has no server span: nothing crosses a process, and a second span over the same
     interval cost tracing ~4 spans of ~10 per request (docs/observability.md)."""
 
-    def __init__(self, risk: Any, defense: Any, strategy: Any, generator: Any) -> None:
-        self.risk, self.defense, self.strategy, self.generator = risk, defense, strategy, generator
+    def __init__(self, **servicers: Any) -> None:
+        """``servicers``: one per registry name (``risk=...``, ``defense=...``, ...)."""
+        self.servicers: dict[str, Any] = {name: servicers[name] for name in BY_NAME}
 
     @classmethod
     def build(cls, settings: Settings) -> LocalClients:
         """The four servicers with their models, loaded in this process."""
-        from services.defense.servicer import build_defense_servicer
-        from services.generator.servicer import build_generator_servicer
-        from services.risk.servicer import build_risk_servicer
-        from services.strategy.servicer import build_strategy_servicer
+        return cls(**{s.name: s.build_servicer(settings) for s in SERVICES})
 
-        return cls(
-            build_risk_servicer(settings),
-            build_defense_servicer(settings),
-            build_strategy_servicer(settings),
-            build_generator_servicer(settings),
-        )
+    async def _unary(self, call, request, timeout):
+        service, rpc = CALLS[call]
+        with _called_here(service.name, rpc.name):
+            method = getattr(self.servicers[service.name], rpc.local)
+            return await _bounded(method(request), timeout, service.label)
 
-    async def screen(self, request, timeout):
-        with _called_here("risk", SCREEN):
-            return await _bounded(self.risk.screen(request), timeout, "risk screening")
-
-    async def classify(self, request, timeout):
-        with _called_here("defense", CLASSIFY):
-            return await _bounded(self.defense.classify(request), timeout, "defense")
-
-    async def predict(self, request, timeout):
-        with _called_here("strategy", PREDICT):
-            return await _bounded(self.strategy.predict(request), timeout, "strategy")
-
-    async def generate(self, request, timeout):
-        with _called_here("generator", GENERATE):
-            return await _bounded(self.generator.generate(request), timeout, "generation")
-
-    async def generate_stream(self, request, timeout):
-        with telemetry.server_call("generator", GENERATE_STREAM, span=False):
+    async def _stream(self, call, request, timeout):
+        service, rpc = CALLS[call]
+        with telemetry.server_call(service.name, rpc.name, span=False):
             async with asyncio.timeout(timeout):
-                async for chunk in self.generator.generate_stream(request):
+                async for chunk in getattr(self.servicers[service.name], rpc.local)(request):
                     yield chunk
 
     async def ping(self, timeout):

@@ -37,7 +37,7 @@ from services.common.interceptor import status_for
 from services.common.rpc_names import HEALTH_SERVICE, RESPOND, RESPOND_STREAM
 from services.common.wire import decode, size_of
 from services.router.clients import HandleClients, LocalClients, ServiceClients
-from services.router.forward import BY_METHOD, Forwarded, forward
+from services.router.forward import BY_METHOD, forward
 from services.router.pipeline import SupportPipeline
 from services.router.safety import build_safety_layer
 from services.router.service_names import PUBLIC_SERVICES
@@ -75,7 +75,9 @@ class SupportIngressReplica:
                 risk, defense, strategy, generator = (
                     h.options(_by_reference=False) for h in (risk, defense, strategy, generator)
                 )
-            self._clients = HandleClients(risk, defense, strategy, generator)
+            self._clients = HandleClients(
+                {"risk": risk, "defense": defense, "strategy": strategy, "generator": generator}
+            )
         self._safety = build_safety_layer(settings)
         self._pipeline = SupportPipeline(self._clients, self._safety, settings)
         self._access = AccessControl(settings)
@@ -118,24 +120,25 @@ class SupportIngressReplica:
     # counted and answered with the error table like Respond.
 
     async def Screen(self, raw: bytes, grpc_context=None):
-        return await self._forward(BY_METHOD["Screen"], raw, grpc_context)
+        return await self._forward("Screen", raw, grpc_context)
 
     async def Classify(self, raw: bytes, grpc_context=None):
-        return await self._forward(BY_METHOD["Classify"], raw, grpc_context)
+        return await self._forward("Classify", raw, grpc_context)
 
     async def Predict(self, raw: bytes, grpc_context=None):
-        return await self._forward(BY_METHOD["Predict"], raw, grpc_context)
+        return await self._forward("Predict", raw, grpc_context)
 
-    async def _forward(self, entry: Forwarded, raw: bytes, grpc_context: Any) -> Any:
+    async def _forward(self, method: str, raw: bytes, grpc_context: Any) -> Any:
+        _, rpc = BY_METHOD[method]
         metadata = _metadata(grpc_context)
-        with telemetry.server_call("router", entry.rpc, metadata) as call:
+        with telemetry.server_call("router", rpc.name, metadata) as call:
             try:
                 await self._access.admit(metadata, size_of(raw))
-                request = decode(entry.request.FromString, raw)
-                return await forward(entry, self._clients, request, self._settings)
+                request = decode(rpc.request.FromString, raw)
+                return await forward(method, self._clients, request, self._settings)
             except Exception as exc:
                 call.code = _set_status(grpc_context, exc)
-                return entry.response()
+                return rpc.response()
 
     async def _serving(self) -> bool:
         checked_at, healthy = self._healthy

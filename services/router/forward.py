@@ -3,9 +3,11 @@
 public server, so a partner app can screen or classify its own messages without running (or
 reaching) the services' own processes.
 
-Each call goes through the same ``ServiceClients`` the Support pipeline uses (handles, local
-servicers or gRPC channels, whichever the topology built), so it meets the same validation (the
-service's own), the same access control, rate limits, metrics and error table as ``Respond``.
+Which services are forwarded is the registry's say (``Service.forwarded``,
+``services.registry``). Each call goes through the same ``ServiceClients`` the Support
+pipeline uses (handles, local servicers or gRPC channels, whichever the topology built), so it
+meets the same validation (the service's own), the same access control, rate limits, metrics and
+error table as ``Respond``.
 
 The Generator is deliberately not forwarded: it writes text for a conversation it trusts to be
 screened already (the request carries the safety decision), so on a public port it would be a
@@ -14,98 +16,34 @@ way around the risk screen and the output screen. ``Support/Respond`` is its pub
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from services.common.config import Settings
-from services.common.rpc_names import (
-    CLASSIFY,
-    DEFENSE_SERVICE,
-    PREDICT,
-    RISK_SERVICE,
-    SCREEN,
-    STRATEGY_SERVICE,
-)
-from solace.v1 import (
-    defense_pb2,
-    defense_pb2_grpc,
-    risk_pb2,
-    risk_pb2_grpc,
-    strategy_pb2,
-    strategy_pb2_grpc,
-)
+from services.registry import SERVICES, Rpc, Service
+
+FORWARDED: tuple[Service, ...] = tuple(s for s in SERVICES if s.forwarded)
+FORWARDED_SERVICES: tuple[str, ...] = tuple(s.full_name for s in FORWARDED)
+# gRPC method name -> (service, RPC): what the Serve ingress answers by name.
+BY_METHOD: dict[str, tuple[Service, Rpc]] = {
+    rpc.method: (service, rpc) for service in FORWARDED for rpc in service.rpcs
+}
 
 
-@dataclass(frozen=True)
-class Forwarded:
-    """One forwarded RPC: its service and method names, request and response types, the
-    ``ServiceClients`` call that answers it, the timeout setting (milliseconds) and the
-    generated registration."""
-
-    service: str
-    rpc: str
-    method: str
-    request: type
-    response: type
-    call: str
-    timeout_setting: str
-    add_to_server: Callable[[Any, Any], None]
-
-    def timeout(self, settings: Settings) -> float:
-        return float(getattr(settings, self.timeout_setting)) / 1000.0
-
-
-FORWARDED: tuple[Forwarded, ...] = (
-    Forwarded(
-        RISK_SERVICE,
-        SCREEN,
-        "Screen",
-        risk_pb2.ScreenRequest,
-        risk_pb2.ScreenResponse,
-        "screen",
-        "risk_timeout_ms",
-        risk_pb2_grpc.add_RiskScreeningServicer_to_server,
-    ),
-    Forwarded(
-        DEFENSE_SERVICE,
-        CLASSIFY,
-        "Classify",
-        defense_pb2.ClassifyRequest,
-        defense_pb2.ClassifyResponse,
-        "classify",
-        "classify_timeout_ms",
-        defense_pb2_grpc.add_DefenseClassifierServicer_to_server,
-    ),
-    Forwarded(
-        STRATEGY_SERVICE,
-        PREDICT,
-        "Predict",
-        strategy_pb2.PredictRequest,
-        strategy_pb2.PredictResponse,
-        "predict",
-        "classify_timeout_ms",
-        strategy_pb2_grpc.add_StrategyPredictorServicer_to_server,
-    ),
-)
-FORWARDED_SERVICES: tuple[str, ...] = tuple(f.service for f in FORWARDED)
-BY_METHOD: dict[str, Forwarded] = {f.method: f for f in FORWARDED}
-
-
-async def forward(entry: Forwarded, clients: Any, request: Any, settings: Settings) -> Any:
-    """Answer one forwarded call through ``clients`` (a ``ServiceClients``)."""
-    return await getattr(clients, entry.call)(request, entry.timeout(settings))
+async def forward(method: str, clients: Any, request: Any, settings: Settings) -> Any:
+    """Answer one forwarded call (``method``: "Screen", ...) through ``clients``."""
+    service, rpc = BY_METHOD[method]
+    return await getattr(clients, rpc.call)(request, service.timeout_s(settings))
 
 
 class ForwardingServicer:
-    """A grpc.aio servicer for one forwarded service (the standalone Support server): its one
-    method calls the service through the router's clients. The server's interceptor guards,
+    """A grpc.aio servicer for one forwarded service (the standalone Support server): its
+    methods call the service through the router's clients. The server's interceptor guards,
     parses, counts and maps errors, as for ``Support``."""
 
-    def __init__(self, entry: Forwarded, clients: Any, settings: Settings) -> None:
-        self._entry, self._clients, self._settings = entry, clients, settings
+    def __init__(self, service: Service, clients: Any, settings: Settings) -> None:
+        for rpc in service.rpcs:
 
-        async def method(request: Any, context: Any) -> Any:
-            return await forward(self._entry, self._clients, request, self._settings)
+            async def method(request: Any, context: Any, _name: str = rpc.method) -> Any:
+                return await forward(_name, clients, request, settings)
 
-        setattr(self, entry.method, method)
+            setattr(self, rpc.method, method)

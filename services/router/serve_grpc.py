@@ -28,7 +28,7 @@ from grpc_health.v1 import health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2_grpc
 
 from services.common.interceptor import is_lost_worker
-from services.router.forward import BY_METHOD
+from services.registry import DEFENSE_ENTRY, RISK_ENTRY, STRATEGY_ENTRY
 from solace.v1 import support_pb2_grpc
 
 log = logging.getLogger("solace.router")
@@ -78,9 +78,9 @@ add_support = unparsed(support_pb2_grpc.add_SupportServicer_to_server)
 add_health = unparsed(health_pb2_grpc.add_HealthServicer_to_server)
 add_reflection = unparsed(reflection_pb2_grpc.add_ServerReflectionServicer_to_server)
 # The classifier services the ingress forwards (services/router/forward.py).
-add_risk = unparsed(BY_METHOD["Screen"].add_to_server)
-add_defense = unparsed(BY_METHOD["Classify"].add_to_server)
-add_strategy = unparsed(BY_METHOD["Predict"].add_to_server)
+add_risk = unparsed(RISK_ENTRY.add_to_server)
+add_defense = unparsed(DEFENSE_ENTRY.add_to_server)
+add_strategy = unparsed(STRATEGY_ENTRY.add_to_server)
 
 
 _LOST_REPLICA = "the replica serving this call was lost; retry"

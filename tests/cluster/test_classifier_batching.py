@@ -1,6 +1,6 @@
-"""The batched classifier deployments, run in-process (no Ray cluster): concurrent requests
-share one model call, an invalid request fails alone with INVALID_ARGUMENT naming its field,
-and batched answers equal unbatched ones."""
+"""The batched classifier deployment (one class, bound for defense and for strategy), run
+in-process (no Ray cluster): concurrent requests share one model call, an invalid request fails
+alone with INVALID_ARGUMENT naming its field, and batched answers equal unbatched ones."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ from types import SimpleNamespace
 import pytest
 from ray import serve
 
+from services.classifier.deployment import ClassifierDeployment
 from services.common import telemetry
 from services.common.config import Settings
 from services.common.errors import InvalidArgument
 from services.common.serve_options import BatchOptions
-from services.defense.deployment import DefenseDeployment
-from services.strategy.deployment import StrategyDeployment
 from solace.v1 import common_pb2, defense_pb2, strategy_pb2
 
 SEEKER, SUPPORTER = common_pb2.ROLE_SEEKER, common_pb2.ROLE_SUPPORTER
@@ -60,18 +59,20 @@ def batch_count(service: str, stage: str) -> float:
 
 
 @pytest.mark.parametrize(
-    ("deployment", "request_type", "method", "service", "stage"),
+    ("request_type", "service", "stage"),
     [
-        (DefenseDeployment, defense_pb2.ClassifyRequest, "classify", "defense", "classify"),
-        (StrategyDeployment, strategy_pb2.PredictRequest, "predict", "strategy", "predict"),
+        (defense_pb2.ClassifyRequest, "defense", "classify"),
+        (strategy_pb2.PredictRequest, "strategy", "predict"),
     ],
 )
 def test_one_bad_request_fails_alone_and_the_batch_is_answered(
-    model_settings, replica_context, deployment, request_type, method, service, stage
+    model_settings, replica_context, request_type, service, stage
 ):
+    replica_class = ClassifierDeployment.func_or_class
     # A long wait so every request below lands in one batch even on a loaded machine.
-    replica = deployment.func_or_class(model_settings, BatchOptions(True, 16, 0.2))
-    unbatched = deployment.func_or_class(model_settings, BatchOptions(enabled=False))
+    replica = replica_class(service, model_settings, BatchOptions(True, 16, 0.2))
+    unbatched = replica_class(service, model_settings, BatchOptions(enabled=False))
+    method = "infer"
     good = [request_type(conversation=conversation((SEEKER, t))) for t in TEXTS]
     bad = request_type(conversation=conversation((SEEKER, "hi"), (SUPPORTER, "hello")))
 

@@ -29,7 +29,7 @@ def ask(text: str, **options) -> support_pb2.RespondRequest:
 @pytest.fixture(scope="module")
 def servicers(settings):
     local = LocalClients.build(settings)
-    return {name: getattr(local, name) for name in ("risk", "defense", "strategy", "generator")}
+    return dict(local.servicers)
 
 
 # An operator's stricter policy (SOLACE_SAFETY_CONFIG): escalate from MODERATE, resources and
@@ -48,7 +48,7 @@ def strict_settings(settings, tmp_path_factory):
 def strict_servicers(strict_settings):
     """The four services as a platform started with the strict policy builds them."""
     local = LocalClients.build(strict_settings)
-    return {name: getattr(local, name) for name in ("risk", "defense", "strategy", "generator")}
+    return dict(local.servicers)
 
 
 @pytest.fixture

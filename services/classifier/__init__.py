@@ -1,0 +1,1 @@
+"""The shared room of the conversation classifiers (defense, strategy): servicer and deployment."""
