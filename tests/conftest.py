@@ -21,5 +21,9 @@ from services.common.config import Settings, load_settings
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    """The embedded defaults (models from ``solace models build``), read like a real process."""
-    return load_settings()
+    """The embedded defaults (models from ``solace models build``), read like a real process,
+    with one exception: replies are written by the composer, so the hundreds of requests the
+    suite sends take milliseconds each and their text is deterministic. The default engine, the
+    llama.cpp model, has its own tests (tests/services/generator/test_engine_llamacpp.py,
+    tests/services/router/test_llm_default.py) that run it through the platform."""
+    return load_settings(default_engine="composer")

@@ -63,7 +63,10 @@ class Settings:
     # personal data, so older ones are missed and zeroed (the file goes when the platform stops).
     shared_embeddings_max_age_s: float = 900.0
     # Generation defaults.
-    default_engine: str = "composer"
+    # The engine that writes replies: the in-process llama.cpp model (SmolLM2-135M-Instruct by
+    # default, see llm_model); "composer" is the fast deterministic engine, and the fallback
+    # whenever an engine fails, times out or is not configured (flagged in the response).
+    default_engine: str = "llamacpp"
     default_locale: str = "en-US"
     # Streamed replies: text deltas that arrive within this many milliseconds of the last
     # chunk sent are joined into the next one (0 = one chunk per engine delta); see
@@ -81,9 +84,11 @@ class Settings:
     # The in-process llama.cpp engine ("llamacpp", llama-cpp-python): a GGUF file, "" = the
     # SmolLM2-135M-Instruct that `solace models build` installs under <models_dir>/llm, "off" =
     # no llamacpp engine; and its CPU threads (0 = os.cpu_count()). Conditioned by the prompt
-    # only (no bias table).
+    # only (no bias table). One thread by default: the colocated platform runs one ingress, and
+    # so one engine, per core, and on a shared 2-core machine 2 threads per engine ran 3-20x
+    # slower than 1 (docs/benchmarks.md, "LLM engine").
     llm_model: str = ""
-    llm_threads: int = 0
+    llm_threads: int = 1
     # Telemetry: Prometheus /metrics port of a standalone process (0 = off) and the port of
     # Ray's per-node metrics agent, which exports the Serve replicas' metrics.
     metrics_port: int = 0

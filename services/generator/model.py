@@ -54,6 +54,7 @@ from services.generator.methods.base import (
     Task,
     TraceStep,
     UnusableOutput,
+    WhitespaceJoiner,
     clean_reply,
 )
 from services.generator.methods.policy import choose_method, constrain_to_decision
@@ -244,6 +245,7 @@ class GeneratorCore:
             prompt = await plan.method.prepare(run)
         started = time.perf_counter()
         parts: list[str] = []
+        tidy = WhitespaceJoiner()
         # Not ``async with timeout`` around the loop: a timeout armed across a ``yield`` would
         # cancel the consumer's task instead of this stream. Each delta gets the time left.
         async with contextlib.aclosing(engine.stream(prompt)) as deltas:
@@ -255,7 +257,8 @@ class GeneratorCore:
                     break
                 if delta:
                     parts.append(delta)
-                    yield delta
+                    if shown := tidy.feed(delta):
+                        yield shown
         run.time(prompt.step, started)
         if not "".join(parts).strip():
             raise UnusableOutput(f"step {prompt.step} streamed no text")

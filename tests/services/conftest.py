@@ -15,10 +15,11 @@ from services.common.config import Settings, load_settings
 
 @pytest.fixture(scope="session")
 def model_settings() -> Settings:
-    """Settings whose ``models_dir`` holds a verified encoder build."""
+    """Settings whose ``models_dir`` holds a verified encoder build; replies by the composer,
+    as with the suite's ``settings`` (tests/conftest.py)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from solace.modelbuild import build_models
 
-    settings = load_settings()
+    settings = load_settings(default_engine="composer")
     build_models(settings)
     return settings

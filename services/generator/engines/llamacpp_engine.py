@@ -33,7 +33,12 @@ from typing import Any
 
 from services.generator.engines.base import DecodingOptions, Engine, Prompt
 
-DEFAULT_MAX_TOKENS = 160
+# A supportive reply is a few sentences (issue 20 sizes it at up to 60 tokens); longer ones from
+# a 135M model mostly repeat themselves.
+DEFAULT_MAX_TOKENS = 80
+# SmolLM2-135M loops without it ("I'm sure you'll find a new home in no time." eight times in
+# one greedy reply); 1.15 stopped that on the prompts tried without garbling the text (1.3 did).
+REPEAT_PENALTY = 1.15
 N_CTX = 2048
 _DONE = object()
 
@@ -55,6 +60,7 @@ def sampling(options: DecodingOptions) -> dict[str, Any]:
         "max_tokens": options.max_tokens or DEFAULT_MAX_TOKENS,
         # llama-cpp-python samples greedily at temperature 0.
         "temperature": max(0.0, options.temperature),
+        "repeat_penalty": REPEAT_PENALTY,
     }
     if options.seed:
         params["seed"] = options.seed

@@ -193,6 +193,33 @@ def clean_reply(raw: str) -> str:
     return text
 
 
+class WhitespaceJoiner:
+    """Streamed deltas with ``clean_reply``'s whitespace rule applied as they arrive: each run of
+    whitespace (newlines included) becomes one space, and none leads or trails. An LLM writes
+    paragraphs; the final reply is one, so without this the deltas a client has shown would not
+    be a prefix of it."""
+
+    def __init__(self) -> None:
+        self._started = False
+        self._space = False
+
+    def feed(self, delta: str) -> str:
+        out: list[str] = []
+        for piece in re.split(r"(\s+)", delta):
+            if not piece:
+                continue
+            if piece.isspace():
+                # Held until a word follows: a reply never ends on the space.
+                self._space = self._started
+                continue
+            if self._space:
+                out.append(" ")
+                self._space = False
+            out.append(piece)
+            self._started = True
+        return "".join(out)
+
+
 def first_label(text: str) -> str:
     """An analysis answer without its leading "Label:" (what later steps and traces show)."""
     return re.sub(r"^\s*[A-Za-z ]{2,24}:\s*", "", text, count=1).strip() or text.strip()

@@ -269,4 +269,4 @@ def test_llm_model_names_another_file(tmp_path: Path) -> None:
 def test_the_settings_come_from_the_environment() -> None:
     settings = load_settings({"SOLACE_LLM_MODEL": "/srv/m.gguf", "SOLACE_LLM_THREADS": "1"})
     assert settings.llm_model == "/srv/m.gguf" and settings.llm_threads == 1
-    assert Settings().llm_model == "" and Settings().llm_threads == 0
+    assert Settings().llm_model == "" and Settings().llm_threads == 1

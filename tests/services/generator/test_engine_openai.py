@@ -132,7 +132,7 @@ async def test_stream_reads_server_sent_events(server, table) -> None:
 async def test_server_error_falls_back_to_the_composer(server) -> None:
     state, url = server
     state.fail = True
-    core = GeneratorCore(Settings(), {"openai": OpenAIEngine(url, "tiny")})
+    core = GeneratorCore(Settings(default_engine="composer"), {"openai": OpenAIEngine(url, "tiny")})
     request = GenerationRequest(
         conversation=CONVERSATION, strategy=QUESTION, options=GenerationOptions(engine="openai")
     )
@@ -145,7 +145,7 @@ async def test_server_error_falls_back_to_the_composer(server) -> None:
 
 async def test_through_the_generator(server) -> None:
     state, url = server
-    core = GeneratorCore(Settings(), {"openai": OpenAIEngine(url, "tiny")})
+    core = GeneratorCore(Settings(default_engine="composer"), {"openai": OpenAIEngine(url, "tiny")})
     request = GenerationRequest(
         conversation=CONVERSATION,
         strategy=QUESTION,

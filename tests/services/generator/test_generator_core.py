@@ -24,6 +24,10 @@ from services.generator.methods.base import Generation
 from services.generator.model import GenerationOptions, GenerationRequest, GeneratorCore
 from services.safety.policy import RiskPolicy, SafetyDecision
 
+# These tests are about the composer and the core around it (the platform default is the
+# llama.cpp engine, tested in test_engine_llamacpp.py).
+COMPOSER = Settings(default_engine="composer")
+
 QUESTION = strategy_index("Question")
 REFLECTION = strategy_index("Reflection of feelings")
 SUGGESTIONS = strategy_index("Providing Suggestions")
@@ -49,9 +53,9 @@ async def collect(stream) -> tuple[list[str], Generation]:
 
 async def test_an_engine_that_raises_falls_back_to_the_composer() -> None:
     broken = ScriptedEngine("openai", lambda prompt: RuntimeError("connection refused: <text>"))
-    core = GeneratorCore(Settings(), {"openai": broken})
+    core = GeneratorCore(COMPOSER, {"openai": broken})
     result = await core.generate(on("openai", method="MADP"))
-    expected = await GeneratorCore(Settings()).generate(on("composer", method="MADP"))
+    expected = await GeneratorCore(COMPOSER).generate(on("composer", method="MADP"))
     assert broken.calls == 1
     assert result.fell_back and result.engine == "composer"
     assert result.fallback_reason == "engine 'openai' failed with RuntimeError"
@@ -59,7 +63,7 @@ async def test_an_engine_that_raises_falls_back_to_the_composer() -> None:
 
 
 async def test_an_empty_answer_falls_back() -> None:
-    core = GeneratorCore(Settings(), {"vllm": ScriptedEngine("vllm", lambda prompt: "  ")})
+    core = GeneratorCore(COMPOSER, {"vllm": ScriptedEngine("vllm", lambda prompt: "  ")})
     result = await core.generate(on("vllm"))
     assert result.fell_back and "no text" in result.fallback_reason
 
@@ -72,14 +76,14 @@ async def test_a_slow_engine_times_out_and_falls_back() -> None:
 
 
 async def test_a_known_engine_this_server_does_not_run_is_answered_by_the_composer() -> None:
-    result = await GeneratorCore(Settings()).generate(on("vllm"))
+    result = await GeneratorCore(COMPOSER).generate(on("vllm"))
     assert result.fell_back and result.engine == "composer"
     assert "not configured" in result.fallback_reason
 
 
 async def test_healthy_engine_is_used_and_reported() -> None:
     engine = RecordingEngine()
-    result = await GeneratorCore(Settings(), {"recording": engine}).generate(on("recording"))
+    result = await GeneratorCore(COMPOSER, {"recording": engine}).generate(on("recording"))
     assert not result.fell_back and result.fallback_reason == ""
     assert (result.engine, result.engine_version) == ("recording", "test")
     assert engine.calls[0][0].options.max_tokens > 0  # zero means the default, resolved here
@@ -87,7 +91,7 @@ async def test_healthy_engine_is_used_and_reported() -> None:
 
 async def test_moderate_risk_constrains_the_strategy() -> None:
     engine = RecordingEngine()
-    core = GeneratorCore(Settings(), {"recording": engine})
+    core = GeneratorCore(COMPOSER, {"recording": engine})
     mixture = (0.1, 0.0, 0.2, 0.0, 0.0, 0.6, 0.1, 0.0)
     result = await core.generate(
         on("recording", SUGGESTIONS, strategy_probabilities=mixture, risk_level="MODERATE")
@@ -105,7 +109,7 @@ async def test_moderate_risk_constrains_the_strategy() -> None:
 
 @pytest.mark.parametrize("strategy", sorted(SUPPORTIVE))
 async def test_moderate_risk_keeps_supportive_strategies(strategy: int) -> None:
-    result = await GeneratorCore(Settings()).generate(
+    result = await GeneratorCore(COMPOSER).generate(
         GenerationRequest(JOB, strategy, "DIRECT", risk_level="MODERATE")
     )
     assert result.strategy == strategy
@@ -115,7 +119,7 @@ async def test_moderate_risk_keeps_supportive_strategies(strategy: int) -> None:
 @pytest.mark.parametrize("risk", ["HIGH", "IMMINENT", "RISK_LEVEL_HIGH"])
 async def test_crisis_risk_withholds_generated_text(risk: str) -> None:
     engine = RecordingEngine()
-    core = GeneratorCore(Settings(), {"recording": engine})
+    core = GeneratorCore(COMPOSER, {"recording": engine})
     result = await core.generate(on("recording", INFORMATION, method="MADP", risk_level=risk))
     assert engine.calls == []
     assert result.text == safe_reply(JOB, "en-US")
@@ -123,7 +127,7 @@ async def test_crisis_risk_withholds_generated_text(risk: str) -> None:
 
 
 async def test_stream_sends_deltas_then_the_final_generation() -> None:
-    core = GeneratorCore(Settings())
+    core = GeneratorCore(COMPOSER)
     request = on("composer", REFLECTION, method="EMPATHY_R1")
     deltas, final = await collect(core.generate_stream(request))
     assert len(deltas) > 3 and "".join(deltas) == final.text
@@ -134,29 +138,30 @@ async def test_stream_sends_deltas_then_the_final_generation() -> None:
 
 async def test_stream_falls_back_before_any_delta() -> None:
     broken = ScriptedEngine("openai", lambda prompt: ConnectionError("down"))
-    core = GeneratorCore(Settings(), {"openai": broken})
+    core = GeneratorCore(COMPOSER, {"openai": broken})
     deltas, final = await collect(core.generate_stream(on("openai", SUGGESTIONS, "KEMI")))
     assert final.fell_back and final.engine == "composer"
     assert "".join(deltas) == final.text
 
 
 async def test_stream_that_breaks_midway_ends_with_the_composers_whole_reply() -> None:
-    core = GeneratorCore(Settings(), {"breaking": BreakingStreamEngine()})
+    core = GeneratorCore(COMPOSER, {"breaking": BreakingStreamEngine()})
     deltas, final = await collect(core.generate_stream(on("breaking")))
-    assert deltas == ["Partial ", "answer "]
+    # Deltas are whitespace-tidied as they stream: a space is sent before the next word.
+    assert deltas == ["Partial", " answer"]
     assert final.fell_back and "ConnectionError" in final.fallback_reason
     assert final.text.endswith("?") and final.engine == "composer"
 
 
 async def test_stream_at_crisis_risk_sends_only_the_safe_reply() -> None:
     deltas, final = await collect(
-        GeneratorCore(Settings()).generate_stream(on("composer", risk_level="IMMINENT"))
+        GeneratorCore(COMPOSER).generate_stream(on("composer", risk_level="IMMINENT"))
     )
     assert deltas == [final.text] and final.text == safe_reply(JOB, "en-US")
 
 
 async def test_same_request_same_reply_and_seed_is_honoured() -> None:
-    core = GeneratorCore(Settings())
+    core = GeneratorCore(COMPOSER)
     replies = set()
     for seed in range(8):
         request = dataclasses.replace(
@@ -189,7 +194,7 @@ async def test_same_request_same_reply_and_seed_is_honoured() -> None:
     ],
 )
 async def test_invalid_argument_names_the_field(change: dict, field: str) -> None:
-    core = GeneratorCore(Settings())
+    core = GeneratorCore(COMPOSER)
     request = dataclasses.replace(GenerationRequest(JOB, QUESTION), **change)
     with pytest.raises(InvalidArgument) as caught:
         await core.generate(request)
@@ -200,7 +205,7 @@ async def test_invalid_argument_names_the_field(change: dict, field: str) -> Non
 
 
 async def test_enum_style_names_are_accepted() -> None:
-    result = await GeneratorCore(Settings()).generate(
+    result = await GeneratorCore(COMPOSER).generate(
         GenerationRequest(
             JOB, QUESTION, "GENERATION_METHOD_UNSPECIFIED", risk_level="RISK_LEVEL_UNSPECIFIED"
         )
@@ -214,7 +219,7 @@ def _decision(policy: RiskPolicy, level: str, **changes) -> SafetyDecision:
 
 async def test_a_decision_that_escalates_withholds_text_whatever_the_level() -> None:
     engine = RecordingEngine()
-    core = GeneratorCore(Settings(), {"recording": engine})
+    core = GeneratorCore(COMPOSER, {"recording": engine})
     # MODERATE alone would be answered (default policy); the screen's decision says escalate.
     decision = _decision(RiskPolicy(), "MODERATE", escalate=True, escalate_at="MODERATE")
     result = await core.generate(
@@ -228,7 +233,7 @@ async def test_a_decision_that_escalates_withholds_text_whatever_the_level() -> 
 
 async def test_the_decisions_allowed_strategies_win_over_the_level() -> None:
     engine = RecordingEngine()
-    core = GeneratorCore(Settings(), {"recording": engine})
+    core = GeneratorCore(COMPOSER, {"recording": engine})
     only_questions = SafetyDecision(
         escalate=False,
         attach_resources=True,
@@ -268,7 +273,7 @@ async def test_without_a_decision_the_policy_from_the_settings_decides(tmp_path)
     constrained = await core.generate(on("recording", SUGGESTIONS, risk_level="LOW"))
     assert constrained.strategy == REFLECTION and engine.calls
     # The default policy answers the same MODERATE request.
-    answered = await GeneratorCore(Settings(), {"recording": RecordingEngine()}).generate(
+    answered = await GeneratorCore(COMPOSER, {"recording": RecordingEngine()}).generate(
         on("recording", REFLECTION, risk_level="MODERATE")
     )
     assert not answered.fell_back and answered.strategy == REFLECTION

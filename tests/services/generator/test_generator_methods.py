@@ -17,6 +17,10 @@ from services.generator.lexicon import VALUE_PHRASES
 from services.generator.methods.policy import choose_method
 from services.generator.model import GenerationOptions, GenerationRequest, GeneratorCore
 
+# These tests are about the composer and the core around it (the platform default is the
+# llama.cpp engine, tested in test_engine_llamacpp.py).
+COMPOSER = Settings(default_engine="composer")
+
 QUESTION = strategy_index("Question")
 REFLECTION = strategy_index("Reflection of feelings")
 AFFIRMATION = strategy_index("Affirmation and Reassurance")
@@ -30,7 +34,7 @@ SUGGESTION_PHRASING = re.compile(
 
 
 def core_with(engine) -> GeneratorCore:
-    return GeneratorCore(Settings(), {engine.name: engine})
+    return GeneratorCore(COMPOSER, {engine.name: engine})
 
 
 def request(conv, strategy: int, method: str, engine: str = "recording") -> GenerationRequest:
@@ -189,7 +193,7 @@ async def test_value_reinforcement_never_reinforces_power() -> None:
 
 @pytest.mark.parametrize("method", [m for m in METHODS if m != "AUTO"])
 async def test_every_method_follows_the_strategy(method: str) -> None:
-    core = GeneratorCore(Settings())
+    core = GeneratorCore(COMPOSER)
     question = await core.generate(GenerationRequest(JOB, QUESTION, method))
     assert question.text.endswith("?")
     suggestion = await core.generate(GenerationRequest(JOB, SUGGESTIONS, method))
@@ -218,7 +222,7 @@ def test_auto_policy(situation: str, strategy: int, seeker: str, expected: str) 
 
 
 async def test_auto_records_its_choice_in_the_trace() -> None:
-    core = GeneratorCore(Settings())
+    core = GeneratorCore(COMPOSER)
     result = await core.generate(GenerationRequest(JOB, SUGGESTIONS, "AUTO"))
     assert result.method == "MADP"
     assert result.trace[0].name == "policy.method" and "MADP" in result.trace[0].content
@@ -226,8 +230,23 @@ async def test_auto_records_its_choice_in_the_trace() -> None:
 
 async def test_methods_run_end_to_end_on_the_composer_engine_object() -> None:
     composer = ComposerEngine()
-    core = GeneratorCore(Settings(), {"composer": composer})
+    core = GeneratorCore(COMPOSER, {"composer": composer})
     assert core.composer is composer
     for method in METHODS:
         result = await core.generate(GenerationRequest(JOB, AFFIRMATION, method))
         assert result.text and result.engine_version == composer.version
+
+
+@pytest.mark.parametrize(
+    "deltas",
+    [
+        ["I'm sorry", " to hear that.\n\n", "What happened", "?\n"],
+        ["  Leading", "  spaces\tand\n", "tabs ", " ", "end"],
+        ["one", "\n", "\n", "two"],
+    ],
+)
+def test_streamed_deltas_add_up_to_the_cleaned_reply(deltas: list[str]) -> None:
+    from services.generator.methods.base import WhitespaceJoiner, clean_reply
+
+    joiner = WhitespaceJoiner()
+    assert "".join(joiner.feed(d) for d in deltas) == clean_reply("".join(deltas))

@@ -28,7 +28,7 @@ def request(**fields) -> generation_pb2.GenerateRequest:
 
 @pytest.fixture(scope="module")
 def servicer():
-    return build_generator_servicer(Settings())
+    return build_generator_servicer(Settings(default_engine="composer"))
 
 
 async def test_an_escalating_decision_gets_no_model_text(servicer) -> None:
