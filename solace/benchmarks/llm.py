@@ -12,6 +12,12 @@ Q4_1) with ``Settings.llm_threads`` llama.cpp threads (``--threads`` here takes 
   engine has one llama.cpp context and decodes one request at a time, so N concurrent requests
   queue: the aggregate rate stays that of one stream, and latency grows with the queue.
 
+A fourth table puts the platform beside the bare engine, side by side in one run: each fresh
+seeker message goes once to ``Support/Respond`` (the Support pipeline over the services in this
+process, the DIRECT method on the default engine: screening, classifiers, generation, output
+screen) and once, alternately, to a bare engine of the same model with the DIRECT reply prompt
+for that message; tokens/s = reply tokens / wall time of the call, and Respond's latency.
+
 Every request is a new seeker turn (``loadtests.messages.fresh_turn``), so no two requests share
 a prompt beyond the system message (llama-cpp-python reuses the longest common prefix of the
 previous prompt, as it would in serving). Reply tokens are counted with the model's tokenizer;
@@ -184,7 +190,68 @@ def run(
         return rows, version
 
     rows, version = asyncio.run(measure_all())
-    return render(rows, version, prompts, concurrency)
+    report = render(rows, version, prompts, concurrency)
+    if settings.default_engine == "llamacpp":
+        report += "\n\n" + asyncio.run(_platform_vs_engine(settings, path, prompts, rng))
+    return report
+
+
+async def _platform_vs_engine(settings: Settings, path, prompts: int, rng: random.Random) -> str:
+    """Support/Respond (DIRECT, default engine) beside the bare engine on the same messages."""
+    import tempfile
+
+    from services.router.clients import LocalClients
+    from services.router.pipeline import SupportPipeline
+    from services.router.safety import RouterSafety
+    from solace.v1 import common_pb2, generation_pb2, support_pb2
+
+    audit = tempfile.mkdtemp(prefix="solace-bench-llm-")
+    routed = settings.with_overrides(escalation_store_url=f"sqlite:///{audit}/audit.db")
+    safety = RouterSafety(routed)
+    pipeline = SupportPipeline(LocalClients.build(routed), safety, routed)
+    bare = LlamaCppEngine(path, n_threads=settings.llm_threads)
+
+    def ask(text: str) -> support_pb2.RespondRequest:
+        return support_pb2.RespondRequest(
+            conversation=common_pb2.Conversation(
+                turns=[common_pb2.Turn(role=common_pb2.ROLE_SEEKER, text=text)]
+            ),
+            options=support_pb2.RespondOptions(
+                method=common_pb2.GENERATION_METHOD_DIRECT,
+                generation=generation_pb2.GenerationOptions(max_tokens=MAX_TOKENS),
+            ),
+        )
+
+    # One unmeasured call each: models load, classifier sessions warm.
+    warm = _prompts(1, rng)[0]
+    await pipeline.respond(ask(warm.conversation.turns[-1].text))
+    await bare.complete([warm])
+    platform_tok_s, engine_tok_s, latency_ms, fell_back = [], [], [], 0
+    for prompt in _prompts(prompts, rng):
+        started = time.perf_counter()
+        response = await pipeline.respond(ask(prompt.conversation.turns[-1].text))
+        wall = time.perf_counter() - started
+        latency_ms.append(wall * 1000.0)
+        fell_back += response.generation.fell_back
+        platform_tok_s.append(bare.count_tokens(response.reply) / wall)
+        started = time.perf_counter()
+        (text,) = await bare.complete([prompt])
+        engine_tok_s.append(bare.count_tokens(text) / (time.perf_counter() - started))
+    await bare.close()
+    await safety.close()
+    ratio = statistics.median(platform_tok_s) / statistics.median(engine_tok_s)
+    return "\n".join(
+        [
+            f"Support/Respond beside the bare engine, alternately on {prompts} fresh messages "
+            f"(DIRECT, max_tokens {MAX_TOKENS}, {settings.llm_threads} thread(s)):",
+            "",
+            "| | tokens/s | Respond latency ms p50 (min–max) |",
+            "|---|---|---|",
+            f"| Support/Respond | {_spread(platform_tok_s)} | {_spread(latency_ms, 0)} |",
+            f"| bare engine | {_spread(engine_tok_s)} | |",
+            f"| ratio (medians) | {ratio:.2f}x | {fell_back} of {prompts} replies fell back |",
+        ]
+    )
 
 
 def main() -> None:
