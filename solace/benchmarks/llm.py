@@ -173,7 +173,7 @@ def run(
     seed: int = 0,
 ) -> str:
     """The report for each thread count (default: ``Settings.llm_threads``)."""
-    from solace.modelbuild import llm_model_path
+    from services.generator.engines.llm_files import llm_model_path
 
     path = llm_model_path(settings)
     rng = random.Random(seed)

@@ -56,7 +56,7 @@ def configured_engines(settings: Settings) -> dict[str, Engine]:
 
 
 def _llamacpp_engine(settings: Settings) -> Engine | None:
-    from solace.modelbuild import llm_model_path
+    from services.generator.engines.llm_files import llm_model_path
 
     if settings.llm_model.strip().lower() == LLM_OFF:
         return None

@@ -46,7 +46,7 @@ _DONE = object()
 def engine_version(model_path: Path) -> str:
     """``<file stem>@<sha256[:12]>`` when the build's manifest describes the file (the built
     SmolLM2), else the file name: a configured multi-GB file is not hashed at start-up."""
-    from solace.modelbuild import llm_manifest
+    from services.generator.engines.llm_files import llm_manifest
 
     manifest = llm_manifest(model_path)
     if manifest and manifest.get("sha256"):

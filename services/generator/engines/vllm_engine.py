@@ -12,14 +12,12 @@ of ~15 s) in this process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``) with a 1 GiB KV
 the environment says otherwise; scripts that build it must sit under
 ``if __name__ == "__main__":``.
 
-Benchmark, side by side with and without the processor (``solace.benchmarks.vllm``)::
-
-    python -m services.generator.engines.vllm_engine --bench MODEL_DIR --bias-table TABLE.npz
+Its benchmark, side by side with and without the processor, is a tool outside the serving
+code: ``python -m solace.benchmarks.vllm --model MODEL_DIR --bias-table TABLE.npz``.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 from collections.abc import Sequence
@@ -98,35 +96,3 @@ class VllmEngine(Engine):
         params = [self.sampling_params(p) for p in prompts]
         async with self._lock:
             return await asyncio.to_thread(self.generate, texts, params)
-
-
-def bench(
-    model: str,
-    bias_table: str | None,
-    batches: Sequence[int] = (8, 64),
-    tokens: int = 64,
-    repeats: int = 5,
-) -> str:
-    """Decode throughput with and without the strategy processor, side by side in one process
-    (``solace.benchmarks.vllm``: no processor, processor with no request conditioned, every
-    request conditioned; medians and the cost, plus ``apply()`` alone per step)."""
-    from solace.benchmarks.vllm import run
-
-    return run(model, bias_table, batches, tokens, repeats)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="vLLM engine benchmark")
-    parser.add_argument("--bench", required=True, metavar="MODEL_DIR")
-    parser.add_argument("--bias-table", help="kernels.bias_table file (default: random)")
-    parser.add_argument("--batch", default="8,64", help="batch sizes, comma-separated")
-    parser.add_argument("--tokens", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args(argv)
-    batches = [int(b) for b in str(args.batch).split(",") if b.strip()]
-    print(bench(args.bench, args.bias_table, batches, args.tokens, args.repeats))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

