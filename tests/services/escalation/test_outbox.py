@@ -112,7 +112,7 @@ async def test_two_replicas_never_send_one_record_twice(pg_schema_url, webhook) 
 
 
 def test_lease_must_outlast_the_http_timeout(tmp_path) -> None:
-    from services.escalation.store import SqliteEscalationStore
+    from services.escalation.sqlite_store import SqliteEscalationStore
 
     store = SqliteEscalationStore(tmp_path / "x.db")
     with pytest.raises(InvalidArgument, match="lease"):
@@ -122,7 +122,7 @@ def test_lease_must_outlast_the_http_timeout(tmp_path) -> None:
 
 
 def test_backoff_grows_exponentially_with_jitter_up_to_a_cap(tmp_path) -> None:
-    from services.escalation.store import SqliteEscalationStore
+    from services.escalation.sqlite_store import SqliteEscalationStore
 
     outbox = OutboxDeliverer(
         SqliteEscalationStore(tmp_path / "x.db"),
@@ -139,7 +139,7 @@ def test_backoff_grows_exponentially_with_jitter_up_to_a_cap(tmp_path) -> None:
 
 def test_from_settings_reads_the_escalation_fields(tmp_path) -> None:
     from services.common.config import load_settings
-    from services.escalation.store import SqliteEscalationStore
+    from services.escalation.sqlite_store import SqliteEscalationStore
 
     settings = load_settings(
         {

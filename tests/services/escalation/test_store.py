@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from services.common.errors import InvalidArgument
+from services.escalation.postgres_store import PostgresEscalationStore
+from services.escalation.sqlite_store import SqliteEscalationStore
 from services.escalation.store import (
     DELIVERED,
     PENDING,
     Escalation,
-    PostgresEscalationStore,
     Reason,
-    SqliteEscalationStore,
     default_sqlite_path,
     open_store,
     store_for_url,
