@@ -179,13 +179,19 @@ class RiskScreen:
         if not analyses:
             return self._verdict("NONE", [], False, None, RULES_ONLY, {"rules": rules_ms})
 
-        texts = [conversation.turns[a.turn_index].text for a in analyses[-policy.model_window :]]
-        # The conversation's latest seeker turns as one more input of the same batched call.
-        window = window_text(texts) if self._classifier is not None else None
-        probs, source, model_ms = self._score(texts if window is None else [*texts, window])
+        recent = analyses[-policy.model_window :]
+        texts = [conversation.turns[a.turn_index].text for a in recent]
+        probs, source, model_ms = self._score(texts)
+        # The latest seeker turns read together, when any of them carries a signal (a rule's
+        # component or level, or the model's P(LOW+) past ``model_window_gate``): the joined
+        # text is new on every request, so reading it for ordinary chat would cost an encoder
+        # run per request for nothing.
         window_probs = None
-        if probs is not None and window is not None:
-            probs, window_probs = probs[:-1], probs[-1]
+        window = window_text(texts) if probs is not None else None
+        if window is not None and self._window_signal(recent, probs):
+            extra, _, extra_ms = self._score([window])
+            model_ms += extra_ms
+            window_probs = None if extra is None else extra[0]
         first_scored = len(analyses) - (0 if probs is None else len(probs))
         levels: list[str] = []
         carried: list[str] = []
@@ -225,6 +231,12 @@ class RiskScreen:
         if probs.shape != (len(texts), len(RISK_LEVELS)):
             raise Unavailable(f"risk classifier returned shape {probs.shape}")
         return probs, RULES_AND_MODEL, (time.perf_counter() - started) * 1000.0
+
+    def _window_signal(self, recent: Sequence[TurnAnalysis], probs: np.ndarray) -> bool:
+        gate = self.policy.model_window_gate
+        if any(a.components or level_index(a.level) > 0 for a in recent):
+            return True
+        return bool((probs[:, 1:].sum(axis=1) >= gate).any())
 
     def _combine(self, analysis: TurnAnalysis, row: np.ndarray | None) -> tuple[str, list[Reason]]:
         reasons = list(analysis.reasons)

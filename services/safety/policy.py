@@ -111,8 +111,11 @@ class RiskPolicy:
     # "I'm suicidal") gets. C-SSRS triage would call it active ideation (MODERATE); a chat cannot
     # ask the follow-up questions, so the default escalates.
     explicit_desire_level: str = "HIGH"
-    # How many of the latest seeker turns the classifier scores (one batched call).
+    # How many of the latest seeker turns the classifier scores (one batched call); it also
+    # reads them joined (services/risk/window.py) when one of them carries a rule's component
+    # or level, or its own P(LOW+) reaches ``model_window_gate`` (0: always).
     model_window: int = 4
+    model_window_gate: float = 0.5
     # An earlier turn's level, minus this many steps, is a floor for the conversation: an
     # attempt disclosed two turns ago is not forgotten because the seeker then wrote "ok".
     earlier_turn_discount: int = 1
@@ -149,6 +152,10 @@ class RiskPolicy:
                 raise InvalidArgument(
                     name, f"a probability threshold must be in (0, 1], got {value}"
                 )
+        if not 0.0 <= self.model_window_gate <= 1.0:
+            raise InvalidArgument(
+                "model_window_gate", f"must be in [0, 1] (0: always), got {self.model_window_gate}"
+            )
         known = {s.lower() for s in STRATEGIES}
         for strategy in self.supportive_strategies:
             if strategy.lower() not in known:

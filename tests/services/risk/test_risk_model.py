@@ -227,20 +227,51 @@ def test_a_model_only_level_floors_later_requests_one_step_lower_than_a_rules_le
     assert attempt.decision is not None and attempt.decision.escalate
 
 
+class RowsClassifier:
+    """A fixed probability row per text (NONE for any other); records every text it reads."""
+
+    name = "rows"
+
+    def __init__(self, rows: dict[str, Sequence[float]]) -> None:
+        self.rows = rows
+        self.read: list[str] = []
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        self.read.extend(texts)
+        return np.asarray([self.rows.get(t, [1, 0, 0, 0, 0]) for t in texts], dtype=np.float64)
+
+
+IMMINENT_ROW = [0, 0, 0, 0.01, 0.99]
+LOW_ROW = [0.3, 0.7, 0, 0, 0]
+
+
 def test_turns_read_together_escalate_what_no_single_turn_says() -> None:
-    # Neither turn alone reads as a crisis to the model; the two together do.
+    # Neither turn alone reads as a crisis to the model (the first as LOW); together they do.
     first, second = "things have been heavy for a while", "I sorted out who gets the dog"
-    classifier = PerTextClassifier({window_text([first, second])})
+    classifier = RowsClassifier({first: LOW_ROW, window_text([first, second]): IMMINENT_ROW})
     assert screen([second], classifier).level != "IMMINENT"
     verdict = screen([first, second], classifier)
     assert verdict.level == "IMMINENT"
     assert verdict.decision is not None and verdict.decision.escalate
-    why = [r for r in verdict.reasons if r.source == "model:per-text:conversation"]
+    why = [r for r in verdict.reasons if r.source == "model:rows:conversation"]
     assert why and why[0].turn_index == 2
+
+
+def test_turns_without_any_signal_are_not_read_together() -> None:
+    # Ordinary chat: no rule fired and the model sees nothing in any turn, so the joined text
+    # (new on every request, never a memo hit) is not encoded.
+    first, second = "we went to the lake on sunday", "the weather was lovely"
+    classifier = RowsClassifier({window_text([first, second]): IMMINENT_ROW})
+    verdict = screen([first, second], classifier)
+    assert window_text([first, second]) not in classifier.read
+    assert verdict.level == "NONE"
+    # With the gate at 0 the window is always read (and here, misread).
+    always = RiskScreen(Settings(), classifier, RiskPolicy(model_window_gate=0.0))
+    assert always.screen(conversation(first, second)).level == "IMMINENT"
 
 
 def test_a_guard_in_the_latest_turn_caps_the_turns_read_together() -> None:
     first, second = "some days are dark", "I'm not going to kill myself, I promise"
-    classifier = PerTextClassifier({window_text([first, second])})
+    classifier = RowsClassifier({first: LOW_ROW, window_text([first, second]): IMMINENT_ROW})
     verdict = screen([first, second], classifier)
     assert level_index(verdict.level) < level_index("HIGH"), verdict.reasons
