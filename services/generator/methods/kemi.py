@@ -14,7 +14,7 @@ import time
 
 from services.generator.engines.base import Prompt
 from services.generator.knowledge import GENERAL, KeywordRetriever, KnowledgeRetriever
-from services.generator.methods.base import Method, StepRunner, UnusableOutput
+from services.generator.methods.base import Method, StepRunner
 
 INITIATIVES: tuple[str, ...] = ("ask", "suggest", "inform", "follow")
 INITIATIVE_INSTRUCTION = (
@@ -28,12 +28,24 @@ REPLY_INSTRUCTION = (
 _INITIATIVE = re.compile(r"\b(" + "|".join(INITIATIVES) + r")\b", re.IGNORECASE)
 
 
-def parse_initiative(answer: str) -> str:
-    """The initiative an answer names first; ``UnusableOutput`` when it names none."""
+# The initiative a strategy implies, for an answer that names none (a 135M model often does
+# not): the step then takes its input from the strategy, the trace says so, and the reply is
+# still the model's.
+_STRATEGY_INITIATIVE: dict[str, str] = {
+    "Question": "ask",
+    "Providing Suggestions": "suggest",
+    "Information": "inform",
+}
+
+
+def parse_initiative(answer: str) -> str | None:
+    """The initiative an answer names first, or None when it names none."""
     match = _INITIATIVE.search(answer)
-    if match is None:
-        raise UnusableOutput("kemi.initiative named none of ask/suggest/inform/follow")
-    return match.group(1).lower()
+    return match.group(1).lower() if match else None
+
+
+def initiative_of_strategy(strategy_name: str) -> str:
+    return _STRATEGY_INITIATIVE.get(strategy_name, "follow")
 
 
 class KemiMethod(Method):
@@ -78,6 +90,13 @@ class KemiMethod(Method):
             )
         )
         initiative = parse_initiative(answer)
+        if initiative is None:
+            initiative = initiative_of_strategy(run.task.strategy_name)
+            run.note(
+                "kemi.initiative.rule",
+                f"the model named no initiative; {initiative}, from the strategy "
+                f"{run.task.strategy_name}",
+            )
         return run.prompt(
             "kemi.reply", REPLY_INSTRUCTION, {**knowledge, "initiative": initiative}, reply=True
         )
