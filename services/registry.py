@@ -9,7 +9,8 @@ choices. Adding a service is one entry here plus its own room (``services/<name>
 An entry names the proto service and its generated registration and stub, the RPCs (gRPC method,
 the Python method its servicer and deployment answer with, and the ``ServiceClients`` call the
 router makes), the servicer factory (an import path, so reading the table loads no model), the
-Serve deployment, whether it batches, the timeout setting, and whether the main port forwards it.
+Serve deployment (which says whether it batches), the timeout setting, and whether the main port
+forwards it.
 Ports and targets are the settings ``<name>_port`` and ``<name>_target``.
 """
 
@@ -22,7 +23,7 @@ from typing import Any
 
 from services.common import rpc_names
 from services.common.config import Settings
-from services.common.serve_options import DEFENSE, GENERATOR, RISK, STRATEGY
+from services.common.serve_options import BATCHED, DEFENSE, GENERATOR, RISK, STRATEGY
 from solace.v1 import (
     defense_pb2,
     defense_pb2_grpc,
@@ -63,8 +64,12 @@ class Service:
     servicer_factory: str  # "module:function", called with the settings
     deployment: str
     timeout_setting: str
-    batched: bool = False
     forwarded: bool = False
+
+    @property
+    def batched(self) -> bool:
+        """Whether its deployment batches requests (``serve_options.BATCHED`` says)."""
+        return self.deployment in BATCHED
 
     def build_servicer(self, settings: Settings) -> Any:
         """The servicer with its models loaded (imported only now)."""
@@ -111,7 +116,6 @@ DEFENSE_ENTRY = Service(
     servicer_factory="services.defense.servicer:build_defense_servicer",
     deployment=DEFENSE,
     timeout_setting="classify_timeout_ms",
-    batched=True,
     forwarded=True,
 )
 STRATEGY_ENTRY = Service(
@@ -124,7 +128,6 @@ STRATEGY_ENTRY = Service(
     servicer_factory="services.strategy.servicer:build_strategy_servicer",
     deployment=STRATEGY,
     timeout_setting="classify_timeout_ms",
-    batched=True,
     forwarded=True,
 )
 GENERATOR_ENTRY = Service(

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 # The conversation input keeps the newest seeker turns that fit this many characters (about the
-# encoder's 256 tokens): the tokenizer truncates the end, which would drop the latest turn.
+# 96 tokens the classifier is fine-tuned on): the tokenizer truncates the end, which would drop
+# the latest turn.
 WINDOW_CHARS = 400
 WINDOW_SEPARATOR = "\n"
 

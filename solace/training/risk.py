@@ -255,7 +255,8 @@ def cssrs_sentences(
 
 
 def esconv_conversations(path: Path) -> list[list[str]]:
-    """The seeker turns of each ESConv conversation of a split, in order."""
+    """The seeker turns of each ESConv conversation of a split, in order (ordinary distress:
+    the negatives, NONE)."""
     out = []
     with path.open(encoding="utf-8") as handle:
         for line in handle:
@@ -267,11 +268,6 @@ def esconv_conversations(path: Path) -> list[list[str]]:
             if turns:
                 out.append(turns)
     return out
-
-
-def esconv_seeker_turns(path: Path) -> list[str]:
-    """Every seeker turn of an ESConv split: ordinary distress, the negatives (NONE)."""
-    return [turn for turns in esconv_conversations(path) for turn in turns]
 
 
 def _windows(turns: list[str], model_window: int) -> str | None:

@@ -7,8 +7,8 @@ variables shown):
 - ``llamacpp`` (llama-cpp-python, in process) whenever its GGUF file exists and ``llama_cpp``
   imports: ``SOLACE_LLM_MODEL`` (a GGUF file; empty = the SmolLM2-135M-Instruct that
   ``solace models build`` installs; ``off`` = no llamacpp engine) and ``SOLACE_LLM_THREADS``
-  (0 = all cores). It is not the default engine (``SOLACE_DEFAULT_ENGINE`` stays
-  ``composer``): requests name it in ``options.engine``. The model loads on the first request;
+  (default 1; 0 = all cores). It is the default engine (``SOLACE_DEFAULT_ENGINE``); the model
+  loads on the first request;
 - ``SOLACE_OPENAI_BASE_URL``, ``SOLACE_OPENAI_MODEL`` (both required), ``SOLACE_OPENAI_API_KEY``,
   ``SOLACE_OPENAI_BIAS_TABLE`` (a ``kernels.bias_table`` file for the served tokenizer);
 - ``SOLACE_VLLM_MODEL`` (a Hugging Face causal-LM folder) and ``SOLACE_STRATEGY_BIAS_TABLE``;

@@ -16,9 +16,10 @@ deadline) or a stream that its reader abandons stops its generation at the next 
 context is free for the next request.
 
 ``complete`` and ``stream`` share one decoding path (llama-cpp-python's streamed chat completion),
-so the joined deltas are exactly the completed text. Decoding: ``max_tokens`` (0 = 160),
-``temperature`` (0 = greedy), ``seed`` (0 = llama.cpp's own); the sampler is llama-cpp-python's
-default chain (top-k 40, top-p 0.95, min-p 0.05) when the temperature is above 0.
+so the joined deltas are exactly the completed text. Decoding: ``max_tokens`` (0 = 80),
+``temperature`` (0 = greedy), ``seed`` (0 = llama.cpp's own), repeat penalty 1.15; the sampler
+is llama-cpp-python's default chain (top-k 40, top-p 0.95, min-p 0.05) when the temperature is
+above 0.
 """
 
 from __future__ import annotations
