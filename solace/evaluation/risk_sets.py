@@ -6,9 +6,10 @@ Sections, for one ``RiskScreen``:
    preparatory acts, surface styles and hard-negative families no trainer sees);
 2. generated held-out dialogues: the held-out side of ``risk_corpus.split_dialogues``, each
    screened whole (the crisis builds across turns);
-3. the frozen hand-written sets (``data/risk_frozen*.yaml``, four writers, each blind to the
-   rules and to the sets before it), only when asked for: reported at the end of a round of
-   work, never tuned on;
+3. the frozen hand-written sets (``data/risk_frozen_5.yaml``, ``risk_frozen_6.yaml``, each by a
+   writer blind to the rules, the training data and the sets before it), only when asked for:
+   reported at the end of a round of work, never tuned on; then the retired sets 1-4, which the
+   trainer reads now (figures without targets);
 4. ESConv test seeker turns, each screened in its conversation up to and including it;
 5. the targets of issue 19, each with its measured value and MET / NOT MET.
 
@@ -34,13 +35,16 @@ from services.common.domain import SEEKER, SUPPORTER, Conversation, Turn
 from services.common.labels import RISK_LEVELS
 from solace.training import risk_corpus
 
-FROZEN_FILE = Path(__file__).with_name("data") / "risk_frozen.yaml"
-# A second frozen set, written later by another writer who saw neither the rules nor the first.
-FROZEN_SECOND = Path(__file__).with_name("data") / "risk_frozen_2.yaml"
-# A third, by a third writer blind to the rules and both earlier sets, after both were reported.
-FROZEN_THIRD = Path(__file__).with_name("data") / "risk_frozen_3.yaml"
-# A fourth, by a fourth blind writer, after the third was reported (messages and 62 conversations).
-FROZEN_FOURTH = Path(__file__).with_name("data") / "risk_frozen_4.yaml"
+_DATA = Path(__file__).with_name("data")
+# The frozen hand-written sets: each by a writer blind to the rules, the training data and the
+# sets before it; reported once, at the end of a round of work, never tuned on.
+FROZEN_SETS = (_DATA / "risk_frozen_5.yaml", _DATA / "risk_frozen_6.yaml")
+# Sets 1-4, retired into the trainer's hand-written data after each was reported once
+# (``solace.training.risk.HANDWRITTEN_FILES``): shown for what the model learnt from them, with
+# no targets, since they measure nothing about generalisation any more.
+RETIRED_SETS = tuple(
+    Path(risk_corpus.__file__).with_name("data") / f"risk_retired_{i}.yaml" for i in range(1, 5)
+)
 ESCALATE, PASSIVE, NO_ESCALATE = risk_corpus.ESCALATE, risk_corpus.PASSIVE, risk_corpus.NO_ESCALATE
 EXPECTS = (ESCALATE, PASSIVE, NO_ESCALATE)
 HIGH = RISK_LEVELS.index("HIGH")
@@ -341,10 +345,9 @@ class Results:
 
     messages: SetReport | None = None
     dialogues: SetReport | None = None
-    frozen_messages: SetReport | None = None
-    frozen_conversations: SetReport | None = None
-    # Further frozen files: (name, messages, conversations).
-    more_frozen: list[tuple[str, SetReport, SetReport]] = field(default_factory=list)
+    # The frozen sets and the retired ones: (name, messages, conversations).
+    frozen: list[tuple[str, SetReport, SetReport]] = field(default_factory=list)
+    retired: list[tuple[str, SetReport, SetReport]] = field(default_factory=list)
     esconv: EsconvResult | None = None
     cssrs_recall: float | None = None
 
@@ -356,9 +359,8 @@ def targets(results: Results) -> list[Target]:
     out.append(
         Target("generated held-out dialogues: count", n_dialogues, ">=", MIN_DIALOGUES, digits=0)
     )
-    out += set_targets(results.frozen_messages, "frozen messages")
-    out += set_targets(results.frozen_conversations, "frozen conversations")
-    for name, messages, conversations in results.more_frozen:
+    frozen = results.frozen or [(_set_name(path), None, None) for path in FROZEN_SETS]
+    for name, messages, conversations in frozen:
         out += set_targets(messages, f"{name} messages")
         out += set_targets(conversations, f"{name} conversations")
     esconv = None if results.esconv is None else results.esconv.rate
@@ -410,12 +412,13 @@ def evaluate(
     screen: ScreenLike,
     data_dir: Path | None,
     frozen: bool = False,
-    frozen_path: Path = FROZEN_FILE,
-    more_frozen: Sequence[Path] = (FROZEN_SECOND, FROZEN_THIRD, FROZEN_FOURTH),
+    frozen_sets: Sequence[Path] = FROZEN_SETS,
+    retired_sets: Sequence[Path] = RETIRED_SETS,
     cssrs_recall: float | None = None,
 ) -> tuple[list[str], Results]:
     """Sections 1-5 for ``screen``. ``data_dir`` None skips ESConv; ``frozen`` adds the
-    frozen set. Returns the lines and the figures the summary was made from."""
+    frozen sets (with targets) and the retired ones (without). Returns the lines and the
+    figures the summary was made from."""
     max_chars = _max_chars(screen)
     results = Results(cssrs_recall=cssrs_recall)
     out: list[str] = []
@@ -430,38 +433,51 @@ def evaluate(
         lambda: score(screen, "dialogues", generated_dialogue_items(max_chars)),
     )
     if frozen:
-        out.extend(_frozen_section(screen, frozen_path, max_chars, results))
-        for i, path in enumerate(more_frozen, start=2):
-            out.extend(_more_frozen_section(screen, path, f"frozen set {i}", max_chars, results))
+        for path in frozen_sets:
+            out.extend(
+                _frozen_section(
+                    screen,
+                    path,
+                    _set_name(path),
+                    max_chars,
+                    results.frozen,
+                    "reported once, at the end; never tuned on",
+                )
+            )
+        for path in retired_sets:
+            out.extend(
+                _frozen_section(
+                    screen,
+                    path,
+                    _set_name(path),
+                    max_chars,
+                    results.retired,
+                    "retired into training: what the model learnt, not how it generalises",
+                )
+            )
     if data_dir is not None:
         out.extend(_esconv_section(screen, data_dir, max_chars, results))
     out.extend(summary_lines(results))
     return out, results
 
 
-def _frozen_section(screen: ScreenLike, path: Path, max_chars: int, results: Results) -> list[str]:
-    if not path.exists():
-        return [f"frozen hand-written set: not found at {path}"]
-    out = ["frozen hand-written set: reported once, at the end; never tuned on"]
-    messages, conversations = frozen_items(path, max_chars)
-    results.frozen_messages = _section(
-        out, "frozen messages", lambda: score(screen, "frozen messages", messages), True
-    )
-    results.frozen_conversations = _section(
-        out,
-        "frozen conversations",
-        lambda: score(screen, "frozen conversations", conversations),
-        True,
-    )
-    return out
+def _set_name(path: Path) -> str:
+    """``frozen set 5`` for risk_frozen_5.yaml, ``retired set 2`` for risk_retired_2.yaml."""
+    kind, _, number = path.stem.removeprefix("risk_").partition("_")
+    return f"{kind} set {number}" if number else f"{kind} set"
 
 
-def _more_frozen_section(
-    screen: ScreenLike, path: Path, name: str, max_chars: int, results: Results
+def _frozen_section(
+    screen: ScreenLike,
+    path: Path,
+    name: str,
+    max_chars: int,
+    into: list[tuple[str, SetReport, SetReport]],
+    status: str,
 ) -> list[str]:
     if not path.exists():
         return [f"{name}: not found at {path}"]
-    out = [f"{name} ({path.name}): reported once, at the end; never tuned on"]
+    out = [f"{name} ({path.name}): {status}"]
     messages, conversations = frozen_items(path, max_chars)
     reports = [
         _section(
@@ -469,7 +485,7 @@ def _more_frozen_section(
         )
         for kind, items in (("messages", messages), ("conversations", conversations))
     ]
-    results.more_frozen.append((name, reports[0], reports[1]))
+    into.append((name, reports[0], reports[1]))
     return out
 
 

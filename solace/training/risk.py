@@ -7,12 +7,14 @@ Data (every source's label mapping is in the metrics file and the model card):
   the user's label (Supportive->NONE ... Attempt->IMMINENT) and sentences capped at MODERATE;
 - SDCNL (r/depression -> LOW, r/SuicideWatch -> MODERATE);
 - negatives: ESConv train seeker turns and DiaSafety contexts outside Risk Ignorance (NONE);
-- hand-written messages (``HANDWRITTEN_FILES`` in ``data/``, three writers, levels by the C-SSRS
-  screener, the generated corpus's held-out families left out): every fifth row of each file is
-  kept out of fitting, for calibration;
-- conversation rows (``conversation_rows``): the latest seeker turns joined as the screen joins
-  them (``services.risk.window``), from generated dialogues, ESConv conversations (NONE) and
-  hand-written rows set among ESConv turns.
+- hand-written messages and conversations (``HANDWRITTEN_FILES`` in ``data/``: four training
+  writers with levels by the C-SSRS screener, and the four retired frozen evaluation sets, whose
+  ``expect`` maps to a level; the generated corpus's held-out families left out): every fifth
+  row of each file is kept out of fitting, for calibration;
+- conversation rows (``conversation_rows``, ``handwritten_conversations``): the latest seeker
+  turns joined as the screen joins them (``services.risk.window``), from generated dialogues,
+  ESConv conversations (NONE), hand-written rows set among ESConv turns and the hand-written
+  conversations.
 
 Model: all-MiniLM-L6-v2 fine-tuned end to end with a linear head (``risk_encoder``), exported
 as the risk screen's own int8 encoder and a one-layer head. Calibration: one temperature on
@@ -72,7 +74,21 @@ ESCONV_BUDGET = 0.002
 GENERATED_WEIGHT = 2.0
 HANDWRITTEN_DIR = Path(__file__).with_name("data")
 # Named, not globbed: a model is reproducible from the files it lists.
-HANDWRITTEN_FILES = ("risk_handwritten.yaml", "risk_handwritten_2.yaml", "risk_handwritten_3.yaml")
+HANDWRITTEN_FILES = (
+    "risk_handwritten.yaml",
+    "risk_handwritten_2.yaml",
+    "risk_handwritten_3.yaml",
+    "risk_handwritten_4.yaml",
+    # The four frozen evaluation sets, retired into training after each was reported once
+    # (their writers were blind to the rules and to each other): more writers is what the
+    # screen generalises from. Frozen sets 5 and 6 (solace/evaluation/data) took their place.
+    "risk_retired_1.yaml",
+    "risk_retired_2.yaml",
+    "risk_retired_3.yaml",
+    "risk_retired_4.yaml",
+)
+# A retired frozen set says what the screen must do, not a level: the level it is trained as.
+EXPECT_TO_LEVEL = {"escalate": "HIGH", "passive": "MODERATE", "no_escalate": "NONE"}
 # Conversation rows (``conversation_rows``): generated dialogues of another seed than the
 # evaluation's (training families only), and how many ESConv / hand-written-in-context rows.
 CONVERSATION_SEED = 1
@@ -336,33 +352,76 @@ def chat_corpus(seed: int = 0) -> tuple[list[str], np.ndarray, list[str], np.nda
     return [e.text for e in fit], _levels(fit), [e.text for e in cal], _levels(cal)
 
 
-def handwritten_rows(
-    folder: Path = HANDWRITTEN_DIR,
-) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
-    """(fit texts, fit levels, held texts, held levels) of the hand-written files; every
-    ``HANDWRITTEN_HOLD_EVERY``-th row of each file is held. A row carrying a word of the
-    generated corpus's held-out methods or acts (``held_out_keywords``: "poison", "water", ...)
-    is dropped whatever it says, so the held-out families stay unseen."""
-    fit: list[tuple[str, int]] = []
-    held: list[tuple[str, int]] = []
-    held_out = held_out_keywords()
+def _row_level(row: dict, where: str) -> int:
+    """A hand-written row's level: its ``level``, or its ``expect`` (a retired frozen set)."""
+    level = str(row["level"]).upper() if "level" in row else EXPECT_TO_LEVEL.get(row.get("expect"))
+    if level not in RISK_LEVELS:
+        raise ValueError(f"{where}: no known level or expect in {sorted(row)}")
+    return RISK_LEVELS.index(level)
+
+
+def _handwritten_entries(folder: Path, key: str):
+    """(file name, row index, row) of every hand-written file's ``key`` list."""
     for name in HANDWRITTEN_FILES:
-        path = folder / name
-        rows = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("messages", [])
-        for i, row in enumerate(rows):
-            if any(p.search(str(row["text"])) for p in held_out):
-                continue
-            level = str(row["level"]).upper()
-            if level not in RISK_LEVELS:
-                raise ValueError(f"{path.name} row {i}: unknown level {row['level']!r}")
-            side = held if i % HANDWRITTEN_HOLD_EVERY == HANDWRITTEN_HOLD_EVERY - 1 else fit
-            side.append((str(row["text"]), RISK_LEVELS.index(level)))
+        data = yaml.safe_load((folder / name).read_text(encoding="utf-8")) or {}
+        for i, row in enumerate(data.get(key, [])):
+            yield name, i, row
+
+
+def _held(i: int) -> bool:
+    return i % HANDWRITTEN_HOLD_EVERY == HANDWRITTEN_HOLD_EVERY - 1
+
+
+def _split_rows(
+    rows: list[tuple[str, int, bool]],
+) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
+    # Independent writers sometimes wrote the same sentence: the first copy decides its side.
+    first: dict[str, tuple[int, bool]] = {}
+    for text, level, is_held in rows:
+        first.setdefault(text, (level, is_held))
+    fit = [(t, y) for t, (y, is_held) in first.items() if not is_held]
+    held = [(t, y) for t, (y, is_held) in first.items() if is_held]
     return (
         [t for t, _ in fit],
         np.asarray([y for _, y in fit], dtype=np.int64),
         [t for t, _ in held],
         np.asarray([y for _, y in held], dtype=np.int64),
     )
+
+
+def handwritten_rows(
+    folder: Path = HANDWRITTEN_DIR,
+) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
+    """(fit texts, fit levels, held texts, held levels) of the hand-written files' messages;
+    every ``HANDWRITTEN_HOLD_EVERY``-th row of each file is held. A row carrying a word of the
+    generated corpus's held-out methods or acts (``held_out_keywords``: "poison", "water", ...)
+    is dropped whatever it says, so the held-out families stay unseen."""
+    held_out = held_out_keywords()
+    rows = [
+        (str(row["text"]), _row_level(row, f"{name} message {i}"), _held(i))
+        for name, i, row in _handwritten_entries(folder, "messages")
+        if not any(p.search(str(row["text"])) for p in held_out)
+    ]
+    return _split_rows(rows)
+
+
+def handwritten_conversations(
+    model_window: int, folder: Path = HANDWRITTEN_DIR
+) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
+    """The hand-written conversations as the classifier's conversation input (their latest
+    seeker turns joined, ``services.risk.window``) with the conversation's level, split like
+    ``handwritten_rows`` and filtered by the same held-out words (in any turn)."""
+    held_out = held_out_keywords()
+    rows = []
+    for name, i, conv in _handwritten_entries(folder, "conversations"):
+        texts = [str(text) for _role, text in conv["turns"]]
+        if any(p.search(t) for t in texts for p in held_out):
+            continue
+        seeker = [str(text) for role, text in conv["turns"] if role == "seeker"]
+        window = _windows(seeker, model_window)
+        if window is not None:
+            rows.append((window, _row_level(conv, f"{name} conversation {i}"), _held(i)))
+    return _split_rows(rows)
 
 
 def policy_thresholds(probs_negatives: np.ndarray) -> dict[str, float]:
@@ -416,6 +475,7 @@ def train_risk(settings: Settings) -> dict:
     dia = diasafety_negatives(root / "diasafety" / "train.json")
     gen_fit, gen_fit_y, gen_cal, gen_cal_y = chat_corpus()
     hand_fit, hand_fit_y, hand_held, hand_held_y = handwritten_rows()
+    conv_fit, conv_fit_y, conv_held, conv_held_y = handwritten_conversations(model_window)
 
     none = RISK_LEVELS.index("NONE")
     rng = random.Random(0)
@@ -429,6 +489,7 @@ def train_risk(settings: Settings) -> dict:
         *_sample(esc_train, none, 1.0, SAMPLE["esconv"], rng),
         *_sample(dia, none, 0.5, SAMPLE["dia"], rng),
         *conversation_rows(esc_conversations, hand_fit, hand_fit_y, rng, model_window),
+        *_sample(conv_fit, conv_fit_y, HANDWRITTEN_WEIGHT, None, rng) * HANDWRITTEN_REPEATS,
     ]
     threads = max(1, os.cpu_count() or 1)
     model, weight, bias = fine_tune(rows, threads)
@@ -442,8 +503,8 @@ def train_risk(settings: Settings) -> dict:
 
     # Calibration rows are chat-like: generated training-family and hand-written rows held back
     # from fitting, and ESConv *validation* seeker turns (NONE). Test rows: C-SSRS test users.
-    crisis_cal = [*gen_cal, *hand_held]
-    y_crisis_cal = np.concatenate([gen_cal_y, hand_held_y]).astype(np.int64)
+    crisis_cal = [*gen_cal, *hand_held, *conv_held]
+    y_crisis_cal = np.concatenate([gen_cal_y, hand_held_y, conv_held_y]).astype(np.int64)
     z_crisis, z_esc = logits(crisis_cal), logits(esc_valid)
     z_cal = np.concatenate([z_crisis, z_esc])
     y_cal = np.concatenate([y_crisis_cal, np.full(len(esc_valid), none)])
@@ -452,7 +513,7 @@ def train_risk(settings: Settings) -> dict:
     crisis_probs, esc_valid_probs = cal_probs[: len(crisis_cal)], cal_probs[len(crisis_cal) :]
     recall, threshold = crisis_recall_at_budget(crisis_probs, y_crisis_cal, esc_valid_probs)
     held = crisis_probs[len(gen_cal) :]
-    hand_negatives = hand_held_y <= RISK_LEVELS.index("LOW")
+    hand_negatives = np.concatenate([hand_held_y, conv_held_y]) <= RISK_LEVELS.index("LOW")
     hand_false = (
         float((held[hand_negatives, RISK_LEVELS.index("HIGH") :].sum(1) >= threshold).mean())
         if hand_negatives.any()
@@ -495,10 +556,12 @@ def train_risk(settings: Settings) -> dict:
             "generated C-SSRS corpus (solace.training.risk_corpus, training families only) + "
             "C-SSRS Reddit (Gaur 2019) posts and sentences of train users + SDCNL training-set "
             "+ ESConv train seeker turns (NONE) + DiaSafety train contexts outside Risk "
-            "Ignorance (NONE) + hand-written messages (data/risk_handwritten*.yaml, three "
-            f"writers, every {HANDWRITTEN_HOLD_EVERY}th row held out of fitting) + conversation "
-            "rows (generated dialogues, ESConv conversations, hand-written rows among ESConv "
-            "turns; the latest seeker turns joined as services.risk.window joins them)"
+            "Ignorance (NONE) + hand-written messages and conversations "
+            "(data/risk_handwritten*.yaml, four writers, and data/risk_retired_*.yaml, the "
+            "four retired frozen sets; every "
+            f"{HANDWRITTEN_HOLD_EVERY}th row held out of fitting) + conversation rows (generated "
+            "dialogues, ESConv conversations, hand-written rows among ESConv turns, hand-written "
+            "conversations; the latest seeker turns joined as services.risk.window joins them)"
         ),
         "label_mapping": {
             **CSSRS_TO_RISK,
@@ -509,6 +572,7 @@ def train_risk(settings: Settings) -> dict:
             "diasafety context (not Risk Ignorance)": "NONE",
             "generated": "the grammar's C-SSRS composition level",
             "hand-written": "the writer's C-SSRS screener level",
+            "retired frozen set": EXPECT_TO_LEVEL,
         },
         "model": (
             "all-MiniLM-L6-v2 fine-tuned end to end (one epoch, AdamW, one-cycle learning rate, "
@@ -544,6 +608,8 @@ def train_risk(settings: Settings) -> dict:
             "generated_calibration": len(gen_cal),
             "handwritten_fit": len(hand_fit),
             "handwritten_held": len(hand_held),
+            "handwritten_conversations_fit": len(conv_fit),
+            "handwritten_conversations_held": len(conv_held),
             "esconv_valid_turns": len(esc_valid),
             "esconv_valid_conversation_windows": len(esc_valid_windows),
             "test_posts": int(te.sum()),

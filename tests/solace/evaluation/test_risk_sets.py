@@ -112,7 +112,7 @@ def test_targets_met_and_not_met() -> None:
     assert status["generated held-out dialogues: false escalation"] == "NOT MET"
     assert status["generated held-out dialogues: passive flagged"] == "NOT MET"
     assert status["generated held-out dialogues: count"] == "MET"  # 220 items
-    assert status["frozen messages: must-escalate recall"] == "NOT RUN"
+    assert status["frozen set 5 messages: must-escalate recall"] == "NOT RUN"
     assert status["ESConv seeker turns in context: escalated"] == "NOT MET"  # 0.6%
     assert status["C-SSRS Reddit Behavior+Attempt users: HIGH+ recall"] == "REPORTED"
     # The latency target reads the ESConv requests timed in order, not the held-out calls.
@@ -123,10 +123,11 @@ def test_targets_met_and_not_met() -> None:
 
 
 def test_a_set_without_passive_items_has_no_passive_target() -> None:
-    results = rs.Results(frozen_conversations=_report(10, 10, 0, 5, 0, 0))
+    empty = _report(0, 0, 0, 0, 0, 0)
+    results = rs.Results(frozen=[("frozen set 5", empty, _report(10, 10, 0, 5, 0, 0))])
     status = _summary(results)
-    assert status["frozen conversations: must-escalate recall"] == "MET"
-    assert "frozen conversations: passive flagged" not in status
+    assert status["frozen set 5 conversations: must-escalate recall"] == "MET"
+    assert "frozen set 5 conversations: passive flagged" not in status
 
 
 def test_evaluate_reads_frozen_and_esconv_and_prints_no_text(tmp_path: Path) -> None:
@@ -151,33 +152,36 @@ def test_evaluate_reads_frozen_and_esconv_and_prints_no_text(tmp_path: Path) -> 
     ]
     (esconv / "test.txt").write_text(json.dumps({"dialog": dialog}) + "\n", encoding="utf-8")
     stub = _Stub({"crisis": _Verdict("HIGH")}, _Verdict("NONE"))
+    retired = tmp_path / "risk_retired_9.yaml"
+    retired.write_text(frozen.read_text(encoding="utf-8"), encoding="utf-8")
     lines, results = rs.evaluate(
-        stub, tmp_path, frozen=True, frozen_path=frozen, more_frozen=[frozen]
+        stub, tmp_path, frozen=True, frozen_sets=[frozen], retired_sets=[retired]
     )
     text = "\n".join(lines)
     assert "SECRET" not in text
     assert "reported once" in text and "never tuned on" in text
-    assert results.frozen_messages is not None and results.frozen_messages.overall.recall == 1.0
-    assert results.frozen_conversations is not None
-    assert results.frozen_conversations.overall.escalated == 1
+    name, messages, conversations = results.frozen[0]
+    assert messages.overall.recall == 1.0 and conversations.overall.escalated == 1
     # Every seeker turn, each with the conversation up to it: three screens, none escalated.
     assert results.esconv == rs.EsconvResult(
         3, 0, {"NONE": 3, "LOW": 0, "MODERATE": 0, "HIGH": 0, "IMMINENT": 0}
     )
     assert results.dialogues is not None and results.dialogues.overall.total >= 50
     assert "target summary" in text
-    # A further frozen file is reported as its own set, with its own targets.
-    name, messages, conversations = results.more_frozen[0]
-    assert name == "frozen set 2" and messages.overall.recall == 1.0
-    assert conversations.overall.escalated == 1
-    assert "frozen set 2 messages: must-escalate recall" in text
+    assert f"{name} messages: must-escalate recall" in text
+    # A retired set is reported as its own section, without targets of its own.
+    retired_name, retired_messages, _ = results.retired[0]
+    assert retired_name == "retired set 9" and retired_messages.overall.recall == 1.0
+    assert "retired into training" in text
+    assert "retired set 9 messages: must-escalate recall" not in text
 
 
 def test_without_frozen_the_frozen_set_is_not_run(tmp_path: Path) -> None:
     stub = _Stub({}, _Verdict("NONE"))
-    lines, results = rs.evaluate(stub, None, frozen=False, frozen_path=tmp_path / "absent.yaml")
-    assert results.frozen_messages is None and results.esconv is None
-    assert any("[NOT RUN ] frozen messages" in line for line in lines)
+    lines, results = rs.evaluate(stub, None, frozen=False)
+    assert results.frozen == [] and results.esconv is None
+    assert any("[NOT RUN ] frozen set 5 messages" in line for line in lines)
+    assert any("[NOT RUN ] frozen set 6 conversations" in line for line in lines)
 
 
 def test_the_cli_takes_frozen_for_risk_only_when_asked() -> None:
@@ -189,7 +193,7 @@ def test_the_cli_takes_frozen_for_risk_only_when_asked() -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [rs.FROZEN_FILE, rs.FROZEN_SECOND, rs.FROZEN_THIRD, rs.FROZEN_FOURTH],
+    [*rs.FROZEN_SETS, *rs.RETIRED_SETS],
     ids=lambda p: p.name,
 )
 def test_every_packaged_frozen_set_loads_with_known_expectations(path: Path) -> None:
