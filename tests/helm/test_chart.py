@@ -24,7 +24,8 @@ kubernetes = pytest.importorskip("kubernetes", reason="pip install kubernetes (d
 from kubernetes.client import ApiClient  # noqa: E402
 
 from services.common.config import load_settings  # noqa: E402
-from services.common.serve_options import deployed  # noqa: E402
+from services.common.serve_options import DEPLOYMENTS, deployed  # noqa: E402
+from services.registry import BY_NAME, SERVICES  # noqa: E402
 from services.router.service_names import GRPC_SERVICER_FUNCTIONS  # noqa: E402
 from services.safety.crisis import load_resources  # noqa: E402
 from services.safety.policy import RiskPolicy, load_policy  # noqa: E402
@@ -36,13 +37,7 @@ SCRIPT = ROOT / "scripts" / "helm_check.sh"
 HELM = Path(os.environ.get("HELM", ROOT / ".cache" / "tools" / "helm"))
 BIN = Path(sys.executable).parent
 PACKAGED_CRISIS_RESOURCES = ROOT / "services" / "safety" / "crisis_resources.yaml"
-SERVE_DEPLOYMENTS = {
-    "RiskDeployment",
-    "DefenseDeployment",
-    "StrategyDeployment",
-    "GeneratorDeployment",
-    "SupportIngress",
-}
+SERVE_DEPLOYMENTS = set(DEPLOYMENTS)  # every registry service's, and the Support ingress
 
 pytestmark = pytest.mark.slow
 
@@ -172,12 +167,7 @@ def test_no_secret_objects_are_rendered(helm: Path) -> None:
 def test_standalone_deployments_are_hardened_with_grpc_probes(helm: Path) -> None:
     docs = render(helm, "production-values.yaml")
     deployments = [typed(d, "V1Deployment") for d in by_kind(docs, "Deployment")]
-    assert {d.metadata.labels["app.kubernetes.io/component"] for d in deployments} == {
-        "risk",
-        "defense",
-        "strategy",
-        "generator",
-    }
+    assert {d.metadata.labels["app.kubernetes.io/component"] for d in deployments} == set(BY_NAME)
     for dep in deployments:
         spec = dep.spec.template.spec
         assert spec.automount_service_account_token is False
@@ -189,7 +179,12 @@ def test_standalone_deployments_are_hardened_with_grpc_probes(helm: Path) -> Non
         for probe in (container.readiness_probe, container.liveness_probe):
             assert probe.grpc is not None and probe.grpc.port == port
         assert_secrets_referenced(container)
-        assert container.args == ["serve", dep.metadata.labels["app.kubernetes.io/component"]]
+        service = BY_NAME[dep.metadata.labels["app.kubernetes.io/component"]]
+        assert container.args == ["serve", service.name]
+        # The port it listens on is its entry's setting, read from the env var the chart sets.
+        env = {e.name: e.value for e in container.env}
+        assert env[f"SOLACE_{service.port_setting.upper()}"] == str(port)
+        assert service.port(load_settings({k: v for k, v in env.items() if v})) == port
     names = {d.metadata.name for d in deployments}
     assert {
         h["spec"]["scaleTargetRef"]["name"] for h in by_kind(docs, "HorizontalPodAutoscaler")
@@ -222,7 +217,7 @@ def test_standalone_support_calls_the_services_with_the_internal_key_over_mtls(
         d["metadata"]["labels"]["app.kubernetes.io/component"]: typed(d, "V1Deployment")
         for d in by_kind(docs, "Deployment")
     }
-    assert set(deployments) == {"support", "risk", "defense", "strategy", "generator"}
+    assert set(deployments) == {"support", *BY_NAME}
     for name, dep in deployments.items():
         spec = dep.spec.template.spec
         (container,) = spec.containers
@@ -236,15 +231,19 @@ def test_standalone_support_calls_the_services_with_the_internal_key_over_mtls(
         assert container.args == ["serve", name]
     support = {e.name: e.value for e in deployments["support"].spec.template.spec.containers[0].env}
     assert support["SOLACE_GRPC_PORT"] == "50051"
-    for name, port in (("risk", 50052), ("defense", 50053), ("strategy", 50054)):
-        assert support[f"SOLACE_{name.upper()}_TARGET"] == f"solace-{name}:{port}"
-    assert support["SOLACE_GENERATOR_TARGET"] == "solace-generator:50055"
+    # One target per registry service, the env var its entry's setting reads, the Service's
+    # name and port (the chart's ports are the entries' defaults).
+    for service in SERVICES:
+        target = f"solace-{service.name}:{service.default_port}"
+        assert support[f"SOLACE_{service.target_setting.upper()}"] == target
     assert support["SOLACE_TLS_CA_FILE"] == "/etc/solace/tls/ca.crt"
     assert support["SOLACE_TLS_CLIENT_CERT_FILE"] == "/etc/solace/tls/tls.crt"
     assert support["SOLACE_TLS_CLIENT_KEY_FILE"] == "/etc/solace/tls/tls.key"
     # The rendered settings load in the application as the router's clients read them.
     settings = load_settings({k: v for k, v in support.items() if k.startswith("SOLACE_")})
-    assert settings.target("risk") == "solace-risk:50052"
+    assert {s.name: s.target(settings) for s in SERVICES} == {
+        s.name: f"solace-{s.name}:{s.default_port}" for s in SERVICES
+    }
     assert settings.internal_api_key_file.endswith("/internal-api-key")
 
     policies = {
@@ -353,6 +352,47 @@ def test_gpu_workers_use_the_gpu_image_and_host_the_generator(helm: Path) -> Non
     )
     assert gen["ray_actor_options"]["num_gpus"] == 1
     assert "nvidia.com/gpu" not in (templates["cpu"].spec.containers[0].resources.limits or {})
+
+
+def _settings_data(docs: list[dict[str, Any]]) -> dict[str, str]:
+    maps = by_kind(docs, "ConfigMap")
+    (settings,) = [c for c in maps if c["metadata"]["name"].endswith("-settings")]
+    return settings["data"]
+
+
+def test_gpu_values_serve_vllm_from_the_model_volume_of_the_gpu_workers_only(helm: Path) -> None:
+    """ci/gpu-values.yaml is a whole vLLM deployment: the application's own loader reads the
+    rendered settings as the vllm engine on a model folder and a bias table beside it, both
+    under the claim that the GPU worker pods, and no other pod, mount read-only."""
+    docs = render(helm, "gpu-values.yaml")
+    settings = load_settings(_settings_data(docs))
+    assert settings.default_engine == "vllm"
+    templates = ray_pod_templates(docs)
+    gpu = templates["gpu"].spec
+    (volume,) = [v for v in gpu.volumes if v.name == "models"]
+    assert volume.persistent_volume_claim.claim_name == "solace-models"
+    assert volume.persistent_volume_claim.read_only is True
+    (mount,) = [m for m in gpu.containers[0].volume_mounts if m.name == "models"]
+    assert mount.read_only is True
+    assert settings.vllm_model.startswith(mount.mount_path.rstrip("/") + "/")
+    assert settings.strategy_bias_table.startswith(settings.vllm_model + "/")
+    assert settings.strategy_bias_table.endswith(".npz")
+    for name in ("head", "cpu"):
+        spec = templates[name].spec
+        assert all(v.name != "models" for v in spec.volumes), name
+        assert all(m.name != "models" for m in spec.containers[0].volume_mounts), name
+
+
+@pytest.mark.parametrize("values", [None, "minimal-values.yaml", "production-values.yaml"])
+def test_cpu_values_name_no_vllm_model_and_mount_no_model_volume(
+    helm: Path, values: str | None
+) -> None:
+    docs = render(helm, values)
+    data = _settings_data(docs)
+    assert "SOLACE_VLLM_MODEL" not in data and "SOLACE_STRATEGY_BIAS_TABLE" not in data
+    assert load_settings(data).default_engine != "vllm"
+    for name, tpl in ray_pod_templates(docs).items():
+        assert all(v.name != "models" for v in tpl.spec.volumes), name
 
 
 def test_network_policies_default_deny_and_open_named_paths(helm: Path) -> None:

@@ -140,6 +140,26 @@ checksum/crisis: {{ toJson .Values.crisisResources | sha256sum }}
         path: {{ .Values.secrets.apiKeys.key }}
 {{- end -}}
 
+{{/* The model volume of a Ray worker group (rayService.gpuWorkers.modelVolume; no other group
+has one): a PersistentVolumeClaim of model weights, mounted read-only. Call with the group's
+modelVolume (nil or disabled: nothing). -------------------------------------------------------- */}}
+{{- define "solace.modelVolumeMounts" -}}
+{{- if and . .enabled -}}
+- name: models
+  mountPath: {{ .mountPath }}
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "solace.modelVolumes" -}}
+{{- if and . .enabled -}}
+- name: models
+  persistentVolumeClaim:
+    claimName: {{ .existingClaim }}
+    readOnly: true
+{{- end }}
+{{- end -}}
+
 {{/* Topology spread: call with (dict "root" $ "component" "risk") --------------------------- */}}
 {{- define "solace.topologySpread" -}}
 {{- $ts := .root.Values.topologySpread -}}

@@ -1,11 +1,19 @@
 {{/*
+"true" when the Serve app is colocated (rayService.args.serve_topology, the application's
+default): the app binds the Support ingress alone, which runs the four services in its replicas.
+*/}}
+{{- define "solace.serveColocated" -}}
+{{- eq (toString (index (.Values.rayService.args | default dict) "serve_topology" | default "colocated")) "colocated" -}}
+{{- end -}}
+
+{{/*
 The Serve config (serveConfigV2) generated from rayService values.
 */}}
 {{- define "solace.serveConfig" -}}
 {{- $rs := .Values.rayService -}}
 {{- $deployments := list -}}
 {{- /* Colocated, the app binds the Support ingress alone: list no other deployment. */ -}}
-{{- $colocated := eq (toString (index ($rs.args | default dict) "serve_topology" | default "colocated")) "colocated" -}}
+{{- $colocated := eq (include "solace.serveColocated" .) "true" -}}
 {{- range $name, $d := $rs.deployments -}}
 {{- if or (not $colocated) (eq $name "SupportIngress") -}}
 {{- $actor := dict "num_cpus" $d.numCpus -}}
@@ -112,6 +120,8 @@ spec:
         {{- toYaml $res | nindent 8 }}
       volumeMounts:
         {{- include "solace.volumeMounts" $root | nindent 8 }}
+        {{- with include "solace.modelVolumeMounts" $g.modelVolume }}{{ . | nindent 8 }}{{ end }}
   volumes:
     {{- include "solace.volumes" $root | nindent 4 }}
+    {{- with include "solace.modelVolumes" $g.modelVolume }}{{ . | nindent 4 }}{{ end }}
 {{- end -}}
