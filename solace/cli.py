@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from services.common.config import load_settings
 from services.common.errors import InvalidArgument
-from services.registry import STANDALONE
+from services.registry import BY_NAME, STANDALONE
 
 # ``--method`` values: GenerationMethod names without their prefix (common.proto), written out:
 # a test keeps the two lists equal.
@@ -92,9 +92,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.service:
         from solace.standalone import serve_standalone
 
-        port = args.port or getattr(settings, f"{args.service}_port", settings.grpc_port)
-        if args.service == "support":
-            port = args.port or settings.grpc_port
+        # Support listens on the main port; a service on its own ``<name>_port`` setting.
+        service = BY_NAME.get(args.service)
+        port = args.port or (service.port(settings) if service else settings.grpc_port)
         from services.common.shared_embeddings import close_shared_embeddings
 
         try:

@@ -15,13 +15,11 @@ from ray import serve
 from services.common import telemetry
 from services.common.config import Settings
 from services.common.serve_options import BatchOptions, batch_options
+from services.registry import BY_NAME
 
 
 class ClassifierReplica:
     def __init__(self, service: str, settings: Settings, batching: BatchOptions | None = None):
-        # The registry sits above the rooms: read here, in the replica, not at import.
-        from services.registry import BY_NAME
-
         entry = BY_NAME[service]
         self._service = service
         self._rpc = entry.rpcs[0]

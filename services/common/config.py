@@ -3,6 +3,12 @@ variables (highest precedence). Every process reads its settings through ``load_
 
 A field ``grpc_port`` is set by ``SOLACE_GRPC_PORT`` or by ``grpc_port:`` in the file named by
 ``SOLACE_CONFIG_FILE``.
+
+Each service of the registry (``services/registry.py``) adds two fields, named there:
+``<name>_port`` (``SOLACE_RISK_PORT``, ...; its standalone port, defaulting to the entry's) and
+``<name>_target`` (``SOLACE_RISK_TARGET``, ...; where the standalone Support router reaches it,
+"" = ``localhost:<port>``). Code reads them through the entry (``Service.port``,
+``Service.target``), never by spelling the name.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any
 import yaml
 
 from services.common.errors import InvalidArgument
+from services.registry import SERVICES
 
 ENV_PREFIX = "SOLACE_"
 CONFIG_FILE_ENV = "SOLACE_CONFIG_FILE"
@@ -32,16 +39,12 @@ def _default_data_dir() -> str:
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Every setting of the platform, with its embedded default."""
+class _PlatformSettings:
+    """The settings that are not a service's own (``Settings`` adds those)."""
 
-    # Network: the router's public port and each standalone service's port.
+    # Network: the router's public port (each standalone service's: ``<name>_port``).
     host: str = "0.0.0.0"
     grpc_port: int = 50051
-    risk_port: int = 50052
-    defense_port: int = 50053
-    strategy_port: int = 50054
-    generator_port: int = 50055
     # Where the built encoder and caches live, and where training data is read from.
     models_dir: str = dataclasses.field(default_factory=_default_models_dir)
     data_dir: str = dataclasses.field(default_factory=_default_data_dir)
@@ -132,11 +135,6 @@ class Settings:
     serve_deployments_file: str = ""
     # Ray Serve's HTTP proxy (unused by Solace's API, but Serve always starts it).
     http_port: int = 8000
-    # Where the standalone Support router finds the standalone services ("" = localhost:port).
-    risk_target: str = ""
-    defense_target: str = ""
-    strategy_target: str = ""
-    generator_target: str = ""
     # Access limits: per-API-key token buckets (in-process, or shared through Redis when
     # redis_url is set; 0 turns them off) and the largest request message accepted.
     redis_url: str = ""
@@ -180,10 +178,25 @@ class Settings:
     def with_overrides(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
-    def target(self, service: str) -> str:
-        """host:port of a standalone service, for clients."""
-        explicit = getattr(self, f"{service}_target")
-        return explicit or f"localhost:{getattr(self, f'{service}_port')}"
+
+# Every setting of the platform, with its embedded default: the platform's own, then each
+# registry service's standalone port and the address the standalone router calls it at.
+Settings = dataclasses.make_dataclass(
+    "Settings",
+    [
+        field
+        for service in SERVICES
+        for field in (
+            (service.port_setting, int, dataclasses.field(default=service.default_port)),
+            (service.target_setting, str, dataclasses.field(default="")),
+        )
+    ],
+    bases=(_PlatformSettings,),
+    frozen=True,
+)
+Settings.__module__ = __name__  # so it pickles by reference (Ray hands it to every replica)
+Settings.__doc__ = """Every setting of the platform, with its embedded default (the module docstring
+says where each service's port and target come from)."""
 
 
 def _coerce(name: str, raw: Any, target: Any) -> Any:

@@ -18,6 +18,9 @@ nodes) and ``batch_options(settings, name)`` its request batching. Both start fr
 only the Support ingress, one replica per CPU core, each running the four services in its own
 process; with ``services`` all five, one replica each, 0.2 CPU each, which still fits a 2-core
 machine. ``docs/scaling.md`` says when to choose which and how to size them for a cluster.
+
+Which deployments exist and which of them batch is the registry's say (``services/registry.py``:
+each entry's ``deployment`` and ``batched``, and the Support ingress); this module sizes them.
 """
 
 from __future__ import annotations
@@ -31,31 +34,30 @@ from typing import Any
 
 import yaml
 
+from services import registry
 from services.common.config import Settings
 from services.common.errors import InvalidArgument
 
-RISK, DEFENSE, STRATEGY, GENERATOR, INGRESS = (
-    "RiskDeployment",
-    "DefenseDeployment",
-    "StrategyDeployment",
-    "GeneratorDeployment",
-    "SupportIngress",
+#: The Support ingress, and the service deployments in the registry's order, then the ingress.
+INGRESS = registry.SUPPORT_INGRESS
+DEPLOYMENTS: tuple[str, ...] = (*(s.deployment for s in registry.SERVICES), INGRESS)
+#: Deployments with a ``@serve.batch`` path (the registry's ``batched``).
+BATCHED: frozenset[str] = frozenset(s.deployment for s in registry.SERVICES if s.batched)
+# One name per deployment, as the deployments and tools that size one of them import it.
+RISK, DEFENSE, STRATEGY, GENERATOR = (
+    registry.BY_NAME[name].deployment for name in ("risk", "defense", "strategy", "generator")
 )
-DEPLOYMENTS: tuple[str, ...] = (RISK, DEFENSE, STRATEGY, GENERATOR, INGRESS)
 #: ``serve_topology`` values. Colocated: the ingress alone, running the four services in its
 #: process (on one small machine every Ray hop costs more CPU than the service it reaches);
 #: services: one deployment per service, each scaled and placed on its own (a cluster).
 COLOCATED, SERVICES = "colocated", "services"
 TOPOLOGIES: tuple[str, ...] = (COLOCATED, SERVICES)
-#: Deployments with a ``@serve.batch`` path. Risk is not one of them: its screen interleaves
-#: per-turn rules with the classifier, so only a split of ``RiskScreen.screen`` could batch it.
-BATCHED: frozenset[str] = frozenset({DEFENSE, STRATEGY})
 
 # Ongoing requests per replica the autoscaler aims for when ``target_ongoing_requests`` is 0.
-# The batched classifiers want a full batch in flight before another replica pays off; the
-# ingress mostly awaits the others, so it carries many; risk and the composer generator are
-# short CPU-bound calls run one at a time in a thread.
-_TARGET_ONGOING: dict[str, float] = {RISK: 8.0, GENERATOR: 8.0, INGRESS: 32.0}
+# A batched deployment wants a full batch in flight before another replica pays off; the
+# ingress mostly awaits the others, so it carries many; the others (risk, the composer
+# generator) are short CPU-bound calls run one at a time in a thread.
+_UNBATCHED_TARGET, _INGRESS_TARGET = 8.0, 32.0
 
 # What a per-deployment override may set: Serve's own options, plus Solace's batching keys.
 _SERVE_KEYS = frozenset(
@@ -168,10 +170,13 @@ def _cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
 
 
 def _autoscaling(settings: Settings, name: str) -> dict[str, Any]:
-    default = _TARGET_ONGOING.get(name, float(settings.batch_max_size))
-    if name == INGRESS and topology(settings) == COLOCATED:
-        # A colocated ingress does the CPU work itself, like risk and the generator.
-        default = _TARGET_ONGOING[RISK]
+    if name in BATCHED:
+        default = float(settings.batch_max_size)
+    elif name == INGRESS and topology(settings) != COLOCATED:
+        default = _INGRESS_TARGET
+    else:
+        # Colocated, the ingress does the CPU work itself, like risk and the generator.
+        default = _UNBATCHED_TARGET
     target = settings.target_ongoing_requests or default
     return {
         "min_replicas": settings.min_replicas,

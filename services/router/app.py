@@ -1,6 +1,7 @@
 """The Ray Serve application, wired with ``.bind`` in this one place: with the ``services``
-topology the four service deployments and the Support ingress that calls them through handles;
-with ``colocated`` the Support ingress alone, running the four services in its process.
+topology every registry service's deployment (``services/registry.py``) and the Support ingress
+that calls them through their handles, by registry name; with ``colocated`` the Support ingress
+alone, running the services in its process.
 ``build_app`` is used by ``solace serve``; ``app_builder`` is the import path for a Serve config
 file or KubeRay (``services.router.app:app_builder``).
 
@@ -14,23 +15,18 @@ from typing import Any
 
 from ray.serve import Application
 
-from services.classifier.deployment import ClassifierDeployment
 from services.common.config import Settings, load_settings
 from services.common.errors import InvalidArgument
 from services.common.serve_options import (
     COLOCATED,
-    GENERATOR,
     INGRESS,
-    RISK,
     batch_options,
     deployed,
     deployment_options,
     load_overrides,
     topology,
 )
-from services.generator.deployment import GeneratorDeployment
-from services.registry import DEFENSE_ENTRY, STRATEGY_ENTRY
-from services.risk.deployment import RiskDeployment
+from services.registry import SERVICES, Service
 from services.router.deployment import SupportIngress
 
 APP_NAME = "solace"
@@ -47,23 +43,22 @@ def build_app(settings: Settings) -> Application:
             f"no such deployment with serve_topology {topology(settings)}",
         )
 
-    def options(name: str) -> dict[str, Any]:
-        return deployment_options(settings, name, overrides)
-
+    ingress = SupportIngress.options(**deployment_options(settings, INGRESS, overrides))
     if topology(settings) == COLOCATED:
-        return SupportIngress.options(**options(INGRESS)).bind(None, None, None, None, settings)
-    risk = RiskDeployment.options(**options(RISK)).bind(settings)
-    # Defense and strategy: one classifier deployment class, bound once per service.
-    defense, strategy = (
-        ClassifierDeployment.options(name=entry.deployment, **options(entry.deployment)).bind(
-            entry.name, settings, batch_options(settings, entry.deployment, overrides)
-        )
-        for entry in (DEFENSE_ENTRY, STRATEGY_ENTRY)
+        return ingress.bind(settings)
+    return ingress.bind(settings, {s.name: _bind(s, settings, overrides) for s in SERVICES})
+
+
+def _bind(service: Service, settings: Settings, overrides: dict[str, Any]) -> Application:
+    """One service's deployment, named and sized; a class shared by several services (the
+    classifiers') is also told which one it serves and how it batches."""
+    deployment = service.load_deployment().options(
+        name=service.deployment, **deployment_options(settings, service.deployment, overrides)
     )
-    generator = GeneratorDeployment.options(**options(GENERATOR)).bind(settings)
-    return SupportIngress.options(**options(INGRESS)).bind(
-        risk, defense, strategy, generator, settings
-    )
+    if service.shared_deployment:
+        batching = batch_options(settings, service.deployment, overrides)
+        return deployment.bind(service.name, settings, batching)
+    return deployment.bind(settings)
 
 
 def app_builder(args: dict[str, Any]) -> Application:

@@ -1,4 +1,4 @@
-"""The router's view of the four services: one ``ServiceClients`` interface and its transports.
+"""The router's view of the services: one ``ServiceClients`` interface and its transports.
 
 - ``HandleClients``: Ray Serve ``DeploymentHandle``s (the default platform);
 - ``GrpcClients``: gRPC channels (plaintext, TLS or mTLS) to standalone services;
@@ -86,28 +86,35 @@ def _from_rpc_error(exc: grpc.aio.AioRpcError, what: str) -> SolaceError:
 
 
 class _Calls:
-    """The ``ServiceClients`` calls, each over the transport's ``_unary`` or ``_stream``."""
-
-    async def screen(self, request, timeout):
-        return await self._unary("screen", request, timeout)
-
-    async def classify(self, request, timeout):
-        return await self._unary("classify", request, timeout)
-
-    async def predict(self, request, timeout):
-        return await self._unary("predict", request, timeout)
-
-    async def generate(self, request, timeout):
-        return await self._unary("generate", request, timeout)
-
-    def generate_stream(self, request, timeout):
-        return self._stream("generate_stream", request, timeout)
+    """The ``ServiceClients`` calls (``screen``, ``classify``, ...: one per registry RPC, added
+    below), each over the transport's ``_unary`` or ``_stream``."""
 
     async def _unary(self, call: str, request: Any, timeout: float) -> Any:
         raise NotImplementedError
 
     def _stream(self, call: str, request: Any, timeout: float) -> AsyncIterator[Any]:
         raise NotImplementedError
+
+
+def _call(name: str, rpc: Rpc) -> Any:
+    """The ``_Calls`` method ``name``: ``rpc`` over the transport."""
+    if rpc.stream:
+
+        def call(self: _Calls, request: Any, timeout: float) -> AsyncIterator[Any]:
+            return self._stream(name, request, timeout)
+
+    else:
+
+        async def call(self: _Calls, request: Any, timeout: float) -> Any:
+            return await self._unary(name, request, timeout)
+
+    call.__name__, call.__qualname__ = name, f"_Calls.{name}"
+    call.__doc__ = f"``{rpc.name}``{' (a stream)' if rpc.stream else ''}, within ``timeout`` s."
+    return call
+
+
+for _name, (_, _rpc) in CALLS.items():
+    setattr(_Calls, _name, _call(_name, _rpc))
 
 
 class HandleClients(_Calls):
@@ -178,12 +185,12 @@ class GrpcClients(_Calls):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GrpcClients:
-        """Channels to ``settings.target(<service>)`` with the client TLS settings
+        """Channels to each service's ``target`` setting with the client TLS settings
         (``tls_ca_file``, ``tls_client_cert_file``/``tls_client_key_file``) and the internal
         key of ``internal_api_key_file``."""
         path = settings.internal_api_key_file
         return cls(
-            {name: settings.target(name) for name in BY_NAME},
+            {s.name: s.target(settings) for s in SERVICES},
             credentials=client_channel_credentials(settings),
             api_key=read_key_file("SOLACE_INTERNAL_API_KEY_FILE", path) if path else "",
         )
@@ -253,7 +260,7 @@ class LocalClients(_Calls):
 
     @classmethod
     def build(cls, settings: Settings) -> LocalClients:
-        """The four servicers with their models, loaded in this process."""
+        """Every registry service's servicer with its models, loaded in this process."""
         return cls(**{s.name: s.build_servicer(settings) for s in SERVICES})
 
     async def _unary(self, call, request, timeout):

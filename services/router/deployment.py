@@ -35,6 +35,7 @@ from services.common.access import AccessControl
 from services.common.config import Settings
 from services.common.interceptor import status_for
 from services.common.rpc_names import HEALTH_SERVICE, RESPOND, RESPOND_STREAM
+from services.common.serve_options import INGRESS
 from services.common.wire import decode, size_of
 from services.router.clients import HandleClients, LocalClients, ServiceClients
 from services.router.forward import BY_METHOD, forward
@@ -50,34 +51,23 @@ _LISTED = ("", *(n for n in PUBLIC_SERVICES if n not in (HEALTH_SERVICE, REFLECT
 
 
 class SupportIngressReplica:
-    def __init__(
-        self,
-        risk: Any,
-        defense: Any,
-        strategy: Any,
-        generator: Any,
-        settings: Settings,
-    ) -> None:
-        """``risk`` … ``generator``: the services' deployment handles, or all ``None`` for the
-        colocated topology."""
+    def __init__(self, settings: Settings, handles: dict[str, Any] | None = None) -> None:
+        """``handles``: the services' deployment handles by registry name
+        (``services/router/app.py``), or ``None`` for the colocated topology."""
         # Replicas export metrics through Ray's per-node agent; traces go to OTLP when the
         # standard OTEL_* variables ask for it (off by default).
         telemetry.export_via_ray()
         telemetry.setup_tracing("solace-router")
         self._clients: ServiceClients
-        if risk is None:
+        if handles is None:
             self._clients = LocalClients.build(settings)
         else:
             if settings.serve_grpc_transport:
                 # Handles are built where the app is bound (the driver) with that process's
                 # default transport; choose it here so the setting holds however the driver
                 # was started.
-                risk, defense, strategy, generator = (
-                    h.options(_by_reference=False) for h in (risk, defense, strategy, generator)
-                )
-            self._clients = HandleClients(
-                {"risk": risk, "defense": defense, "strategy": strategy, "generator": generator}
-            )
+                handles = {n: h.options(_by_reference=False) for n, h in handles.items()}
+            self._clients = HandleClients(handles)
         self._safety = build_safety_layer(settings)
         self._pipeline = SupportPipeline(self._clients, self._safety, settings)
         self._access = AccessControl(settings)
@@ -116,17 +106,9 @@ class SupportIngressReplica:
             telemetry.count_request("router", RESPOND_STREAM, code)
             telemetry.observe_stage("router", "total", time.perf_counter() - start, code=code)
 
-    # The classifier services on this port (services/router/forward.py), admitted, parsed,
-    # counted and answered with the error table like Respond.
-
-    async def Screen(self, raw: bytes, grpc_context=None):
-        return await self._forward("Screen", raw, grpc_context)
-
-    async def Classify(self, raw: bytes, grpc_context=None):
-        return await self._forward("Classify", raw, grpc_context)
-
-    async def Predict(self, raw: bytes, grpc_context=None):
-        return await self._forward("Predict", raw, grpc_context)
+    # The forwarded services' RPCs on this port (services/router/forward.py: Screen, Classify,
+    # Predict) are methods added below, one per RPC of the registry, each answered here:
+    # admitted, parsed, counted and answered with the error table like Respond.
 
     async def _forward(self, method: str, raw: bytes, grpc_context: Any) -> Any:
         _, rpc = BY_METHOD[method]
@@ -218,7 +200,23 @@ def _set_status(grpc_context: Any, exc: BaseException) -> str:
     return code.name
 
 
+def _forwarded(method: str) -> Any:
+    """The ingress method Serve's proxy calls for forwarded RPC ``method`` (by its name)."""
+
+    async def answer(self: SupportIngressReplica, raw: bytes, grpc_context: Any = None) -> Any:
+        return await self._forward(method, raw, grpc_context)
+
+    service, _ = BY_METHOD[method]
+    answer.__name__ = method
+    answer.__qualname__ = f"{SupportIngressReplica.__qualname__}.{method}"
+    answer.__doc__ = f"``{service.full_name}/{method}``, forwarded (services/router/forward.py)."
+    return answer
+
+
+for _method in BY_METHOD:
+    setattr(SupportIngressReplica, _method, _forwarded(_method))
+
 # Bound here rather than with a decorator so the replica class stays a plain module
 # attribute: Ray then pickles it by reference instead of by value (by value drags in
 # whatever the class's closures hold, such as a live batch queue).
-SupportIngress = serve.deployment(name="SupportIngress")(SupportIngressReplica)
+SupportIngress = serve.deployment(name=INGRESS)(SupportIngressReplica)

@@ -23,10 +23,15 @@ from services.registry import SERVICES, Rpc, Service
 
 FORWARDED: tuple[Service, ...] = tuple(s for s in SERVICES if s.forwarded)
 FORWARDED_SERVICES: tuple[str, ...] = tuple(s.full_name for s in FORWARDED)
-# gRPC method name -> (service, RPC): what the Serve ingress answers by name.
+# gRPC method name -> (service, RPC): what the Serve ingress answers by name (Serve's proxy
+# hands it a call by method name alone, so two forwarded RPCs may not share one).
 BY_METHOD: dict[str, tuple[Service, Rpc]] = {
     rpc.method: (service, rpc) for service in FORWARDED for rpc in service.rpcs
 }
+if len(BY_METHOD) != sum(len(s.rpcs) for s in FORWARDED):
+    raise ValueError("two forwarded RPCs share a method name (services/registry.py)")
+if any(rpc.stream for _, rpc in BY_METHOD.values()):
+    raise ValueError("a forwarded RPC streams; forward() answers unary calls only")
 
 
 async def forward(method: str, clients: Any, request: Any, settings: Settings) -> Any:

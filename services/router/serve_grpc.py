@@ -28,7 +28,7 @@ from grpc_health.v1 import health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2_grpc
 
 from services.common.interceptor import is_lost_worker
-from services.registry import DEFENSE_ENTRY, RISK_ENTRY, STRATEGY_ENTRY
+from services.router.forward import FORWARDED
 from solace.v1 import support_pb2_grpc
 
 log = logging.getLogger("solace.router")
@@ -77,10 +77,18 @@ def unparsed(add_to_server: AddToServer) -> AddToServer:
 add_support = unparsed(support_pb2_grpc.add_SupportServicer_to_server)
 add_health = unparsed(health_pb2_grpc.add_HealthServicer_to_server)
 add_reflection = unparsed(reflection_pb2_grpc.add_ServerReflectionServicer_to_server)
-# The classifier services the ingress forwards (services/router/forward.py).
-add_risk = unparsed(RISK_ENTRY.add_to_server)
-add_defense = unparsed(DEFENSE_ENTRY.add_to_server)
-add_strategy = unparsed(STRATEGY_ENTRY.add_to_server)
+#: The services the ingress forwards (services/router/forward.py), as ``add_<name>``
+#: (``add_risk``, ...): module attributes, since Serve imports a servicer function by path.
+FORWARDED_ADDERS: dict[str, AddToServer] = {
+    f"add_{s.name}": unparsed(s.add_to_server) for s in FORWARDED
+}
+
+
+def __getattr__(name: str) -> AddToServer:
+    try:
+        return FORWARDED_ADDERS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
 
 
 _LOST_REPLICA = "the replica serving this call was lost; retry"

@@ -6,6 +6,7 @@ from grpc_reflection.v1alpha import reflection
 
 from services.common.rpc_names import HEALTH_SERVICE, SUPPORT_SERVICE
 from services.router.forward import FORWARDED_SERVICES
+from services.router.serve_grpc import FORWARDED_ADDERS
 
 # Support, the classifier services it forwards (services/router/forward.py), health, reflection.
 PUBLIC_SERVICES: tuple[str, ...] = (
@@ -23,7 +24,5 @@ GRPC_SERVICER_FUNCTIONS: tuple[str, ...] = (
     "services.router.serve_grpc.add_support",
     "services.router.serve_grpc.add_health",
     "services.router.serve_grpc.add_reflection",
-    "services.router.serve_grpc.add_risk",
-    "services.router.serve_grpc.add_defense",
-    "services.router.serve_grpc.add_strategy",
+    *(f"services.router.serve_grpc.{name}" for name in FORWARDED_ADDERS),
 )

@@ -24,7 +24,8 @@ kubernetes = pytest.importorskip("kubernetes", reason="pip install kubernetes (d
 from kubernetes.client import ApiClient  # noqa: E402
 
 from services.common.config import load_settings  # noqa: E402
-from services.common.serve_options import deployed  # noqa: E402
+from services.common.serve_options import DEPLOYMENTS, deployed  # noqa: E402
+from services.registry import BY_NAME, SERVICES  # noqa: E402
 from services.router.service_names import GRPC_SERVICER_FUNCTIONS  # noqa: E402
 from services.safety.crisis import load_resources  # noqa: E402
 from services.safety.policy import RiskPolicy, load_policy  # noqa: E402
@@ -36,13 +37,7 @@ SCRIPT = ROOT / "scripts" / "helm_check.sh"
 HELM = Path(os.environ.get("HELM", ROOT / ".cache" / "tools" / "helm"))
 BIN = Path(sys.executable).parent
 PACKAGED_CRISIS_RESOURCES = ROOT / "services" / "safety" / "crisis_resources.yaml"
-SERVE_DEPLOYMENTS = {
-    "RiskDeployment",
-    "DefenseDeployment",
-    "StrategyDeployment",
-    "GeneratorDeployment",
-    "SupportIngress",
-}
+SERVE_DEPLOYMENTS = set(DEPLOYMENTS)  # every registry service's, and the Support ingress
 
 pytestmark = pytest.mark.slow
 
@@ -172,12 +167,7 @@ def test_no_secret_objects_are_rendered(helm: Path) -> None:
 def test_standalone_deployments_are_hardened_with_grpc_probes(helm: Path) -> None:
     docs = render(helm, "production-values.yaml")
     deployments = [typed(d, "V1Deployment") for d in by_kind(docs, "Deployment")]
-    assert {d.metadata.labels["app.kubernetes.io/component"] for d in deployments} == {
-        "risk",
-        "defense",
-        "strategy",
-        "generator",
-    }
+    assert {d.metadata.labels["app.kubernetes.io/component"] for d in deployments} == set(BY_NAME)
     for dep in deployments:
         spec = dep.spec.template.spec
         assert spec.automount_service_account_token is False
@@ -189,7 +179,12 @@ def test_standalone_deployments_are_hardened_with_grpc_probes(helm: Path) -> Non
         for probe in (container.readiness_probe, container.liveness_probe):
             assert probe.grpc is not None and probe.grpc.port == port
         assert_secrets_referenced(container)
-        assert container.args == ["serve", dep.metadata.labels["app.kubernetes.io/component"]]
+        service = BY_NAME[dep.metadata.labels["app.kubernetes.io/component"]]
+        assert container.args == ["serve", service.name]
+        # The port it listens on is its entry's setting, read from the env var the chart sets.
+        env = {e.name: e.value for e in container.env}
+        assert env[f"SOLACE_{service.port_setting.upper()}"] == str(port)
+        assert service.port(load_settings({k: v for k, v in env.items() if v})) == port
     names = {d.metadata.name for d in deployments}
     assert {
         h["spec"]["scaleTargetRef"]["name"] for h in by_kind(docs, "HorizontalPodAutoscaler")
@@ -222,7 +217,7 @@ def test_standalone_support_calls_the_services_with_the_internal_key_over_mtls(
         d["metadata"]["labels"]["app.kubernetes.io/component"]: typed(d, "V1Deployment")
         for d in by_kind(docs, "Deployment")
     }
-    assert set(deployments) == {"support", "risk", "defense", "strategy", "generator"}
+    assert set(deployments) == {"support", *BY_NAME}
     for name, dep in deployments.items():
         spec = dep.spec.template.spec
         (container,) = spec.containers
@@ -236,15 +231,19 @@ def test_standalone_support_calls_the_services_with_the_internal_key_over_mtls(
         assert container.args == ["serve", name]
     support = {e.name: e.value for e in deployments["support"].spec.template.spec.containers[0].env}
     assert support["SOLACE_GRPC_PORT"] == "50051"
-    for name, port in (("risk", 50052), ("defense", 50053), ("strategy", 50054)):
-        assert support[f"SOLACE_{name.upper()}_TARGET"] == f"solace-{name}:{port}"
-    assert support["SOLACE_GENERATOR_TARGET"] == "solace-generator:50055"
+    # One target per registry service, the env var its entry's setting reads, the Service's
+    # name and port (the chart's ports are the entries' defaults).
+    for service in SERVICES:
+        target = f"solace-{service.name}:{service.default_port}"
+        assert support[f"SOLACE_{service.target_setting.upper()}"] == target
     assert support["SOLACE_TLS_CA_FILE"] == "/etc/solace/tls/ca.crt"
     assert support["SOLACE_TLS_CLIENT_CERT_FILE"] == "/etc/solace/tls/tls.crt"
     assert support["SOLACE_TLS_CLIENT_KEY_FILE"] == "/etc/solace/tls/tls.key"
     # The rendered settings load in the application as the router's clients read them.
     settings = load_settings({k: v for k, v in support.items() if k.startswith("SOLACE_")})
-    assert settings.target("risk") == "solace-risk:50052"
+    assert {s.name: s.target(settings) for s in SERVICES} == {
+        s.name: f"solace-{s.name}:{s.default_port}" for s in SERVICES
+    }
     assert settings.internal_api_key_file.endswith("/internal-api-key")
 
     policies = {
