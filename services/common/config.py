@@ -86,12 +86,22 @@ class _PlatformSettings:
     strategy_bias_table: str = ""
     # The in-process llama.cpp engine ("llamacpp", llama-cpp-python): a GGUF file, "" = the
     # SmolLM2-135M-Instruct that `solace models build` installs under <models_dir>/llm, "off" =
-    # no llamacpp engine; and its CPU threads (0 = os.cpu_count()). Conditioned by the prompt
-    # only (no bias table). One thread by default: the colocated platform runs one ingress, and
-    # so one engine, per core, and on a shared 2-core machine 2 threads per engine ran 3-20x
-    # slower than 1 (docs/benchmarks.md, "LLM engine").
+    # no llamacpp engine; and its CPU threads (0 = os.cpu_count()). One thread by default: the
+    # colocated platform runs one ingress, and so one engine, per core, and on a shared 2-core
+    # machine 2 threads per engine ran 3-20x slower than 1 (docs/benchmarks.md, "LLM engine").
     llm_model: str = ""
     llm_threads: int = 1
+    # Its strategy conditioning (kernels/llamacpp_processor.py, docs/generation.md): the bias
+    # table ("" = the one `solace models build` writes beside the built SmolLM2; "off" = the
+    # prompt only), λ (a request's strategy_strength overrides it), the opening tokens at full
+    # strength, the half-life of the decay after them in tokens (0 = constant), and how often
+    # a token may be generated before its positive bias goes (0 = never). Defaults measured by
+    # `solace eval conditioning` (docs/benchmarks.md, "Strategy conditioning").
+    llm_bias_table: str = ""
+    llm_strategy_strength: float = 3.0
+    llm_strategy_full_tokens: int = 12
+    llm_strategy_half_life: float = 24.0
+    llm_strategy_max_repeats: int = 2
     # Telemetry: Prometheus /metrics port of a standalone process (0 = off) and the port of
     # Ray's per-node metrics agent, which exports the Serve replicas' metrics.
     metrics_port: int = 0

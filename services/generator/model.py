@@ -77,7 +77,6 @@ log = logging.getLogger("solace.generator")
 # Engines the API knows by name; only some run on a given server.
 KNOWN_ENGINES: tuple[str, ...] = ("composer", "llamacpp", "vllm", "openai")
 DEFAULT_MAX_TOKENS = 160
-DEFAULT_STRATEGY_STRENGTH = 1.0
 # The engine gets this share of the generation timeout, so a composer fallback still answers
 # before the router's own generation deadline.
 ENGINE_BUDGET_SHARE = 0.8
@@ -462,6 +461,8 @@ def _check_decoding(options: GenerationOptions) -> DecodingOptions:
     return DecodingOptions(
         max_tokens=options.max_tokens or DEFAULT_MAX_TOKENS,
         temperature=options.temperature,
-        strategy_strength=options.strategy_strength or DEFAULT_STRATEGY_STRENGTH,
+        # 0 stays 0: each engine applies its own default λ (the llamacpp engine's is measured
+        # for its decaying schedule, the vLLM processor's is 1).
+        strategy_strength=options.strategy_strength,
         seed=options.seed,
     )

@@ -8,7 +8,9 @@ variables shown):
   imports: ``SOLACE_LLM_MODEL`` (a GGUF file; empty = the SmolLM2-135M-Instruct that
   ``solace models build`` installs; ``off`` = no llamacpp engine) and ``SOLACE_LLM_THREADS``
   (default 1; 0 = all cores). It is the default engine (``SOLACE_DEFAULT_ENGINE``); the model
-  loads on the first request;
+  loads on the first request. Reply steps are conditioned by the strategy bias table the build
+  writes beside SmolLM2 (``SOLACE_LLM_BIAS_TABLE``: another table, or ``off``) with the
+  ``SOLACE_LLM_STRATEGY_*`` schedule (strength, full tokens, half-life, max repeats);
 - ``SOLACE_OPENAI_BASE_URL``, ``SOLACE_OPENAI_MODEL`` (both required), ``SOLACE_OPENAI_API_KEY``,
   ``SOLACE_OPENAI_BIAS_TABLE`` (a ``kernels.bias_table`` file for the served tokenizer);
 - ``SOLACE_VLLM_MODEL`` (a Hugging Face causal-LM folder) and ``SOLACE_STRATEGY_BIAS_TABLE``;
@@ -56,7 +58,7 @@ def configured_engines(settings: Settings) -> dict[str, Engine]:
 
 
 def _llamacpp_engine(settings: Settings) -> Engine | None:
-    from services.generator.engines.llm_files import llm_model_path
+    from services.generator.engines.llm_files import llm_bias_table_path, llm_model_path
 
     if settings.llm_model.strip().lower() == LLM_OFF:
         return None
@@ -66,9 +68,25 @@ def _llamacpp_engine(settings: Settings) -> Engine | None:
             log.warning("SOLACE_LLM_MODEL names no file (%s): no llamacpp engine", path)
         return None
     try:
+        from kernels.llamacpp_processor import BiasSchedule
         from services.generator.engines.llamacpp_engine import LlamaCppEngine
-
-        return LlamaCppEngine(path, n_threads=settings.llm_threads)
     except ImportError as exc:  # llama-cpp-python not installed
         log.warning("the llamacpp engine is not usable: %s", exc)
         return None
+    table = llm_bias_table_path(settings)
+    if table is not None and not table.is_file():
+        # An unbuilt default table: the prompt alone conditions (say so, it is a weaker engine).
+        log.warning(
+            "no strategy bias table at %s: the llamacpp engine conditions by the "
+            "prompt only (solace models build writes it)",
+            table,
+        )
+        table = None
+    schedule = BiasSchedule(
+        strength=settings.llm_strategy_strength,
+        full_tokens=settings.llm_strategy_full_tokens,
+        half_life=settings.llm_strategy_half_life,
+        max_repeats=settings.llm_strategy_max_repeats,
+    )
+    # A table built with another tokenizer raises here (TokenizerMismatchError): at start-up.
+    return LlamaCppEngine(path, n_threads=settings.llm_threads, bias_table=table, schedule=schedule)

@@ -72,6 +72,17 @@ class Prompt:
         """True for the strategy-conditioned step that writes what the seeker reads."""
         return self.strategy is not None
 
+    @property
+    def strategy_mixture(self) -> tuple[float, ...] | None:
+        """p(s) a reply step is conditioned on, in ``labels.STRATEGIES`` order: the predictor's
+        mixture when the prompt carries one, else one-hot on ``strategy``; None for analysis
+        steps (decoded untouched)."""
+        if self.strategy is None:
+            return None
+        if self.strategy_probabilities is not None:
+            return tuple(self.strategy_probabilities)
+        return tuple(float(i == self.strategy) for i in range(len(STRATEGIES)))
+
     def system_message(self) -> str:
         """The instruction, strategy guidance and context as one system message (chat LLMs)."""
         lines = [

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from kernels.llamacpp_processor import mixture_row
 from services.common.domain import SEEKER
 from services.generator.engines.base import Engine, Prompt
 
@@ -51,15 +52,10 @@ def strategy_logit_bias(
     bias: np.ndarray, prompt: Prompt, top_k: int = DEFAULT_TOP_K
 ) -> dict[str, float]:
     """``logit_bias`` for a reply prompt (empty for analysis steps): see the module docstring."""
-    if prompt.strategy is None or top_k <= 0:
+    if prompt.strategy_mixture is None or top_k <= 0:
         return {}
     strength = prompt.options.strategy_strength or 1.0
-    if prompt.strategy_probabilities is not None:
-        mixture = np.asarray(prompt.strategy_probabilities, dtype=np.float32)
-    else:
-        mixture = np.zeros(bias.shape[0], dtype=np.float32)
-        mixture[prompt.strategy] = 1.0
-    mixed = strength * (mixture / mixture.sum()) @ bias
+    mixed = strength * mixture_row(bias, prompt.strategy_mixture)
     top = np.argpartition(-np.abs(mixed), min(top_k, mixed.size) - 1)[:top_k]
     top = top[np.argsort(-np.abs(mixed[top]), kind="stable")]
     clipped = np.clip(mixed[top], -LOGIT_BIAS_LIMIT, LOGIT_BIAS_LIMIT)

@@ -38,15 +38,11 @@ def _cpu_defaults() -> None:
 
 def conditioning(prompt: Prompt) -> dict[str, Any]:
     """``extra_args`` for the kernels' logits processor (empty for analysis steps)."""
-    if prompt.strategy is None:
+    mixture = prompt.strategy_mixture
+    if mixture is None:
         return {}
-    if prompt.strategy_probabilities is not None:
-        probabilities = list(prompt.strategy_probabilities)
-    else:
-        probabilities = [0.0] * 8
-        probabilities[prompt.strategy] = 1.0
     return {
-        "strategy_probs": probabilities,
+        "strategy_probs": list(mixture),
         "strategy_strength": prompt.options.strategy_strength or 1.0,
     }
 
