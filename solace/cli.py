@@ -248,6 +248,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         print(run_risk(settings, frozen=args.frozen))
         return 0
+    if args.what == "conditioning":
+        _checkout_on_path()  # it sends the load tests' everyday seeker messages
+        from solace.evaluation.conditioning import run as run_conditioning
+
+        print(run_conditioning(settings))  # the llamacpp engine's strategy conditioning
+        return 0
     if args.what == "classifiers":
         from solace.evaluation.classifiers import run
     else:
@@ -256,13 +262,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    # The benchmarks send the load tests' fresh seeker turns (``loadtests/`` of the checkout,
-    # not a packaged module): a console script does not have the checkout on its path.
+def _checkout_on_path() -> None:
+    """``loadtests/`` of the checkout (not a packaged module) importable: a console script does
+    not have the checkout on its path."""
     checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     if os.path.isdir(os.path.join(checkout, "loadtests")) and checkout not in sys.path:
         sys.path.append(checkout)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    _checkout_on_path()  # the benchmarks send the load tests' fresh seeker turns
     if args.what in ("classifiers", "all"):
         from solace.benchmarks.classifiers import run as run_classifiers
 
@@ -340,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("eval", help="evaluate models on the labelled data")
-    evaluate.add_argument("what", choices=["risk", "classifiers", "generate"])
+    evaluate.add_argument("what", choices=["risk", "classifiers", "generate", "conditioning"])
     evaluate.add_argument(
         "--frozen",
         action="store_true",
