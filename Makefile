@@ -61,7 +61,7 @@ test-vllm: $(VLLM_VENV)/.installed $(STUBS)
 # Figures, not tests: what the strategy logits processor costs of vLLM's decode throughput on
 # the tiny Llama (the <= 5% target), the fused native and the PyTorch mixture step side by side.
 bench-vllm: $(VLLM_VENV)/.installed
-	$(VLLM_VENV)/bin/python -m solace.benchmarks.vllm --repeats 41
+	$(VLLM_VENV)/bin/python -m tools.benchmarks.vllm --repeats 41
 
 lint: install
 	$(BIN)/ruff check .
@@ -85,17 +85,17 @@ loadtest: install
 		--out var/loadtest
 
 loadtest-smoke: models
-	$(BIN)/python -m solace.benchmarks.load --smoke --run-time 20s
+	$(BIN)/python -m tools.benchmarks.load --smoke --run-time 20s
 
 # 1, 8 and 32 users; writes docs/benchmarks.md and docs/benchmarks-stages.png.
 bench-load: models
-	$(BIN)/python -m solace.benchmarks.load
+	$(BIN)/python -m tools.benchmarks.load
 
 # Tracing overhead in interleaved windows of one run (every call traced, then 1 in 10);
 # rewrites their sections of docs/benchmarks.md.
 bench-tracing: models
-	$(BIN)/python -m solace.benchmarks.tracing_windows --run-time 150s
-	$(BIN)/python -m solace.benchmarks.tracing_windows --run-time 150s --traced-share 0.1
+	$(BIN)/python -m tools.benchmarks.tracing_windows --run-time 150s
+	$(BIN)/python -m tools.benchmarks.tracing_windows --run-time 150s --traced-share 0.1
 
 # The chart and images: helm lint/template, offline schema validation, hadolint.
 helm-check: install

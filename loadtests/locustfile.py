@@ -21,7 +21,7 @@ call, default 30), ``SOLACE_LOAD_WAIT`` (think time in seconds between a user's 
 0: closed loop, for throughput), ``SOLACE_LOAD_STAGES_FILE`` (where to write per-stage server
 timings, a JSON summary, when the run ends).
 
-Interleaved tracing windows (``python -m solace.benchmarks.tracing_windows``):
+Interleaved tracing windows (``python -m tools.benchmarks.tracing_windows``):
 ``SOLACE_LOAD_TRACE_WINDOW`` (seconds, default 0 = off) alternates windows of wall-clock time
 in which every call carries a sampled W3C ``traceparent`` (odd windows) or none (even windows);
 against a platform whose sampler is ``parentbased_always_off`` the first are traced and the

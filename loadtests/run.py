@@ -8,7 +8,7 @@ locust's CSV (``<out>/locust_stats.csv`` ...) and HTML (``<out>/report.html``) r
 p50/p95/p99 and throughput, and exits non-zero when any request failed (unexpected status code
 or broken safety contract) or locust itself failed: the CI smoke relies on that.
 
-Stdlib only, so ``solace.benchmarks.load`` can import ``read_summary`` without locust or grpc.
+Stdlib only, so ``tools.benchmarks.load`` can import ``read_summary`` without locust or grpc.
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"locust wrote no statistics (exit status {status})", file=sys.stderr)
         return status or 2
     summary = read_summary(stats)
-    # A machine-readable copy for solace.benchmarks.load (which runs this module as a subprocess).
+    # A machine-readable copy for tools.benchmarks.load (which runs this module as a subprocess).
     (args.out / "summary.json").write_text(json.dumps(dataclasses.asdict(summary), indent=2))
     print(format_summary(summary, f"{args.scenario}, {args.users} users, {args.run_time}: "))
     print(f"reports: {stats} and {args.out / 'report.html'}")

@@ -235,7 +235,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from solace.training import train
+    from tools.training import train
 
     train(args.task, load_settings())
     return 0
@@ -244,20 +244,20 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     settings = load_settings()
     if args.what == "risk":
-        from solace.evaluation.risk import run as run_risk
+        from tools.evaluation.risk import run as run_risk
 
         print(run_risk(settings, frozen=args.frozen))
         return 0
     if args.what == "conditioning":
         _checkout_on_path()  # it sends the load tests' everyday seeker messages
-        from solace.evaluation.conditioning import run as run_conditioning
+        from tools.evaluation.conditioning import run as run_conditioning
 
         print(run_conditioning(settings))  # the llamacpp engine's strategy conditioning
         return 0
     if args.what == "classifiers":
-        from solace.evaluation.classifiers import run
+        from tools.evaluation.classifiers import run
     else:
-        from solace.evaluation.generate import run
+        from tools.evaluation.generate import run
     print(run(settings))
     return 0
 
@@ -274,27 +274,27 @@ def cmd_bench(args: argparse.Namespace) -> int:
     settings = load_settings()
     _checkout_on_path()  # the benchmarks send the load tests' fresh seeker turns
     if args.what in ("classifiers", "all"):
-        from solace.benchmarks.classifiers import run as run_classifiers
+        from tools.benchmarks.classifiers import run as run_classifiers
 
         run_classifiers(settings)  # prints its table itself
     if args.what in ("support", "all"):
-        from solace.benchmarks.support import run as run_support
+        from tools.benchmarks.support import run as run_support
 
         print(run_support(settings, calls=args.calls))
     if args.what == "batching":
-        from solace.benchmarks.batching import run as run_batching
+        from tools.benchmarks.batching import run as run_batching
 
         print(run_batching(settings))
     if args.what == "cluster":
-        from solace.benchmarks.cluster import run as run_cluster
+        from tools.benchmarks.cluster import run as run_cluster
 
         print(run_cluster(settings))
     if args.what == "load":
-        from solace.benchmarks.load import run as run_load
+        from tools.benchmarks.load import run as run_load
 
         print(run_load(settings))
     if args.what == "llm":
-        from solace.benchmarks.llm import run as run_llm
+        from tools.benchmarks.llm import run as run_llm
 
         print(run_llm(settings))  # the llamacpp engine, SOLACE_LLM_THREADS threads
     return 0
@@ -399,6 +399,12 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidArgument as exc:
         # A bad SOLACE_* variable or config file entry: the same one line as a bad argument.
         parser.exit(2, f"solace: error: {exc}\n")
+    except ModuleNotFoundError as exc:
+        # train, eval and bench run the repository's tools/, which an image does not ship.
+        if (exc.name or "").split(".")[0] != "tools":
+            raise
+        needs = f"{args.command} needs the repository's tools/ ({exc.name})"
+        parser.exit(2, f"solace: error: {needs}\n")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 A head is an ONNX graph ``features [N, D] float32 -> probabilities [N, K] float32`` with the
 softmax inside the graph. Any exporter may produce it (logistic regression, a small MLP): the
 runtime only relies on the one input, the ``probabilities`` output, and the metadata below,
-which ``solace.training`` writes into the model's ``metadata_props``:
+which ``tools.training`` writes into the model's ``metadata_props``:
 
 - ``labels``: JSON list of the K label names, in output-column order;
 - ``name``: the head's model name (``solace-strategy`` ...);

@@ -1,6 +1,6 @@
 """Defense-level features: the columns the DMRS head reads (target-turn embedding, two numeric
 columns, surface cues), built the same way for serving (``services/defense/model.py``) and training
-(``solace/training/defense.py``).
+(``tools/training/defense.py``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 One input of the risk screen: the rules in this service decide the level; this model adds a
 learned estimate per text. It runs its own encoder, MiniLM fine-tuned for the five levels
 (``weights/encoder.onnx``, int8, read with the built shared encoder's tokenizer; see
-``solace.training.risk_encoder``), and a linear head with the calibration temperature folded in
+``tools.training.risk_encoder``), and a linear head with the calibration temperature folded in
 (``weights/head.onnx``). The defense and strategy heads keep the shared encoder.
 
 Besides each seeker turn, the screen gives it the conversation's latest seeker turns joined into

@@ -2,7 +2,7 @@
 
 A crisis told in parts ("I keep thinking about ending it", then "I bought a rope today") is read
 whole when the classifier sees the turns together. The screen (``services.risk.model``) and the
-trainer (``solace.training.risk``) build that text with this one function, so the model is
+trainer (``tools.training.risk``) build that text with this one function, so the model is
 trained on what it is served.
 """
 

@@ -21,7 +21,7 @@ Every level this screen compares against comes from the safety policy (``service
 the same object the router holds); it keeps no thresholds of its own.
 
 An optional learned scorer (``RiskIgnoranceModel``, a logistic regression over hashed words that
-``solace.evaluation.risk`` trains on DiaSafety) can add ``output:risk_ignorance_model``.
+``tools.evaluation.risk`` trains on DiaSafety) can add ``output:risk_ignorance_model``.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Strategy-prediction features: the columns the next-strategy head reads, built the same way
-for serving (``services/strategy/model.py``) and training (``solace/training/strategy.py``).
+for serving (``services/strategy/model.py``) and training (``tools/training/strategy.py``).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from solace.benchmarks.cluster import HEAD_RESOURCE, WORKER_RESOURCE, failover
+from tools.benchmarks.cluster import HEAD_RESOURCE, WORKER_RESOURCE, failover
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

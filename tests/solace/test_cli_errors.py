@@ -101,3 +101,20 @@ def test_a_bad_setting_in_the_environment_is_one_line_too(
     assert stopped.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "SOLACE_GRPC_PORT" in err
+
+
+@pytest.mark.parametrize("argv", [["train", "risk"], ["eval", "risk"], ["bench", "llm"]])
+def test_a_tool_command_without_the_repository_tools_is_one_line(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An image ships solace/, services/ and kernels/ but not tools/: a None entry makes every
+    # tools import fail as it would there.
+    for name in [m for m in sys.modules if m == "tools" or m.startswith("tools.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "tools", None)
+    with pytest.raises(SystemExit) as exited:
+        cli.main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"solace: error: {argv[0]} needs the repository's tools/")
+    assert "Traceback" not in err and err.count("\n") == 1

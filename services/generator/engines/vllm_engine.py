@@ -13,7 +13,7 @@ the environment says otherwise; scripts that build it must sit under
 ``if __name__ == "__main__":``.
 
 Its benchmark, side by side with and without the processor, is a tool outside the serving
-code: ``python -m solace.benchmarks.vllm --model MODEL_DIR --bias-table TABLE.npz``.
+code: ``python -m tools.benchmarks.vllm --model MODEL_DIR --bias-table TABLE.npz``.
 """
 
 from __future__ import annotations

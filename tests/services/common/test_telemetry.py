@@ -388,7 +388,7 @@ def test_extract_context_reads_grpc_metadata_and_dicts():
 def test_spans_reach_a_real_otlp_receiver_when_otel_variables_say_so():
     """Another process configured only by OTEL_* variables exports to a real OTLP/gRPC
     receiver running in this test process."""
-    from solace.benchmarks.load import OtlpTraceSink
+    from tools.benchmarks.load import OtlpTraceSink
 
     sink = OtlpTraceSink()
     sink.start()
@@ -451,9 +451,9 @@ def _platform_is_instrumented() -> bool:
 def test_one_request_through_the_platform_gives_one_trace_without_message_text(settings, topology):
     import grpc
 
-    from solace.benchmarks.load import OtlpTraceSink
     from solace.platform import start_on_free_ports, stop_platform
     from solace.v1 import common_pb2, support_pb2, support_pb2_grpc
+    from tools.benchmarks.load import OtlpTraceSink
 
     sink = OtlpTraceSink()
     sink.start()

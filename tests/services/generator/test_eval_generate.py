@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.common.config import Settings
-from solace.evaluation.generate import Report, evaluate, run
+from tools.evaluation.generate import Report, evaluate, run
 
 SAMPLES = 40
 # The composer's rows only: the built SmolLM2 (the llamacpp engine, configured wherever it was
