@@ -96,13 +96,13 @@ class RiskPolicy:
     # The packaged classifier (MiniLM fine-tuned for the five levels, ``docs/models/risk.md``)
     # adds a level only past these: the 99.9th percentile of its scores on ESConv *validation*
     # seeker turns and conversation windows (the latest seeker turns read together,
-    # services/risk/window.py) for IMMINENT and HIGH, the 99.5th for MODERATE and LOW (1.0: never
-    # LOW), as ``solace train risk`` prints them (``policy_thresholds`` in
+    # services/risk/window.py) for IMMINENT and HIGH, the 99.5th for MODERATE and LOW,
+    # as ``solace train risk`` prints them (``policy_thresholds`` in
     # services/risk/weights/metrics.json). Retune whenever the model changes.
-    model_imminent: float = 0.85
-    model_high: float = 0.97
-    model_moderate: float = 0.93
-    model_low: float = 1.0
+    model_imminent: float = 0.54
+    model_high: float = 0.95
+    model_moderate: float = 0.91
+    model_low: float = 0.99
     # The most a classifier may raise a turn in which a guard fired (see DEFAULT_GUARD_MODEL_CAPS).
     guard_model_caps: Mapping[str, str] = field(
         default_factory=lambda: dict(DEFAULT_GUARD_MODEL_CAPS)
