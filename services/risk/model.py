@@ -97,9 +97,13 @@ class RiskVerdict:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
-def model_level(probs: Sequence[float], policy: RiskPolicy) -> tuple[str, str]:
+def model_level(
+    probs: Sequence[float], policy: RiskPolicy, corroborated: bool = False
+) -> tuple[str, str]:
     """The level one row of classifier probabilities supports, and the evidence in words: the
-    highest level whose cumulative probability passes the policy's threshold."""
+    highest level whose cumulative probability passes the policy's threshold. ``corroborated``:
+    the rules found a suicidal component in the same text, so HIGH needs only
+    ``model_high_corroborated``."""
     p = np.asarray(probs, dtype=np.float64)
     imminent = float(p[4])
     high = float(p[3] + p[4])
@@ -109,6 +113,8 @@ def model_level(probs: Sequence[float], policy: RiskPolicy) -> tuple[str, str]:
         return "IMMINENT", f"P(IMMINENT)={imminent:.2f}"
     if high >= policy.model_high:
         return "HIGH", f"P(HIGH+)={high:.2f}"
+    if corroborated and high >= policy.model_high_corroborated:
+        return "HIGH", f"P(HIGH+)={high:.2f} beside the rules' signal"
     if moderate >= policy.model_moderate:
         return "MODERATE", f"P(MODERATE+)={moderate:.2f}"
     if low >= policy.model_low:
@@ -255,7 +261,8 @@ class RiskScreen:
         """The level one classifier row supports, capped by the guards that fired in
         ``analysis`` (the turn it was read for, or the latest turn for the conversation row),
         and its reason; (NONE, None) when the model sees nothing."""
-        m_level, evidence = model_level(row, self.policy)
+        corroborated = level_index(analysis.level) >= level_index("MODERATE")
+        m_level, evidence = model_level(row, self.policy, corroborated)
         if level_index(m_level) == 0:
             return "NONE", None
         caps = [self.policy.guard_model_caps.get(g, "IMMINENT") for g in analysis.guards]

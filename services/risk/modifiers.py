@@ -113,6 +113,7 @@ PRONOUN = re.compile(
     r"|\bher\b(?= (?:own )?life)"
 )
 SELF_OBJECT = re.compile(r"\b(?:me|my body)\b")
+SELF_SUBJECT = re.compile(r"\bi\b")
 FIRST_PERSON_REF = {"myself", "my"}
 OTHER_REF = {"yourself", "your"}
 NEGATION_WINDOW = 6
@@ -152,6 +153,11 @@ def person(match: re.Match[str], clause_prefix: str) -> str:
     if SELF_OBJECT.search(match.group()):
         # The seeker as the object ("nobody will find me", "remember me by") is about the seeker,
         # whoever the clause's subject is.
+        return "self"
+    if SELF_SUBJECT.search(match.group()):
+        # The match's own "i" is its subject: in "once my daughter is asleep i am going to do it"
+        # and "they will be looked after when i am gone" the prefix's daughter or "they" is
+        # someone the seeker names, not who acts.
         return "self"
     pronoun = PRONOUN.search(match.group())
     if pronoun and pronoun.group() in POSSESSIVES:

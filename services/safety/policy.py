@@ -103,6 +103,11 @@ class RiskPolicy:
     model_high: float = 0.95
     model_moderate: float = 0.91
     model_low: float = 0.99
+    # P(HIGH+) that escalates a turn in which the rules already found a suicidal component
+    # (their level MODERATE or above): an uncertain model beside a rule's signal fails toward
+    # escalation. Chosen on the dev side only (ESConv valid in context and the held-back
+    # hand-written rows; docs/models/risk.md); at model_high or above it changes nothing.
+    model_high_corroborated: float = 0.90
     # The most a classifier may raise a turn in which a guard fired (see DEFAULT_GUARD_MODEL_CAPS).
     guard_model_caps: Mapping[str, str] = field(
         default_factory=lambda: dict(DEFAULT_GUARD_MODEL_CAPS)
@@ -146,7 +151,13 @@ class RiskPolicy:
         _check_level("risk_ignorance_from", self.risk_ignorance_from)
         for guard, level in self.guard_model_caps.items():
             _check_level(f"guard_model_caps.{guard}", level)
-        for name in ("model_imminent", "model_high", "model_moderate", "model_low"):
+        for name in (
+            "model_imminent",
+            "model_high",
+            "model_high_corroborated",
+            "model_moderate",
+            "model_low",
+        ):
             value = getattr(self, name)
             if not 0.0 < value <= 1.0:
                 raise InvalidArgument(

@@ -108,6 +108,17 @@ def test_confident_model_escalates_what_rules_miss() -> None:
     assert verdict.probabilities == pytest.approx((0, 0, 0.01, 0.01, 0.98))
 
 
+def test_an_uncertain_model_beside_a_rules_signal_fails_toward_escalation() -> None:
+    # "When I'm gone" is a death reference (MODERATE by the rules); P(HIGH+) 0.92 is under
+    # model_high but over model_high_corroborated, so the turn escalates.
+    unsure = FakeClassifier([0.02, 0.02, 0.04, 0.8, 0.12])
+    verdict = screen(["My cats will be looked after when I'm gone."], unsure)
+    assert verdict.level == "HIGH"
+    assert any("beside the rules' signal" in r.detail for r in verdict.reasons)
+    # The same model on a turn where no rule found anything stays below HIGH.
+    assert screen(["everything is grey today"], unsure).level not in ("HIGH", "IMMINENT")
+
+
 def test_probabilities_agree_with_a_rules_floor() -> None:
     # The model reads NONE; the rules find an attempt under way: the distribution says so.
     verdict = screen(["I just swallowed all my pills"], FakeClassifier([0.7, 0.1, 0.1, 0.06, 0.04]))

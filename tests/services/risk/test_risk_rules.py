@@ -124,6 +124,21 @@ def test_third_party_is_flagged_without_raising_the_seeker() -> None:
     assert any(r.source == "rule:third_party" for r in analysis.reasons)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Once my daughter is asleep tonight I'm going to do it.",
+        "My cats will be looked after when I'm gone.",
+    ],
+)
+def test_a_person_named_before_the_seekers_own_i_is_not_who_acts(text: str) -> None:
+    # The clause's "i" is the subject of the match: the daughter or the cats are only named.
+    analysis = analyse_text(text)
+    assert not analysis.third_party
+    assert analysis.level != "NONE"
+    assert not any(r.source == "rule:third_party" for r in analysis.reasons)
+
+
 def test_explicit_desire_level_is_policy() -> None:
     strict = RiskPolicy(explicit_desire_level="MODERATE")
     assert analyse_text("I want to kill myself", policy=strict).level == "MODERATE"
