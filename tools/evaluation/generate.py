@@ -17,8 +17,14 @@ the replies are scored against the gold turn:
   ceiling ("gold" row): it agrees with ESConv's annotators only that often. Below the table,
   each method's most frequent misreadings (requested → read) show what to fix.
 
+- **screened**: the share of replies the platform's output screen
+  (``services.safety.output_screen.screen_output``, at the level the rules screen the
+  conversation at) lets through; **words**: the mean reply length in words.
+
 The sample size is ``SOLACE_EVAL_GENERATE_SAMPLES`` (default 300, seconds on 2 cores), the
-sample's seed ``SOLACE_EVAL_GENERATE_SEED`` (default 13).
+sample's seed ``SOLACE_EVAL_GENERATE_SEED`` (default 13), and ``SOLACE_EVAL_GENERATE_METHODS``
+(comma-separated, default every method) limits the methods: an LLM engine takes seconds per
+reply, MADP several engine calls.
 Published ESConv figures (full test set, trained generators) are printed beside ours: MISC
 BLEU-2 7.31 / ROUGE-L 17.91, TransESC 7.64 / 17.51.
 """
@@ -40,6 +46,7 @@ from typing import TYPE_CHECKING
 
 from services.common.config import Settings
 from services.common.domain import SEEKER, SUPPORTER, Conversation, Turn
+from services.common.errors import InvalidArgument
 from services.common.labels import METHODS, STRATEGIES
 
 if TYPE_CHECKING:
@@ -49,6 +56,7 @@ DEFAULT_SAMPLES = 300
 SAMPLES_ENV = "SOLACE_EVAL_GENERATE_SAMPLES"
 SEED = 13
 SEED_ENV = "SOLACE_EVAL_GENERATE_SEED"
+METHODS_ENV = "SOLACE_EVAL_GENERATE_METHODS"
 # The newest turns are what a reply answers; longer ESConv histories would also trip max_turns.
 MAX_CONTEXT_TURNS = 20
 PUBLISHED = {"MISC": (7.31, 17.91), "TransESC": (7.64, 17.51)}
@@ -167,7 +175,7 @@ async def _generate(settings: Settings, examples: Sequence[Example]) -> dict:
     seconds: dict[tuple[str, str], float] = {}
     try:
         for engine in core.engines:
-            for method in (m for m in METHODS if m != "AUTO"):
+            for method in _methods():
                 key = (method, engine)
                 started = time.perf_counter()
                 out = []
@@ -187,6 +195,31 @@ async def _generate(settings: Settings, examples: Sequence[Example]) -> dict:
     finally:
         await core.close()
     return {"replies": replies, "fallbacks": fallbacks, "seconds": seconds}
+
+
+def _methods() -> list[str]:
+    """The methods evaluated: ``SOLACE_EVAL_GENERATE_METHODS`` or all of them but AUTO."""
+    every = [m for m in METHODS if m != "AUTO"]
+    chosen = [m.strip().upper() for m in os.environ.get(METHODS_ENV, "").split(",") if m.strip()]
+    unknown = sorted(set(chosen) - set(every))
+    if unknown:
+        raise InvalidArgument(METHODS_ENV, f"unknown method(s) {unknown}; choose from {every}")
+    return chosen or every
+
+
+def _screened(texts: Sequence[str], examples: Sequence[Example]) -> float:
+    """The share of replies the output screen passes, each at its conversation's rules level."""
+    from services.risk.model import RiskScreen
+    from services.safety.output_screen import screen_output
+    from services.safety.policy import RiskPolicy
+
+    policy = RiskPolicy()
+    risk = RiskScreen(Settings(), None, policy)
+    passed = 0
+    for text, example in zip(texts, examples, strict=True):
+        level = risk.screen(example.conversation).level
+        passed += screen_output(example.conversation, text, level, policy).ok
+    return passed / len(texts)
 
 
 class _Adherence:
@@ -226,6 +259,8 @@ class Row:
     misread: Counter[tuple[int, int]]
     fell_back: int | None = None
     ms_per_reply: float | None = None
+    screened: float | None = None
+    words: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +306,8 @@ def _score(
         misread=misread,
         fell_back=fell_back,
         ms_per_reply=ms_per_reply,
+        screened=_screened(texts, examples),
+        words=sum(len(t.split()) for t in texts) / len(texts),
     )
 
 
@@ -321,7 +358,7 @@ def run(settings: Settings, samples: int | None = None, seed: int | None = None)
         return f"ESConv test split not found at {missing}; nothing to evaluate."
     header = (
         f"{'method':<20} {'engine':<9} {'BLEU-2':>7} {'ROUGE-L':>8} {'Dist-1':>7} {'Dist-2':>7} "
-        f"{'adhere':>7} {'fell back':>9} {'ms/reply':>9}"
+        f"{'adhere':>7} {'screened':>8} {'words':>6} {'fell back':>9} {'ms/reply':>9}"
     )
     lines = [
         f"ESConv test ({report.path}), {report.samples} supporter turns sampled with seed "
@@ -334,9 +371,11 @@ def run(settings: Settings, samples: int | None = None, seed: int | None = None)
         shown = "n/a" if r.adherence is None else f"{r.adherence * 100:.1f}%"
         fell = "-" if r.fell_back is None else str(r.fell_back)
         ms = "-" if r.ms_per_reply is None else f"{r.ms_per_reply:.1f}"
+        screened = "-" if r.screened is None else f"{r.screened * 100:.1f}%"
+        words = "-" if r.words is None else f"{r.words:.1f}"
         lines.append(
             f"{r.name:<20} {r.engine:<9} {r.bleu:>7.2f} {r.rouge:>8.2f} {r.dist1:>7.2f} "
-            f"{r.dist2:>7.2f} {shown:>7} {fell:>9} {ms:>9}"
+            f"{r.dist2:>7.2f} {shown:>7} {screened:>8} {words:>6} {fell:>9} {ms:>9}"
         )
     lines.append("")
     for name, (bleu, rouge) in PUBLISHED.items():

@@ -55,3 +55,26 @@ def test_table_prints_adherence_and_the_misreadings() -> None:
     assert "10 supporter turns sampled with seed 7" in text
     assert "gold (reference)" in text and "%" in text
     assert "misreadings (requested → read)" in text
+
+
+def test_composer_replies_pass_the_output_screen_and_their_length_is_reported(
+    report: Report,
+) -> None:
+    for row in report.rows:
+        if row.engine == "composer":
+            # The composer's templates are written to pass the screen that guards the LLM.
+            assert row.screened == 1.0, row.name
+            assert row.words is not None and 5 < row.words < 120
+
+
+def test_the_methods_can_be_narrowed_and_an_unknown_one_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from services.common.errors import InvalidArgument
+
+    monkeypatch.setenv("SOLACE_EVAL_GENERATE_METHODS", "direct")
+    narrowed = evaluate(SETTINGS, samples=5)
+    assert {r.name for r in narrowed.rows} == {"DIRECT", "gold (reference)"}
+    monkeypatch.setenv("SOLACE_EVAL_GENERATE_METHODS", "direct,telepathy")
+    with pytest.raises(InvalidArgument, match="SOLACE_EVAL_GENERATE_METHODS"):
+        evaluate(SETTINGS, samples=5)
