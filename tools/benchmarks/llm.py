@@ -41,7 +41,7 @@ import time
 
 from services.common.config import Settings, load_settings
 from services.common.domain import SEEKER, Conversation, Turn
-from services.generator.engines.base import DecodingOptions, Prompt
+from services.generator.engines.base import DecodingOptions, Engine, Prompt
 from services.generator.engines.llamacpp_engine import LlamaCppEngine
 from services.generator.methods.direct import REPLY_INSTRUCTION
 
@@ -81,24 +81,46 @@ def _prompts(count: int, rng: random.Random) -> list[Prompt]:
     return out
 
 
+@dataclasses.dataclass(frozen=True)
+class Streamed:
+    """One streamed generation, timed: start, first delta and end (perf_counter seconds) and
+    the reply's tokens by the engine's own count."""
+
+    started: float
+    first: float
+    ended: float
+    tokens: int
+
+    @property
+    def decode_tok_s(self) -> float:
+        """Tokens per second after the first delta (the decode rate, prefill left out)."""
+        return (self.tokens - 1) / max(1e-9, self.ended - self.first)
+
+
+async def stream_timed(engine: Engine, prompt: Prompt) -> Streamed:
+    """Stream ``prompt`` through ``engine`` and time it."""
+    parts: list[str] = []
+    started = time.perf_counter()
+    first = 0.0
+    async for delta in engine.stream(prompt):
+        if not parts:
+            first = time.perf_counter()
+        parts.append(delta)
+    ended = time.perf_counter()
+    return Streamed(started, first, ended, engine.count_tokens("".join(parts)))
+
+
 async def _measure(
     engine: LlamaCppEngine, prompts: int, concurrency: int, rng: random.Random
 ) -> Row:
     await engine.complete(_prompts(1, rng))  # loads the model
     stream_tok_s, decode_tok_s, ttft_ms, stream_tokens = [], [], [], []
     for prompt in _prompts(prompts, rng):
-        parts: list[str] = []
-        started = time.perf_counter()
-        first = 0.0
-        async for delta in engine.stream(prompt):
-            if not parts:
-                first = time.perf_counter()
-            parts.append(delta)
-        ended = time.perf_counter()
-        tokens = engine.count_tokens("".join(parts))
+        timed = await stream_timed(engine, prompt)
+        started, first, ended, tokens = timed.started, timed.first, timed.ended, timed.tokens
         stream_tokens.append(tokens)
         stream_tok_s.append(tokens / (ended - started))
-        decode_tok_s.append((tokens - 1) / max(1e-9, ended - first))
+        decode_tok_s.append(timed.decode_tok_s)
         ttft_ms.append((first - started) * 1000.0)
 
     concurrent_tok_s, latency_s, concurrent_tokens = [], [], []

@@ -189,15 +189,10 @@ class _TimedProcessors:
 
 async def _decode_rate(engine, prompt: Prompt) -> tuple[float, int]:
     """(decode tokens/s after the first delta, reply tokens) of one streamed generation."""
-    parts: list[str] = []
-    first = 0.0
-    async for delta in engine.stream(prompt):
-        if not parts:
-            first = time.perf_counter()
-        parts.append(delta)
-    ended = time.perf_counter()
-    tokens = engine.count_tokens("".join(parts))
-    return (tokens - 1) / max(1e-9, ended - first), tokens
+    from tools.benchmarks.llm import stream_timed
+
+    timed = await stream_timed(engine, prompt)
+    return timed.decode_tok_s, timed.tokens
 
 
 async def _evaluate(
