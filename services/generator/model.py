@@ -280,6 +280,18 @@ class GeneratorCore:
         decision = request.decision
         if decision is None:
             decision = self.policy.decide(risk or "NONE")
+        elif risk and not decision.escalate and self.policy.decide(risk).escalate:
+            # The request's decision lets model text through at a level this generator's own
+            # policy escalates: the two disagree (another config, or a caller's bug), and the
+            # safety layer fails closed, so the stricter one answers.
+            notes.append(
+                TraceStep(
+                    "policy.risk",
+                    f"the request's decision does not escalate risk {risk}; this generator's "
+                    f"policy does (escalate_at {self.policy.escalate_at})",
+                )
+            )
+            decision = self.policy.decide(risk)
         if decision.escalate:
             at = f", escalate_at {decision.escalate_at}" if decision.escalate_at else ""
             withheld = (

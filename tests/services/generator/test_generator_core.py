@@ -231,6 +231,21 @@ async def test_a_decision_that_escalates_withholds_text_whatever_the_level() -> 
     assert "escalate_at MODERATE" in result.fallback_reason
 
 
+async def test_a_decision_more_lenient_than_the_generators_policy_fails_closed() -> None:
+    engine = RecordingEngine()
+    core = GeneratorCore(COMPOSER, {"recording": engine})
+    # IMMINENT with a decision that does not escalate: the default policy escalates IMMINENT,
+    # so no model text goes out whatever the request says.
+    lenient = _decision(RiskPolicy(), "IMMINENT", escalate=False, escalate_at="")
+    result = await core.generate(
+        on("recording", REFLECTION, risk_level="IMMINENT", decision=lenient)
+    )
+    assert engine.calls == []
+    assert result.text == safe_reply(JOB, "en-US")
+    assert result.fell_back and "no generated text" in result.fallback_reason
+    assert "escalate_at HIGH" in result.fallback_reason
+
+
 async def test_the_decisions_allowed_strategies_win_over_the_level() -> None:
     engine = RecordingEngine()
     core = GeneratorCore(COMPOSER, {"recording": engine})
