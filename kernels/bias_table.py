@@ -95,6 +95,17 @@ def _vocab(tokenizer: Any) -> dict[str, int]:
         return dict(tokenizer.get_vocab())  # transformers tokenizers
 
 
+def mixture_row(bias: np.ndarray, probabilities: Sequence[float]) -> np.ndarray:
+    """float32 [V]: Σ_s p(s) b_s with p normalised (the bias of a strategy mixture)."""
+    p = np.asarray(probabilities, dtype=np.float32)
+    if p.shape != (bias.shape[0],) or not np.all(np.isfinite(p)) or np.any(p < 0) or p.sum() <= 0:
+        raise ValueError(f"need {bias.shape[0]} non-negative probabilities, not all zero")
+    nonzero = np.flatnonzero(p)
+    if nonzero.size == 1:  # one-hot: the table's row itself, no copy
+        return bias[nonzero[0]]
+    return ((p / p.sum()) @ bias).astype(np.float32)
+
+
 def tokenizer_identity(tokenizer: Any, name: str | None = None) -> TokenizerIdentity:
     """Name, vocabulary size and SHA-256 of the sorted (id, token) pairs of a Hugging Face
     ``tokenizers.Tokenizer`` or ``transformers`` tokenizer."""

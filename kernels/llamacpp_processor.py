@@ -31,7 +31,6 @@ copied). The prompt length is taken from the first call, when ``input_ids`` is t
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,17 +68,6 @@ class BiasSchedule:
     @property
     def active(self) -> bool:
         return self.strength > 0
-
-
-def mixture_row(bias: np.ndarray, probabilities: Sequence[float]) -> np.ndarray:
-    """float32 [V]: Σ_s p(s) b_s with p normalised (the bias of a strategy mixture)."""
-    p = np.asarray(probabilities, dtype=np.float32)
-    if p.shape != (bias.shape[0],) or not np.all(np.isfinite(p)) or np.any(p < 0) or p.sum() <= 0:
-        raise ValueError(f"need {bias.shape[0]} non-negative probabilities, not all zero")
-    nonzero = np.flatnonzero(p)
-    if nonzero.size == 1:  # one-hot: the table's row itself, no copy
-        return bias[nonzero[0]]
-    return ((p / p.sum()) @ bias).astype(np.float32)
 
 
 class StrategyBiasProcessor:

@@ -10,12 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kernels.llamacpp_processor import (
-    BiasSchedule,
-    ProcessorList,
-    StrategyBiasProcessor,
-    mixture_row,
-)
+from kernels.bias_table import mixture_row
+from kernels.llamacpp_processor import BiasSchedule, ProcessorList, StrategyBiasProcessor
 
 V = 97
 PROMPT = np.array([5, 6, 7, 8], dtype=np.intc)

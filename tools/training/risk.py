@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import functools
 import itertools
 import json
 import random
@@ -361,11 +362,17 @@ def _row_level(row: dict, where: str) -> int:
     return RISK_LEVELS.index(level)
 
 
+@functools.cache
+def _handwritten_file(path: Path) -> dict:
+    """One hand-written file, parsed once: messages and conversations are read from the same
+    files by two callers, and the YAML parser is slow on these sizes."""
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
 def _handwritten_entries(folder: Path, key: str):
     """(file name, row index, row) of every hand-written file's ``key`` list."""
     for name in HANDWRITTEN_FILES:
-        data = yaml.safe_load((folder / name).read_text(encoding="utf-8")) or {}
-        for i, row in enumerate(data.get(key, [])):
+        for i, row in enumerate(_handwritten_file(folder / name).get(key, [])):
             yield name, i, row
 
 

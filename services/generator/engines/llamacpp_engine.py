@@ -44,12 +44,8 @@ from typing import Any
 
 import numpy as np
 
-from kernels.llamacpp_processor import (
-    BiasSchedule,
-    ProcessorList,
-    StrategyBiasProcessor,
-    mixture_row,
-)
+from kernels.bias_table import mixture_row
+from kernels.llamacpp_processor import BiasSchedule, ProcessorList, StrategyBiasProcessor
 from services.generator.engines.base import DecodingOptions, Engine, Prompt
 
 # A supportive reply is a few sentences (issue 20 sizes it at up to 60 tokens); longer ones from

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from kernels.llamacpp_processor import mixture_row
+from kernels.bias_table import mixture_row
 from services.common.domain import SEEKER
 from services.generator.engines.base import Engine, Prompt
 
