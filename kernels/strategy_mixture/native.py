@@ -18,13 +18,17 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import itertools
+import math
 import os
 import platform
+import random
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +41,11 @@ _FLAG_SETS = (
     ("-O3", "-march=native", "-fopenmp-simd", "-DSOLACE_MVEC", "-lmvec", "-lm"),
     ("-O3", "-march=native", "-fopenmp-simd", "-lm"),
 )
+
+# The largest |error| a library may show on the self-check's case before it is refused. Sound
+# builds stay near 1e-5 (fp32 sums over the vocabulary); a vector math library that is wrong on
+# some CPU (seen once on a CI host: 1.7e-4 on one token of 500) must not serve.
+SELF_CHECK_TOLERANCE = 5e-5
 
 _lock = threading.Lock()
 _loaded: dict[str, Any] = {}
@@ -63,6 +72,12 @@ class NativeMixture:
         self._fn = fn
         library.solace_mixture_max_strategies.restype = ctypes.c_int
         self.max_strategies = int(library.solace_mixture_max_strategies())
+
+    def raw_rows(
+        self, logits: Any, num_rows: int, vocab: int, factors: Any, probs: Any, strategies: int
+    ) -> None:
+        """The step on contiguous ctypes float arrays (the self-check's way in, no torch)."""
+        self._fn(logits, vocab, None, num_rows, vocab, factors, probs, strategies)
 
     def rows_(
         self,
@@ -147,9 +162,61 @@ def _build_and_load() -> NativeMixture | None:
         if not path.exists() and not _compile(compiler, flags, path):
             continue
         library = _open(path)
-        if library is not None:
-            return NativeMixture(library, path, flags)
+        if library is None:
+            continue
+        native = NativeMixture(library, path, flags)
+        if self_check(native.raw_rows) <= SELF_CHECK_TOLERANCE:
+            return native
     return None
+
+
+# (logits, rows, vocab, factors, probs, strategies) on ctypes float arrays, logits in place.
+RowsFn = Callable[[ctypes.Array, int, int, ctypes.Array, ctypes.Array, int], None]
+
+
+def self_check(rows: RowsFn, vocab: int = 2048, strategies: int = 8, seed: int = 0) -> float:
+    """The largest |error| of ``rows`` (a library's step on ctypes arrays) against the
+    definition computed in double precision, on a seeded case that spans the inputs an engine
+    sends: logits at two scales, factors down to exp(-20), probabilities with zeros. A build is
+    used only where this stays within ``SELF_CHECK_TOLERANCE``: the flags, the compiler and the
+    vector math library are the machine's, so accuracy is checked on the machine."""
+    rng = random.Random(seed)
+    rows_logits = [[rng.gauss(0.0, scale) for _ in range(vocab)] for scale in (4.0, 8.0)]
+    factors = [[math.exp(-20.0 * rng.random()) for _ in range(vocab)] for _ in range(strategies)]
+    probs = []
+    for r in range(len(rows_logits)):
+        row = [0.0 if (r + s) % 3 == 0 else rng.random() for s in range(strategies)]
+        total = sum(row)
+        probs.append([p / total for p in row])
+    logits_c, factors_c, probs_c = map(_fp32_array, (rows_logits, factors, probs))
+    rows(logits_c, len(rows_logits), vocab, factors_c, probs_c, strategies)
+    worst = 0.0
+    for r, raw in enumerate(rows_logits):
+        # What the library was given: the same values rounded to fp32.
+        row, fac = _as_fp32(raw), [_as_fp32(f) for f in factors]
+        m = max(row)
+        exps = [math.exp(x - m) for x in row]
+        weights = [
+            p / sum(e * f for e, f in zip(exps, fac[s], strict=True)) if p else 0.0
+            for s, p in enumerate(_as_fp32(probs[r]))
+        ]
+        for y in range(vocab):
+            q = sum(w * fac[s][y] for s, w in enumerate(weights))
+            expected = (row[y] - m) + math.log(q)
+            error = abs(logits_c[r * vocab + y] - expected)
+            if not math.isfinite(error):
+                return math.inf
+            worst = max(worst, error)
+    return worst
+
+
+def _fp32_array(matrix: list[list[float]]) -> ctypes.Array:
+    """A row-major ctypes float array of ``matrix``."""
+    return (ctypes.c_float * sum(map(len, matrix)))(*itertools.chain.from_iterable(matrix))
+
+
+def _as_fp32(values: list[float]) -> list[float]:
+    return list((ctypes.c_float * len(values))(*values))
 
 
 def _compile(compiler: str, flags: tuple[str, ...], path: Path) -> bool:
@@ -195,7 +262,7 @@ def main() -> int:
         print(f"native strategy-mixture step unavailable ({reason})", file=sys.stderr)
         return 1
     kind = "vectorised exp/log (libmvec)" if native.vectorised else "scalar exp/log"
-    print(f"{native.path} ({kind})")
+    print(f"{native.path} ({kind}; self-check max error {self_check(native.raw_rows):.1e})")
     return 0
 
 

@@ -128,6 +128,39 @@ def test_built_once_per_source_and_machine_in_the_cache(monkeypatch, tmp_path):
     assert again.path == first.path and len(list(tmp_path.glob("*.so"))) == 1
 
 
+@needs_native
+def test_a_build_that_is_inaccurate_on_this_machine_is_not_used(monkeypatch, tmp_path):
+    """Each build is checked against the definition on the machine that runs it; one that is
+    off (as libmvec once was on a CI host: 1.7e-4 on one token of 500) gives way to the next
+    flag set, and with none left the PyTorch step serves."""
+    assert native.self_check(BUILT.raw_rows) <= native.SELF_CHECK_TOLERANCE
+
+    def off_by(error, index):
+        def rows(logits, *rest):
+            BUILT.raw_rows(logits, *rest)
+            logits[index] += error
+
+        return rows
+
+    assert native.self_check(off_by(2e-4, 1234)) > native.SELF_CHECK_TOLERANCE
+    assert native.self_check(off_by(float("nan"), 7)) == float("inf")
+    assert native.self_check(off_by(1e-6, 7)) <= native.SELF_CHECK_TOLERANCE
+
+    monkeypatch.setenv(native.ENV_CACHE, str(tmp_path))
+    real_check = native.self_check
+
+    def vectorised_is_wrong(rows):
+        return 1.0 if rows.__self__.vectorised else real_check(rows)
+
+    monkeypatch.setattr(native, "self_check", vectorised_is_wrong)
+    monkeypatch.setattr(native, "_loaded", {})
+    fallback = native.load()
+    assert fallback is not None and not fallback.vectorised
+    monkeypatch.setattr(native, "self_check", lambda rows: 1.0)
+    monkeypatch.setattr(native, "_loaded", {})
+    assert native.load() is None
+
+
 def _update(size, extra):
     from types import SimpleNamespace
 
