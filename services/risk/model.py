@@ -1,7 +1,8 @@
 """Risk screening of a conversation: the compositional rules combined with a learned classifier.
 
 How the two combine, per seeker turn (the classifier scores the latest ``model_window`` turns in
-one batched call, and those turns read together, ``window.window_text``, as one more row):
+one batched call, with the parts of a long turn, ``window.segments``; and those turns read
+together, ``window.window_text``, as one more row):
 
 - The rules' level is a floor: a classifier can never lower what a rule found.
 - The classifier's level comes from ``RiskPolicy`` thresholds on its cumulative calibrated
@@ -58,7 +59,7 @@ from services.risk.rules import (
     max_level,
 )
 from services.risk.spelling import Speller
-from services.risk.window import window_text
+from services.risk.window import segments, window_text
 from services.safety.policy import RiskPolicy, SafetyDecision, load_policy
 
 __all__ = ["Reason", "RiskClassifierLike", "RiskScreen", "RiskVerdict", "model_level"]
@@ -187,7 +188,11 @@ class RiskScreen:
 
         recent = analyses[-policy.model_window :]
         texts = [conversation.turns[a.turn_index].text for a in recent]
-        probs, source, model_ms = self._score(texts)
+        # A long turn's parts go in the same batched call as the turns (``window.segments``).
+        parts = [segments(text, policy.model_segment_chars) for text in texts]
+        scored, source, model_ms = self._score([*texts, *(p for ps in parts for p in ps)])
+        probs = None if scored is None else scored[: len(texts)]
+        part_rows = self._part_rows(parts, scored)
         # The latest seeker turns read together, when any of them carries a signal (a rule's
         # component or level, or the model's P(LOW+) past ``model_window_gate``): the joined
         # text is new on every request, so reading it for ordinary chat would cost an encoder
@@ -203,8 +208,10 @@ class RiskScreen:
         carried: list[str] = []
         reasons: list[Reason] = []
         for i, analysis in enumerate(analyses):
-            row = None if probs is None or i < first_scored else probs[i - first_scored]
-            level, turn_reasons = self._combine(analysis, row)
+            rows = [] if probs is None or i < first_scored else [probs[i - first_scored]]
+            if rows:
+                rows.extend(part_rows[i - first_scored])
+            level, turn_reasons = self._combine(analysis, rows)
             levels.append(level)
             carried.append(carried_level(analysis.level, level, policy))
             reasons.extend(turn_reasons)
@@ -238,18 +245,35 @@ class RiskScreen:
             raise Unavailable(f"risk classifier returned shape {probs.shape}")
         return probs, RULES_AND_MODEL, (time.perf_counter() - started) * 1000.0
 
+    @staticmethod
+    def _part_rows(parts: list[list[str]], scored: np.ndarray | None) -> list[list[np.ndarray]]:
+        """Per scored turn, the classifier rows of its parts (they follow the turns' rows)."""
+        out: list[list[np.ndarray]] = []
+        at = len(parts)
+        for turn_parts in parts:
+            out.append([] if scored is None else list(scored[at : at + len(turn_parts)]))
+            at += len(turn_parts)
+        return out
+
     def _window_signal(self, recent: Sequence[TurnAnalysis], probs: np.ndarray) -> bool:
         gate = self.policy.model_window_gate
         if any(a.components or level_index(a.level) > 0 for a in recent):
             return True
         return bool((probs[:, 1:].sum(axis=1) >= gate).any())
 
-    def _combine(self, analysis: TurnAnalysis, row: np.ndarray | None) -> tuple[str, list[Reason]]:
+    def _combine(
+        self, analysis: TurnAnalysis, rows: Sequence[np.ndarray]
+    ) -> tuple[str, list[Reason]]:
+        """The turn's level: the rules' floor raised by the classifier's reading of the turn
+        (``rows[0]``) or, where it reads higher, of one of the turn's parts (``rows[1:]``)."""
         reasons = list(analysis.reasons)
         level = analysis.level
-        if row is None:
-            return level, reasons
-        effective, why = self._model_reason(analysis, row, "turn")
+        best: tuple[str, Reason | None] = ("NONE", None)
+        for k, row in enumerate(rows):
+            read = self._model_reason(analysis, row, "turn" if k == 0 else "part")
+            if read[1] is not None and level_index(read[0]) > level_index(best[0]):
+                best = read
+        effective, why = best
         if why is None:
             return level, reasons
         reasons.append(why)
@@ -267,7 +291,11 @@ class RiskScreen:
             return "NONE", None
         caps = [self.policy.guard_model_caps.get(g, "IMMINENT") for g in analysis.guards]
         effective = m_level
-        detail = evidence if read == "turn" else f"{evidence}, latest seeker turns read together"
+        detail = {
+            "turn": evidence,
+            "part": f"{evidence}, a part of the turn read alone",
+            "conversation": f"{evidence}, latest seeker turns read together",
+        }[read]
         if caps:
             cap = max(caps, key=level_index)
             if level_index(m_level) > level_index(cap):

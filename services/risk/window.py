@@ -1,13 +1,19 @@
-"""The conversation as one classifier input: the latest seeker turns joined.
+"""What the classifier reads besides each turn: the latest seeker turns joined, and a long
+turn's parts.
 
 A crisis told in parts ("I keep thinking about ending it", then "I bought a rope today") is read
 whole when the classifier sees the turns together. The screen (``services.risk.model``) and the
 trainer (``tools.training.risk``) build that text with this one function, so the model is
 trained on what it is served.
+
+The other way round, one sentence of crisis inside a long post about ordinary life is diluted
+when the whole post is read as one text (the encoder averages over its tokens): the screen also
+reads a long turn as consecutive groups of sentences (``segments``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 # The conversation input keeps the newest seeker turns that fit this many characters (about the
@@ -31,3 +37,27 @@ def window_text(seeker_texts: Sequence[str], max_chars: int = WINDOW_CHARS) -> s
     if len(kept) < 2:
         return None
     return WINDOW_SEPARATOR.join(reversed(kept))
+
+
+# Sentence ends, and line breaks (chat posts often have no punctuation but one thought a line).
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\s*\n+\s*")
+
+
+def segments(text: str, max_chars: int) -> list[str]:
+    """A turn longer than ``max_chars`` as consecutive groups of whole sentences, each of at most
+    ``max_chars`` (a longer sentence stays whole); [] for a shorter turn or ``max_chars`` 0 (off),
+    and for a turn that is one sentence, which the turn's own reading already covers."""
+    text = text.strip()
+    if max_chars <= 0 or len(text) <= max_chars:
+        return []
+    groups: list[str] = []
+    current = ""
+    for sentence in filter(None, _SENTENCE_END.split(text)):
+        if current and len(current) + 1 + len(sentence) > max_chars:
+            groups.append(current)
+            current = sentence
+        else:
+            current = f"{current} {sentence}" if current else sentence
+    if current:
+        groups.append(current)
+    return groups if len(groups) > 1 else []

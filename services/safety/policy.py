@@ -121,6 +121,11 @@ class RiskPolicy:
     # or level, or its own P(LOW+) reaches ``model_window_gate`` (0: always).
     model_window: int = 4
     model_window_gate: float = 0.5
+    # A seeker turn longer than this many characters is also read as consecutive groups of
+    # sentences of at most this length (services/risk/window.py ``segments``; 0: off): one
+    # sentence of crisis in a long post is otherwise diluted by the rest. The turn's guards cap
+    # each part's reading as they cap the turn's.
+    model_segment_chars: int = 200
     # An earlier turn's level, minus this many steps, is a floor for the conversation: an
     # attempt disclosed two turns ago is not forgotten because the seeker then wrote "ok".
     earlier_turn_discount: int = 1
@@ -182,7 +187,7 @@ class RiskPolicy:
         for name in ("model_window", "trend_window", "trend_min_rises", "trend_accumulate"):
             if getattr(self, name) < 1:
                 raise InvalidArgument(name, "must be at least 1")
-        for name in ("earlier_turn_discount", "model_carry_discount"):
+        for name in ("earlier_turn_discount", "model_carry_discount", "model_segment_chars"):
             if getattr(self, name) < 0:
                 raise InvalidArgument(name, "must be at least 0")
 

@@ -15,7 +15,7 @@ from services.common.domain import Conversation, Turn
 from services.common.errors import InvalidArgument, Unavailable
 from services.risk.model import RiskScreen, RiskVerdict
 from services.risk.rules import level_index
-from services.risk.window import window_text
+from services.risk.window import segments, window_text
 from services.safety.policy import RiskPolicy, load_policy
 
 PROBES = yaml.safe_load(
@@ -266,6 +266,41 @@ def test_turns_read_together_escalate_what_no_single_turn_says() -> None:
     assert verdict.decision is not None and verdict.decision.escalate
     why = [r for r in verdict.reasons if r.source == "model:rows:conversation"]
     assert why and why[0].turn_index == 2
+
+
+LONG_POST = (
+    "Work has been okay and my manager finally approved the leave I asked for. "
+    "The kids have their school play next week and I sewed both costumes myself. "
+    "The blue notebook is ready on the shelf for whoever finds it. "
+    "Anyway we are all going to the lake on sunday if the weather holds."
+)
+# No rule reads anything in it; the fake model reads a crisis in whatever text holds it.
+CRISIS_PART = "The blue notebook is ready on the shelf for whoever finds it."
+
+
+def test_a_crisis_sentence_in_a_long_post_is_read_alone() -> None:
+    # Read whole, the post is ordinary to the fake model; its third sentence, read as
+    # one of the post's parts, is a crisis: the turn takes that part's level.
+    parts = segments(LONG_POST, RiskPolicy().model_segment_chars)
+    assert any(CRISIS_PART in p for p in parts) and all(p != LONG_POST for p in parts)
+    rows = {p: IMMINENT_ROW for p in parts if CRISIS_PART in p}
+    classifier = RowsClassifier(rows)
+    off = RiskScreen(Settings(), classifier, RiskPolicy(model_segment_chars=0))
+    assert level_index(off.screen(conversation(LONG_POST)).level) < level_index("HIGH")
+    classifier.read.clear()
+    verdict = screen([LONG_POST], classifier)
+    assert verdict.level == "IMMINENT" and verdict.decision.escalate
+    assert [r.source for r in verdict.reasons if r.source.endswith(":part")] == ["model:rows:part"]
+    # One batched call holds the turn and its parts.
+    assert classifier.read == [LONG_POST, *parts]
+
+
+def test_a_guard_in_a_long_post_caps_its_parts() -> None:
+    post = LONG_POST.replace(CRISIS_PART, "In the novel the hero swallows the pills tonight.")
+    parts = segments(post, RiskPolicy().model_segment_chars)
+    classifier = RowsClassifier({p: IMMINENT_ROW for p in parts})
+    verdict = screen([post], classifier)
+    assert level_index(verdict.level) < level_index("HIGH"), verdict.reasons
 
 
 def test_turns_without_any_signal_are_not_read_together() -> None:
