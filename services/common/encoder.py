@@ -1,7 +1,7 @@
 """The serving-time sentence encoder every classifier shares: all-MiniLM-L6-v2 as int8 ONNX.
 
 Runs on ONNX Runtime with the ``tokenizers`` library only; nothing on this path imports torch.
-The model is built once per machine by ``solace models build`` (see ``solace.modelbuild``) into
+The model is built once per machine by ``solace models build`` (see ``solace_cli.modelbuild``) into
 ``<models_dir>/encoder/``; mean pooling and L2 normalisation are inside the graph, so
 ``Encoder.embed`` returns unit-length float32 vectors.
 """

@@ -1,7 +1,7 @@
 """KEMI's knowledge retrieval by meaning: the seeker's words and the knowledge index are compared
 as sentence-encoder embeddings (the classifiers' ONNX all-MiniLM-L6-v2, 384-d unit vectors).
 
-The index is built offline by ``solace.knowledge.build_index`` into ``<models_dir>/knowledge/``:
+The index is built offline by ``solace_cli.knowledge.build_index`` into ``<models_dir>/knowledge/``:
 
 - ``vectors.npz``: ``vectors`` float32 [N, 384], unit rows, one per entry;
 - ``entries.json``: ``{"meta": {...}, "entries": [...]}``, the entries in row order.

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from services.common.server import start_server
-from solace.standalone import service_specs
+from solace_cli.standalone import service_specs
 
 pytestmark = pytest.mark.integration
 

@@ -29,7 +29,7 @@ TEXTS = (
 
 @pytest.fixture(scope="module")
 def model_settings(settings: Settings) -> Settings:
-    from solace.modelbuild import build_models
+    from solace_cli.modelbuild import build_models
 
     build_models(settings)
     return settings

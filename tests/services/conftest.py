@@ -18,7 +18,7 @@ def model_settings() -> Settings:
     """Settings whose ``models_dir`` holds a verified encoder build; replies by the composer,
     as with the suite's ``settings`` (tests/conftest.py)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from solace.modelbuild import build_models
+    from solace_cli.modelbuild import build_models
 
     settings = load_settings(default_engine="composer")
     build_models(settings)

@@ -64,7 +64,7 @@ def test_every_service_setting_belongs_to_an_entry() -> None:
 
 
 def test_solace_serve_accepts_every_entry_and_the_router() -> None:
-    from solace.cli import build_parser
+    from solace_cli.cli import build_parser
 
     parser = build_parser()
     for name in (*BY_NAME, "support"):
@@ -116,8 +116,8 @@ from services.router.clients import GrpcClients, HandleClients, LocalClients
 from services.router.deployment import SupportIngressReplica
 from services.router.forward import forward
 from services.router.service_names import GRPC_SERVICER_FUNCTIONS, PUBLIC_SERVICES
-from solace.cli import build_parser
-from solace.standalone import service_specs
+from solace_cli.cli import build_parser
+from solace_cli.standalone import service_specs
 
 settings = Settings()
 # Its settings, environment variables and standalone server.

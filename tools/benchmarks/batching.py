@@ -55,7 +55,7 @@ async def _load(target: str, users: int, duration_s: float) -> tuple[list[float]
 
 
 def _measure(settings: Settings, users: int, duration_s: float) -> dict[str, float]:
-    from solace.platform import start_on_free_ports, stop_platform
+    from solace_cli.platform import start_on_free_ports, stop_platform
 
     settings = start_on_free_ports(settings)
     try:

@@ -92,7 +92,7 @@ def run(settings: Settings, repeats: int = 100) -> str:
     from services.common.features import MemoEmbed
     from services.common.shared_embeddings import SharedEmbeddings
     from services.risk.classifier import RiskClassifier
-    from solace.modelbuild import build_models, load_torch_encoder
+    from solace_cli.modelbuild import build_models, load_torch_encoder
 
     build_models(settings)
     threads = max(1, settings.onnx_threads)

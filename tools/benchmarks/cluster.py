@@ -34,7 +34,7 @@ from pathlib import Path
 
 from services.common.config import Settings
 from services.common.serve_options import SERVICES
-from solace.ports import free_port
+from solace_cli.ports import free_port
 
 HEAD_RESOURCE, WORKER_RESOURCE = "head", "worker_node"
 _RAY = str(Path(sys.executable).with_name("ray"))
@@ -360,7 +360,7 @@ def failover(
     import ray
 
     from services.router.app import APP_NAME
-    from solace.platform import start_platform, stop_platform
+    from solace_cli.platform import start_platform, stop_platform
 
     owned = cluster is None
     cluster = cluster or LocalRayCluster()

@@ -258,7 +258,7 @@ def _with_platform(settings: Settings, env: dict[str, str], work: Any) -> Any:
     """Start the platform with ``env`` set (Ray workers inherit it) on free ports, started again
     on others when it fails to come up (``start_on_free_ports``), run ``work(host)``, stop. A
     failure of ``work`` itself is raised."""
-    from solace.platform import start_on_free_ports, stop_platform
+    from solace_cli.platform import start_on_free_ports, stop_platform
 
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

@@ -51,8 +51,8 @@ def _percentile(values: list[float], q: float) -> float:
 def run(settings: Settings, calls: int = 300, warmup: int = 20) -> str:
     import grpc
 
-    from solace.platform import start_on_free_ports, stop_platform
     from solace.v1 import support_pb2_grpc
+    from solace_cli.platform import start_on_free_ports, stop_platform
 
     rng = random.Random(0)
     settings = start_on_free_ports(settings)

@@ -209,7 +209,7 @@ def _risk(settings: Settings, embed: Callable) -> tuple[list[str], dict]:
 
 def run(settings: Settings) -> str:
     """Score every classifier, measure its latency, and return the printed table."""
-    from solace.modelbuild import build_models
+    from solace_cli.modelbuild import build_models
     from tools.training.cache import CachedEmbedder
 
     started = time.perf_counter()

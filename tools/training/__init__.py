@@ -15,7 +15,7 @@ TASKS = ("strategy", "defense", "risk")
 
 def train(task: str, settings: Settings) -> dict:
     """Train ``task`` (strategy | defense | risk | all); print and return its metrics."""
-    from solace.modelbuild import build_models
+    from solace_cli.modelbuild import build_models
 
     if task not in (*TASKS, "all"):
         raise ValueError(f"unknown task {task!r}: choose one of {', '.join(TASKS)} or all")

@@ -36,12 +36,12 @@ def fine_tune(
     rows: Sequence[tuple[str, int, float]], threads: int, log_every: int = 100
 ) -> tuple[object, np.ndarray, np.ndarray]:
     """One epoch over ``rows`` (text, level, weight), class-balanced. Returns the fine-tuned
-    ``SentenceEncoder`` (``solace.modelbuild.load_torch_encoder``'s module) and the head's
+    ``SentenceEncoder`` (``solace_cli.modelbuild.load_torch_encoder``'s module) and the head's
     [5, 384] weight and [5] bias, acting on ``LOGIT_SCALE`` x the unit embedding."""
     import torch
     from tokenizers import Tokenizer
 
-    from solace.modelbuild import load_torch_encoder, source_model_dir
+    from solace_cli.modelbuild import load_torch_encoder, source_model_dir
 
     torch.manual_seed(SEED)
     torch.set_num_threads(max(1, threads))
@@ -87,7 +87,7 @@ def fine_tune(
 
 def export_encoder(model: object, out: Path) -> None:
     """The fine-tuned encoder as int8 ONNX at ``out``, exactly as the shared one is built."""
-    from solace.modelbuild import _export_fp32, _quantise
+    from solace_cli.modelbuild import _export_fp32, _quantise
 
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = Path(tmp) / "fp32.onnx"

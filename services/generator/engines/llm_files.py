@@ -2,7 +2,7 @@
 engine reads (the GGUF and the strategy bias table built with its tokenizer), and the build's
 manifest beside the file.
 
-The build (``solace.modelbuild``, a tool) and the engine (the product) share these so the
+The build (``solace_cli.modelbuild``, a tool) and the engine (the product) share these so the
 serving code never imports the build.
 """
 

@@ -451,8 +451,8 @@ def _platform_is_instrumented() -> bool:
 def test_one_request_through_the_platform_gives_one_trace_without_message_text(settings, topology):
     import grpc
 
-    from solace.platform import start_on_free_ports, stop_platform
     from solace.v1 import common_pb2, support_pb2, support_pb2_grpc
+    from solace_cli.platform import start_on_free_ports, stop_platform
     from tools.benchmarks.load import OtlpTraceSink
 
     sink = OtlpTraceSink()

@@ -33,7 +33,7 @@ from services.generator.engines.composer import ComposerEngine, safe_reply
 from services.generator.engines.llamacpp_engine import LlamaCppEngine
 from services.generator.methods.base import Generation
 from services.generator.model import GenerationOptions, GenerationRequest, GeneratorCore
-from solace import modelbuild
+from solace_cli import modelbuild
 
 QUESTION = strategy_index("Question")
 REFLECTION = strategy_index("Reflection of feelings")

@@ -34,7 +34,7 @@ from services.generator.engines import configured_engines, llm_files
 from services.generator.engines.base import DecodingOptions, Engine, Prompt
 from services.generator.engines.llamacpp_engine import GGUFTokenizer, LlamaCppEngine
 from services.generator.model import GenerationOptions, GenerationRequest, GeneratorCore
-from solace import modelbuild
+from solace_cli import modelbuild
 
 QUESTION = strategy_index("Question")
 JOB = conversation("I lost my job last week and I don't know how to tell my family.")

@@ -49,7 +49,7 @@ from kernels.strategies import STRATEGIES
 from services.common.domain import Conversation, Turn
 from services.generator.engines.base import DecodingOptions, Prompt
 from services.generator.engines.openai_engine import OpenAIEngine
-from solace.ports import free_port
+from solace_cli.ports import free_port
 
 QUESTION = STRATEGIES.index("Question")
 STRENGTH = 20.0

@@ -15,7 +15,7 @@ from services.common.labels import strategy_index
 from services.generator.knowledge import GENERAL, KeywordRetriever
 from services.generator.model import GenerationRequest, GeneratorCore
 from services.generator.retrieval import EncoderRetriever, KnowledgeIndex, make_retriever
-from solace.knowledge import build_index
+from solace_cli.knowledge import build_index
 
 
 def _write(path: Path, key: str, items: list[dict]) -> None:

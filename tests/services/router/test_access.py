@@ -12,8 +12,8 @@ import redis
 
 from services.common.auth import hash_key
 from services.common.server import start_server
-from solace.standalone import service_specs
 from solace.v1 import common_pb2, risk_pb2, risk_pb2_grpc, support_pb2, support_pb2_grpc
+from solace_cli.standalone import service_specs
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,8 @@ from grpc_reflection.v1alpha import reflection
 
 from services.common.rpc_names import HEALTH_SERVICE
 from services.common.server import start_server
-from solace.standalone import service_specs
 from solace.v1 import common_pb2, support_pb2, support_pb2_grpc
+from solace_cli.standalone import service_specs
 
 pytestmark = pytest.mark.integration
 

@@ -47,7 +47,7 @@ def topology(request) -> str:
 
 @pytest.fixture(scope="module")
 def channel(settings, topology):
-    from solace.platform import start_on_free_ports, stop_platform
+    from solace_cli.platform import start_on_free_ports, stop_platform
 
     platform_settings = start_on_free_ports(settings.with_overrides(serve_topology=topology))
     with grpc.insecure_channel(f"127.0.0.1:{platform_settings.grpc_port}") as ch:

@@ -12,8 +12,8 @@ from prometheus_client import REGISTRY, generate_latest
 from services.common import telemetry
 from services.common.server import start_server
 from services.router.safety import RouterSafety
-from solace.standalone import service_specs
 from solace.v1 import common_pb2, support_pb2, support_pb2_grpc
+from solace_cli.standalone import service_specs
 
 # Distinctive words that cannot appear in any reply template, label or log line by chance.
 MESSAGES = (

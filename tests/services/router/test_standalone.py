@@ -8,7 +8,6 @@ import pytest
 
 from services.common.server import start_server
 from services.router.safety import RouterSafety
-from solace.standalone import service_specs
 from solace.v1 import (
     common_pb2,
     defense_pb2,
@@ -22,6 +21,7 @@ from solace.v1 import (
     support_pb2,
     support_pb2_grpc,
 )
+from solace_cli.standalone import service_specs
 
 pytestmark = pytest.mark.integration
 

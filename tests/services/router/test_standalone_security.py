@@ -14,7 +14,6 @@ from pki import make_pki  # tests/support
 from services.common.auth import hash_key
 from services.common.config import Settings
 from services.common.tls import channel_credentials
-from solace.standalone import Standalone, start_standalone
 from solace.v1 import (
     common_pb2,
     risk_pb2,
@@ -22,6 +21,7 @@ from solace.v1 import (
     support_pb2,
     support_pb2_grpc,
 )
+from solace_cli.standalone import Standalone, start_standalone
 
 pytestmark = pytest.mark.integration
 

@@ -185,7 +185,7 @@ def test_without_frozen_the_frozen_set_is_not_run(tmp_path: Path) -> None:
 
 
 def test_the_cli_takes_frozen_for_risk_only_when_asked() -> None:
-    from solace.cli import build_parser
+    from solace_cli.cli import build_parser
 
     assert build_parser().parse_args(["eval", "risk", "--frozen"]).frozen is True
     assert build_parser().parse_args(["eval", "risk"]).frozen is False

@@ -16,11 +16,11 @@ import pytest
 from pki import make_pki  # tests/support
 
 from services.common.auth import hash_key
-from solace.ports import free_port
+from solace_cli.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-SOLACE = [sys.executable, "-m", "solace.cli"]
+SOLACE = [sys.executable, "-m", "solace_cli.cli"]
 SERVICES = ("risk", "defense", "strategy", "generator")
 KEY = "sk_partner_process_test"
 

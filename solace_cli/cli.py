@@ -90,7 +90,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.address:
         settings = settings.with_overrides(ray_address=args.address)
     if args.service:
-        from solace.standalone import serve_standalone
+        from solace_cli.standalone import serve_standalone
 
         # Support listens on the main port; a service on its own ``<name>_port`` setting.
         service = BY_NAME.get(args.service)
@@ -104,7 +104,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             close_shared_embeddings()
     if args.port:
         settings = settings.with_overrides(grpc_port=args.port)
-    from solace.platform import serve_platform
+    from solace_cli.platform import serve_platform
 
     return serve_platform(settings)
 
@@ -227,7 +227,7 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from solace.modelbuild import build_models
+    from solace_cli.modelbuild import build_models
 
     result = build_models(load_settings(), force=args.force)
     print(json.dumps(result, indent=2, default=str))

@@ -485,7 +485,7 @@ def build_llm_bias_table(settings: Settings, force: bool = False) -> dict[str, A
 def build_models(settings: Settings, force: bool = False) -> dict[str, Any]:
     """Everything ``solace models build`` makes: the encoder, the KEMI knowledge index (it
     embeds with that encoder) and the reply LLM. The classifier heads are committed."""
-    from solace.knowledge import build_index
+    from solace_cli.knowledge import build_index
 
     manifest = build_encoder(settings, force=force)
     state = "up to date" if manifest.get("skipped") else "built"

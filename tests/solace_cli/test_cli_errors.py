@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from solace import cli
+from solace_cli import cli
 
 
 def _leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator:
@@ -73,7 +73,7 @@ def test_a_bad_argument_is_one_line_naming_the_valid_values(
 def test_chat_with_a_method_that_does_not_exist_prints_no_traceback() -> None:
     """The reported case, as a user runs it: no server is needed to reject it."""
     done = subprocess.run(
-        [sys.executable, "-m", "solace.cli", "chat", "--method", "value", "hi"],
+        [sys.executable, "-m", "solace_cli.cli", "chat", "--method", "value", "hi"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from solace.ports import free_port, listeners
+from solace_cli.ports import free_port, listeners
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-SOLACE = [sys.executable, "-m", "solace.cli"]
+SOLACE = [sys.executable, "-m", "solace_cli.cli"]
 
 
 @pytest.fixture(scope="module")

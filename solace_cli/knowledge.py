@@ -1,5 +1,5 @@
 """Builds KEMI's knowledge index (``services.generator.retrieval``) into
-``<models_dir>/knowledge/``: ``python -m solace.knowledge build [--force]``.
+``<models_dir>/knowledge/``: ``python -m solace_cli.knowledge build [--force]``.
 
 Sources, in the index's row order:
 

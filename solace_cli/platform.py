@@ -63,12 +63,12 @@ def start_platform(settings: Settings, blocking: bool = False) -> None:
 
 
 def start_on_free_ports(settings: Settings, attempts: int = 3) -> Settings:
-    """Start the platform on ports chosen now (``solace.ports.free_port``) for tests and
+    """Start the platform on ports chosen now (``solace_cli.ports.free_port``) for tests and
     benchmarks; returns the settings it serves with. A start that fails (a port taken between
     choosing it and binding it, seen twice in CI; Ray's node timing out on an overloaded
     machine) is stopped and tried again on fresh ports; the last failure is raised with who
     listens on its ports."""
-    from solace.ports import free_port, listeners
+    from solace_cli.ports import free_port, listeners
 
     for attempt in range(1, attempts + 1):
         chosen = settings.with_overrides(grpc_port=free_port(), http_port=free_port())

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from solace import ports
+from solace_cli import ports
 
 
 def test_free_port_is_below_the_ephemeral_range_and_bindable_on_every_interface() -> None:
@@ -41,7 +41,7 @@ def test_listeners_names_the_process_that_holds_a_port() -> None:
 
 def test_a_platform_that_fails_to_start_is_stopped_and_started_on_other_ports(monkeypatch):
     from services.common.config import Settings
-    from solace import platform
+    from solace_cli import platform
 
     tried: list[tuple[int, int]] = []
     stops: list[int] = []
@@ -62,7 +62,7 @@ def test_a_platform_that_fails_to_start_is_stopped_and_started_on_other_ports(mo
 
 def test_a_platform_that_never_starts_says_who_holds_its_ports(monkeypatch):
     from services.common.config import Settings
-    from solace import platform
+    from solace_cli import platform
 
     def start(settings: Settings) -> None:
         raise RuntimeError("Failed to bind to address")
