@@ -27,7 +27,7 @@ engine's), about 2 s; rebuilt when the GGUF, the training file or the recipe cha
 Without the training file (or llama-cpp-python) the table is left out and the engine
 conditions by the prompt only; the build says so.
 
-``Settings.llm_model`` (``SOLACE_LLM_MODEL``) names another GGUF file to serve instead; the
+``Settings.llm.model`` (``SOLACE_LLM_MODEL``) names another GGUF file to serve instead; the
 build still installs SmolLM2 (the tests and ``solace bench llm`` run on it) and does not touch
 or hash that file.
 
@@ -497,7 +497,7 @@ def build_models(settings: Settings, force: bool = False) -> dict[str, Any]:
     knowledge = build_index(settings, force=force)
     llm = build_llm(settings, force=force)
     state = "up to date" if llm.get("skipped") else "installed"
-    served = f"; served instead: {settings.llm_model}" if settings.llm_model else ""
+    served = f"; served instead: {settings.llm.model}" if settings.llm.model else ""
     print(f"llm {state}: {built_llm_path(settings)} (sha256 {llm['sha256'][:12]}){served}")
     bias = build_llm_bias_table(settings, force=force)
     if "missing" in bias:

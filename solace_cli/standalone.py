@@ -90,12 +90,12 @@ async def start_standalone(
         specs,
         port,
         host=settings.host if host is None else host,
-        credentials=server_credentials(settings),
+        credentials=server_credentials(settings.tls),
         guard=access.guard,
         max_message_bytes=settings.max_request_bytes,
         telemetry_service=name,
     )
-    return Standalone(name, specs[0], running, access, server_mode(settings))
+    return Standalone(name, specs[0], running, access, server_mode(settings.tls))
 
 
 async def serve_standalone(name: str, settings: Settings, port: int) -> int:

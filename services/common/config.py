@@ -4,6 +4,15 @@ variables (highest precedence). Every process reads its settings through ``load_
 A field ``grpc_port`` is set by ``SOLACE_GRPC_PORT`` or by ``grpc_port:`` in the file named by
 ``SOLACE_CONFIG_FILE``.
 
+Settings that belong to one part of the platform are grouped in a section (``SECTIONS``): a
+frozen dataclass that is a field of ``Settings`` and is handed whole to the code that uses it,
+and only to it (the escalation outbox gets ``settings.escalation``, the TLS helpers
+``settings.tls``, the llama.cpp engine ``settings.llm``). Outside the code a section's field
+keeps its flat name, the section's name and the field's joined by "_": ``escalation.store_url``
+is ``SOLACE_ESCALATION_STORE_URL``, ``escalation_store_url:`` in the file, and
+``with_overrides(escalation_store_url=...)``; so the environment variables the chart sets and
+the config files stay as they were.
+
 Each service of the registry (``services/registry.py``) adds two fields, named there:
 ``<name>_port`` (``SOLACE_RISK_PORT``, ...; its standalone port, defaulting to the entry's) and
 ``<name>_target`` (``SOLACE_RISK_TARGET``, ...; where the standalone Support router reaches it,
@@ -36,6 +45,60 @@ def _default_models_dir() -> str:
 def _default_data_dir() -> str:
     # The shared datasets sit beside the checkout; training reads them from a path only.
     return str(Path(__file__).resolve().parents[2].parent / "shared" / "data")
+
+
+@dataclass(frozen=True)
+class EscalationSettings:
+    """Durable escalations (``SOLACE_ESCALATION_*``): the audit store (sqlite:///path or
+    postgresql://...; empty = SQLite beside the models directory) and the outbox that delivers
+    to the operators' webhook."""
+
+    store_url: str = ""
+    webhook_url: str = ""
+    # Whether the delivered record carries the seeker's words (off: level, reasons and ids).
+    include_text: bool = False
+    timeout_s: float = 10.0
+    lease_s: float = 60.0
+    poll_interval_s: float = 1.0
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 300.0
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """TLS (``SOLACE_TLS_*``): a standalone server's certificate and key (TLS; with a client CA,
+    mutual TLS), and what the channels that call the services trust and present."""
+
+    cert_file: str = ""
+    key_file: str = ""
+    client_ca_file: str = ""
+    ca_file: str = ""
+    client_cert_file: str = ""
+    client_key_file: str = ""
+
+
+@dataclass(frozen=True)
+class LlmSettings:
+    """The in-process llama.cpp engine ("llamacpp", llama-cpp-python; ``SOLACE_LLM_*``)."""
+
+    # A GGUF file, "" = the SmolLM2-135M-Instruct that `solace models build` installs under
+    # <models_dir>/llm, "off" = no llamacpp engine.
+    model: str = ""
+    # CPU threads (0 = os.cpu_count()). One by default: the colocated platform runs one
+    # ingress, and so one engine, per core, and on a shared 2-core machine 2 threads per engine
+    # ran 3-20x slower than 1 (docs/benchmarks.md, "LLM engine").
+    threads: int = 1
+    # Strategy conditioning (kernels/llamacpp_processor.py, docs/generation.md): the bias
+    # table ("" = the one `solace models build` writes beside the built SmolLM2; "off" = the
+    # prompt only), λ (a request's strategy_strength overrides it), the opening tokens at full
+    # strength, the half-life of the decay after them in tokens (0 = constant), and how often
+    # a token may be generated before its positive bias goes (0 = never). Defaults measured by
+    # `solace eval conditioning` (docs/benchmarks.md, "Strategy conditioning").
+    bias_table: str = ""
+    strategy_strength: float = 3.0
+    strategy_full_tokens: int = 12
+    strategy_half_life: float = 24.0
+    strategy_max_repeats: int = 2
 
 
 @dataclass(frozen=True)
@@ -84,24 +147,8 @@ class _PlatformSettings:
     openai_bias_table: str = ""
     vllm_model: str = ""
     strategy_bias_table: str = ""
-    # The in-process llama.cpp engine ("llamacpp", llama-cpp-python): a GGUF file, "" = the
-    # SmolLM2-135M-Instruct that `solace models build` installs under <models_dir>/llm, "off" =
-    # no llamacpp engine; and its CPU threads (0 = os.cpu_count()). One thread by default: the
-    # colocated platform runs one ingress, and so one engine, per core, and on a shared 2-core
-    # machine 2 threads per engine ran 3-20x slower than 1 (docs/benchmarks.md, "LLM engine").
-    llm_model: str = ""
-    llm_threads: int = 1
-    # Its strategy conditioning (kernels/llamacpp_processor.py, docs/generation.md): the bias
-    # table ("" = the one `solace models build` writes beside the built SmolLM2; "off" = the
-    # prompt only), λ (a request's strategy_strength overrides it), the opening tokens at full
-    # strength, the half-life of the decay after them in tokens (0 = constant), and how often
-    # a token may be generated before its positive bias goes (0 = never). Defaults measured by
-    # `solace eval conditioning` (docs/benchmarks.md, "Strategy conditioning").
-    llm_bias_table: str = ""
-    llm_strategy_strength: float = 3.0
-    llm_strategy_full_tokens: int = 12
-    llm_strategy_half_life: float = 24.0
-    llm_strategy_max_repeats: int = 2
+    # The in-process llama.cpp engine (a section: ``LlmSettings``).
+    llm: LlmSettings = dataclasses.field(default_factory=LlmSettings)
     # Telemetry: Prometheus /metrics port of a standalone process (0 = off) and the port of
     # Ray's per-node metrics agent, which exports the Serve replicas' metrics.
     metrics_port: int = 0
@@ -163,30 +210,17 @@ class _PlatformSettings:
     # editable YAML files; empty = the packaged defaults.
     safety_config: str = ""
     crisis_resources_file: str = ""
-    # Durable escalations: the audit store (sqlite:///path or postgresql://...; empty = SQLite
-    # beside the models directory) and the operators' webhook the outbox delivers to.
-    escalation_store_url: str = ""
-    escalation_webhook_url: str = ""
-    escalation_include_text: bool = False
-    escalation_timeout_s: float = 10.0
-    escalation_lease_s: float = 60.0
-    escalation_poll_interval_s: float = 1.0
-    escalation_backoff_base_s: float = 1.0
-    escalation_backoff_max_s: float = 300.0
-    # TLS for standalone servers (cert + key: TLS; plus client CA: mutual TLS) and for the
-    # channels that call them.
-    tls_cert_file: str = ""
-    tls_key_file: str = ""
-    tls_client_ca_file: str = ""
-    tls_ca_file: str = ""
-    tls_client_cert_file: str = ""
-    tls_client_key_file: str = ""
+    # Durable escalations and TLS (sections: ``EscalationSettings``, ``TlsSettings``).
+    escalation: EscalationSettings = dataclasses.field(default_factory=EscalationSettings)
+    tls: TlsSettings = dataclasses.field(default_factory=TlsSettings)
     # Graceful stop: how long in-flight RPCs get after SIGTERM.
     shutdown_grace_s: float = 5.0
     log_level: str = "INFO"
 
     def with_overrides(self, **changes: Any) -> Settings:
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes`` by their outside names (``escalation_store_url=...``; a
+        section may also be given whole, ``tls=TlsSettings(...)``)."""
+        return _replace(self, changes)
 
 
 # Every setting of the platform, with its embedded default: the platform's own, then each
@@ -221,12 +255,61 @@ def _coerce(name: str, raw: Any, target: Any) -> Any:
         raise InvalidArgument(name, f"cannot read {raw!r} as {kind.__name__}") from exc
 
 
+# Every section of ``Settings``: its field name -> its dataclass.
+SECTIONS: dict[str, type] = {
+    f.name: f.default_factory  # type: ignore[misc]
+    for f in fields(_PlatformSettings)
+    if dataclasses.is_dataclass(f.default_factory)
+}
+
+
+def setting_names() -> dict[str, tuple[str | None, str]]:
+    """Every setting's outside name (its environment variable without ``SOLACE_``, lower case;
+    its key in the config file) -> (section or None, field)."""
+    out: dict[str, tuple[str | None, str]] = {}
+    for f in fields(Settings):
+        if f.name in SECTIONS:
+            for sub in fields(SECTIONS[f.name]):
+                out[f"{f.name}_{sub.name}"] = (f.name, sub.name)
+        else:
+            out[f.name] = (None, f.name)
+    return out
+
+
+def setting_value(settings: Settings, name: str) -> Any:
+    """The value of the setting ``name`` (an outside name, as ``setting_names``)."""
+    section, field = setting_names()[name]
+    holder = settings if section is None else getattr(settings, section)
+    return getattr(holder, field)
+
+
+def _replace(settings: Settings, changes: dict[str, Any]) -> Settings:
+    names = setting_names()
+    top: dict[str, Any] = {}
+    per_section: dict[str, dict[str, Any]] = {}
+    for name, value in changes.items():
+        if name in SECTIONS and dataclasses.is_dataclass(value):
+            top[name] = value
+            continue
+        if name not in names:
+            raise TypeError(f"unknown setting {name!r}")
+        section, field = names[name]
+        if section is None:
+            top[name] = value
+        else:
+            per_section.setdefault(section, {})[field] = value
+    for section, values in per_section.items():
+        base = top.get(section, getattr(settings, section))
+        top[section] = dataclasses.replace(base, **values)
+    return dataclasses.replace(settings, **top)
+
+
 def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
     """Settings from defaults < ``SOLACE_CONFIG_FILE`` (YAML) < ``SOLACE_*`` env < overrides."""
     env = os.environ if environ is None else environ
     defaults = Settings()
     values: dict[str, Any] = {}
-    known = {f.name for f in fields(Settings)}
+    known = setting_names()
 
     config_file = env.get(CONFIG_FILE_ENV)
     if config_file:
@@ -236,12 +319,12 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
         for key, raw in loaded.items():
             if key not in known:
                 raise InvalidArgument(f"{config_file}:{key}", "unknown setting")
-            values[key] = _coerce(key, raw, getattr(defaults, key))
+            values[key] = _coerce(key, raw, setting_value(defaults, key))
 
     for name in known:
         raw = env.get(ENV_PREFIX + name.upper())
         if raw is not None:
-            values[name] = _coerce(ENV_PREFIX + name.upper(), raw, getattr(defaults, name))
+            values[name] = _coerce(ENV_PREFIX + name.upper(), raw, setting_value(defaults, name))
 
     values.update(overrides)
-    return dataclasses.replace(defaults, **values)
+    return _replace(defaults, values)

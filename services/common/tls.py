@@ -13,15 +13,15 @@ from pathlib import Path
 
 import grpc
 
-from services.common.config import ENV_PREFIX, Settings
+from services.common.config import ENV_PREFIX, TlsSettings
 from services.common.errors import InvalidArgument
 
 
-def server_mode(settings: Settings) -> str:
+def server_mode(tls: TlsSettings) -> str:
     """``"plaintext"``, ``"tls"`` or ``"mtls"``: what the server will say at start."""
-    if not settings.tls_cert_file:
+    if not tls.cert_file:
         return "plaintext"
-    return "mtls" if settings.tls_client_ca_file else "tls"
+    return "mtls" if tls.client_ca_file else "tls"
 
 
 def _read(setting: str, path: str) -> bytes:
@@ -31,11 +31,11 @@ def _read(setting: str, path: str) -> bytes:
         raise InvalidArgument(ENV_PREFIX + setting.upper(), f"cannot read {path}: {exc}") from exc
 
 
-def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+def server_credentials(tls: TlsSettings) -> grpc.ServerCredentials | None:
     """Credentials for ``server.add_secure_port``; None means serve plaintext."""
-    cert = settings.tls_cert_file
-    key = settings.tls_key_file
-    client_ca = settings.tls_client_ca_file
+    cert = tls.cert_file
+    key = tls.key_file
+    client_ca = tls.client_ca_file
     if not cert and not key:
         if client_ca:
             raise InvalidArgument(
@@ -68,11 +68,11 @@ def channel_credentials(
     )
 
 
-def client_channel_credentials(settings: Settings) -> grpc.ChannelCredentials | None:
-    """Channel credentials from settings; None when no client TLS setting is given."""
-    ca = settings.tls_ca_file
-    cert = settings.tls_client_cert_file
-    key = settings.tls_client_key_file
+def client_channel_credentials(tls: TlsSettings) -> grpc.ChannelCredentials | None:
+    """Channel credentials from the TLS settings; None when no client TLS setting is given."""
+    ca = tls.ca_file
+    cert = tls.client_cert_file
+    key = tls.client_key_file
     if not (ca or cert or key):
         return None
     return channel_credentials(ca, cert, key)

@@ -32,7 +32,7 @@ from typing import Any
 
 import aiohttp
 
-from services.common.config import Settings, load_settings
+from services.common.config import EscalationSettings, Settings, load_settings
 from services.common.errors import InvalidArgument, SolaceError
 from services.escalation.store import EscalationRecord, EscalationStore, open_store
 
@@ -86,18 +86,18 @@ class OutboxDeliverer:
 
     @classmethod
     def from_settings(
-        cls, store: EscalationStore, settings: Settings, **kwargs: Any
+        cls, store: EscalationStore, escalation: EscalationSettings, **kwargs: Any
     ) -> OutboxDeliverer:
-        """From the ``escalation_*`` fields of ``settings``; ``kwargs`` (``owner``,
+        """From the escalation section of the settings; ``kwargs`` (``owner``,
         ``batch_size``, ``headers``, ``rng``) go to the constructor as they are."""
         return cls(
             store,
-            settings.escalation_webhook_url,
-            timeout_s=settings.escalation_timeout_s,
-            lease_s=settings.escalation_lease_s,
-            poll_interval_s=settings.escalation_poll_interval_s,
-            backoff_base_s=settings.escalation_backoff_base_s,
-            backoff_max_s=settings.escalation_backoff_max_s,
+            escalation.webhook_url,
+            timeout_s=escalation.timeout_s,
+            lease_s=escalation.lease_s,
+            poll_interval_s=escalation.poll_interval_s,
+            backoff_base_s=escalation.backoff_base_s,
+            backoff_max_s=escalation.backoff_max_s,
             **kwargs,
         )
 
@@ -242,11 +242,11 @@ def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -
 
 async def _main(settings: Settings, *, batch_size: int, once: bool) -> None:
     store = await open_store(
-        settings.escalation_store_url,
+        settings.escalation.store_url,
         models_dir=settings.models_dir,
-        include_text=settings.escalation_include_text,
+        include_text=settings.escalation.include_text,
     )
-    deliverer = OutboxDeliverer.from_settings(store, settings, batch_size=batch_size)
+    deliverer = OutboxDeliverer.from_settings(store, settings.escalation, batch_size=batch_size)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--once", action="store_true", help="deliver what is due, then exit")
     args = parser.parse_args(argv)
     settings = settings_from_args(args)
-    if not settings.escalation_webhook_url:
+    if not settings.escalation.webhook_url:
         parser.error("--webhook (or SOLACE_ESCALATION_WEBHOOK_URL) is required")
     logging.basicConfig(
         level=settings.log_level,

@@ -191,7 +191,7 @@ class GrpcClients(_Calls):
         path = settings.internal_api_key_file
         return cls(
             {s.name: s.target(settings) for s in SERVICES},
-            credentials=client_channel_credentials(settings),
+            credentials=client_channel_credentials(settings.tls),
             api_key=read_key_file("SOLACE_INTERNAL_API_KEY_FILE", path) if path else "",
         )
 

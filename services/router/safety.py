@@ -91,12 +91,12 @@ class RouterSafety:
             if self._store is None:
                 s = self._settings
                 self._store = await open_store(
-                    s.escalation_store_url,
+                    s.escalation.store_url,
                     models_dir=s.models_dir,
-                    include_text=s.escalation_include_text,
+                    include_text=s.escalation.include_text,
                 )
-                if s.escalation_webhook_url:
-                    self._outbox = OutboxDeliverer.from_settings(self._store, s)
+                if s.escalation.webhook_url:
+                    self._outbox = OutboxDeliverer.from_settings(self._store, s.escalation)
                     self._outbox.start()
         return self._store
 

@@ -1,7 +1,7 @@
 """Throughput and first-token latency of the ``llamacpp`` engine (``solace bench llm``).
 
-Three rows, on the engine's model (``Settings.llm_model``, default the built SmolLM2-135M-Instruct
-Q4_1) with ``Settings.llm_threads`` llama.cpp threads (``--threads`` here takes several):
+Three rows, on the engine's model (``Settings.llm.model``, default the built SmolLM2-135M-Instruct
+Q4_1) with ``Settings.llm.threads`` llama.cpp threads (``--threads`` here takes several):
 
 - **one stream**: ``--prompts`` requests one after the other, streamed, ``--max-tokens`` each
   (greedy, the DIRECT method's reply prompt): tokens/s = reply tokens / wall time of the request
@@ -194,7 +194,7 @@ def run(
     concurrency: int = CONCURRENCY,
     seed: int = 0,
 ) -> str:
-    """The report for each thread count (default: ``Settings.llm_threads``)."""
+    """The report for each thread count (default: ``Settings.llm.threads``)."""
     from services.generator.engines.llm_files import llm_model_path
 
     path = llm_model_path(settings)
@@ -202,7 +202,7 @@ def run(
 
     async def measure_all() -> tuple[list[Row], str]:
         rows, version = [], ""
-        for count in threads or [settings.llm_threads]:
+        for count in threads or [settings.llm.threads]:
             engine = LlamaCppEngine(path, n_threads=count)
             version = engine.version
             try:
@@ -231,7 +231,7 @@ async def _platform_vs_engine(settings: Settings, path, prompts: int, rng: rando
     routed = settings.with_overrides(escalation_store_url=f"sqlite:///{audit}/audit.db")
     safety = RouterSafety(routed)
     pipeline = SupportPipeline(LocalClients.build(routed), safety, routed)
-    bare = LlamaCppEngine(path, n_threads=settings.llm_threads)
+    bare = LlamaCppEngine(path, n_threads=settings.llm.threads)
 
     def ask(text: str) -> support_pb2.RespondRequest:
         return support_pb2.RespondRequest(
@@ -265,7 +265,7 @@ async def _platform_vs_engine(settings: Settings, path, prompts: int, rng: rando
     return "\n".join(
         [
             f"Support/Respond beside the bare engine, alternately on {prompts} fresh messages "
-            f"(DIRECT, max_tokens {MAX_TOKENS}, {settings.llm_threads} thread(s)):",
+            f"(DIRECT, max_tokens {MAX_TOKENS}, {settings.llm.threads} thread(s)):",
             "",
             "| | tokens/s | Respond latency ms p50 (min–max) |",
             "|---|---|---|",

@@ -59,15 +59,6 @@ STRATEGIES_SHOWN = (
 _WORD = re.compile(r"[a-z']+")
 
 
-def default_schedule(settings: Settings) -> BiasSchedule:
-    return BiasSchedule(
-        strength=settings.llm_strategy_strength,
-        full_tokens=settings.llm_strategy_full_tokens,
-        half_life=settings.llm_strategy_half_life,
-        max_repeats=settings.llm_strategy_max_repeats,
-    )
-
-
 def _named(strength: float, full: int = 0, half_life: float = 0.0, repeats: int = 0):
     schedule = BiasSchedule(strength, full, half_life, repeats)
     if half_life == 0:
@@ -199,7 +190,7 @@ async def _evaluate(
     settings: Settings, modes: Sequence[str], messages: int, max_tokens: int, speed_rounds: int
 ):
     from loadtests.messages import EVERYDAY
-    from services.generator.engines.llamacpp_engine import LlamaCppEngine
+    from services.generator.engines.llamacpp_engine import LlamaCppEngine, strategy_schedule
     from services.generator.engines.llm_files import built_bias_table_path, built_llm_path
     from services.strategy.model import StrategyModel
 
@@ -207,7 +198,7 @@ async def _evaluate(
     if not table.is_file():
         raise SystemExit(f"no strategy bias table at {table}: run solace models build")
     engine = LlamaCppEngine(
-        built_llm_path(settings), n_threads=settings.llm_threads, bias_table=table
+        built_llm_path(settings), n_threads=settings.llm.threads, bias_table=table
     )
     judge = StrategyModel(settings)
     strategies = [strategy_index(name) for name in STRATEGIES_SHOWN]
@@ -224,7 +215,7 @@ async def _evaluate(
             examples[mode] = texts[: len(strategies)]
         speed = None
         if speed_rounds > 0:
-            speed = await _speed(engine, default_schedule(settings), batch, speed_rounds)
+            speed = await _speed(engine, strategy_schedule(settings.llm), batch, speed_rounds)
     finally:
         await engine.close()
     return rows, examples, speed, engine.version, strategies

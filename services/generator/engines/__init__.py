@@ -60,16 +60,15 @@ def configured_engines(settings: Settings) -> dict[str, Engine]:
 def _llamacpp_engine(settings: Settings) -> Engine | None:
     from services.generator.engines.llm_files import llm_bias_table_path, llm_model_path
 
-    if settings.llm_model.strip().lower() == LLM_OFF:
+    if settings.llm.model.strip().lower() == LLM_OFF:
         return None
     path = llm_model_path(settings)
     if not path.is_file():
-        if settings.llm_model:  # named but absent: say so; the built default may simply be unbuilt
+        if settings.llm.model:  # named but absent: say so; the built default may simply be unbuilt
             log.warning("SOLACE_LLM_MODEL names no file (%s): no llamacpp engine", path)
         return None
     try:
-        from kernels.llamacpp_processor import BiasSchedule
-        from services.generator.engines.llamacpp_engine import LlamaCppEngine
+        from services.generator.engines.llamacpp_engine import LlamaCppEngine, strategy_schedule
     except ImportError as exc:  # llama-cpp-python not installed
         log.warning("the llamacpp engine is not usable: %s", exc)
         return None
@@ -82,11 +81,6 @@ def _llamacpp_engine(settings: Settings) -> Engine | None:
             table,
         )
         table = None
-    schedule = BiasSchedule(
-        strength=settings.llm_strategy_strength,
-        full_tokens=settings.llm_strategy_full_tokens,
-        half_life=settings.llm_strategy_half_life,
-        max_repeats=settings.llm_strategy_max_repeats,
-    )
+    schedule = strategy_schedule(settings.llm)
     # A table built with another tokenizer raises here (TokenizerMismatchError): at start-up.
-    return LlamaCppEngine(path, n_threads=settings.llm_threads, bias_table=table, schedule=schedule)
+    return LlamaCppEngine(path, n_threads=settings.llm.threads, bias_table=table, schedule=schedule)

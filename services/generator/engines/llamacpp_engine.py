@@ -1,7 +1,7 @@
 """The ``llamacpp`` engine: a GGUF chat model in this process, through llama-cpp-python.
 
 By default the model is SmolLM2-135M-Instruct (Q4_1), which ``solace models build`` installs
-under ``<models_dir>/llm``; ``Settings.llm_model`` names another GGUF file. The model's own chat
+under ``<models_dir>/llm``; ``Settings.llm.model`` names another GGUF file. The model's own chat
 template (GGUF metadata) renders ``Prompt.messages()``: the system message, then the turns with
 the seeker as ``user``, the same messages every chat engine gets.
 
@@ -46,6 +46,7 @@ import numpy as np
 
 from kernels.bias_table import mixture_row
 from kernels.llamacpp_processor import BiasSchedule, ProcessorList, StrategyBiasProcessor
+from services.common.config import LlmSettings
 from services.generator.engines.base import DecodingOptions, Engine, Prompt
 
 # A supportive reply is a few sentences (issue 20 sizes it at up to 60 tokens); longer ones from
@@ -141,6 +142,16 @@ def engine_version(model_path: Path) -> str:
     if manifest and manifest.get("sha256"):
         return f"{model_path.stem}@{str(manifest['sha256'])[:12]}"
     return model_path.name
+
+
+def strategy_schedule(llm: LlmSettings) -> BiasSchedule:
+    """The strategy bias schedule the engine's settings ask for (``SOLACE_LLM_STRATEGY_*``)."""
+    return BiasSchedule(
+        strength=llm.strategy_strength,
+        full_tokens=llm.strategy_full_tokens,
+        half_life=llm.strategy_half_life,
+        max_repeats=llm.strategy_max_repeats,
+    )
 
 
 def sampling(options: DecodingOptions) -> dict[str, Any]:

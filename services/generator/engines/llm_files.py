@@ -32,7 +32,7 @@ def built_llm_path(settings: Settings) -> Path:
 
 def llm_model_path(settings: Settings) -> Path:
     """The GGUF file the ``llamacpp`` engine serves: ``llm_model`` when set, else the build's."""
-    return Path(settings.llm_model) if settings.llm_model else built_llm_path(settings)
+    return Path(settings.llm.model) if settings.llm.model else built_llm_path(settings)
 
 
 def built_bias_table_path(settings: Settings) -> Path:
@@ -44,12 +44,12 @@ def llm_bias_table_path(settings: Settings) -> Path | None:
     """The bias table the ``llamacpp`` engine conditions with: ``llm_bias_table`` when set
     (``off``: none), else the build's table when the engine serves the built SmolLM2 (a table
     of one tokenizer means nothing to another model's), else none."""
-    named = settings.llm_bias_table.strip()
+    named = settings.llm.bias_table.strip()
     if named.lower() == BIAS_TABLE_OFF:
         return None
     if named:
         return Path(named)
-    return None if settings.llm_model else built_bias_table_path(settings)
+    return None if settings.llm.model else built_bias_table_path(settings)
 
 
 def llm_manifest(path: Path) -> dict[str, Any] | None:

@@ -10,7 +10,7 @@ import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from pki import make_pki  # tests/support
 
-from services.common.config import Settings, load_settings
+from services.common.config import Settings, TlsSettings, load_settings
 from services.common.errors import InvalidArgument
 from services.common.tls import (
     channel_credentials,
@@ -29,7 +29,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def _serve(settings: Settings) -> tuple[grpc.aio.Server, int]:
     server = grpc.aio.server()
     health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
-    creds = server_credentials(settings)
+    creds = server_credentials(settings.tls)
     assert creds is not None
     port = server.add_secure_port("127.0.0.1:0", creds)
     await server.start()
@@ -52,7 +52,7 @@ async def tls_server(pki: Path) -> AsyncIterator[int]:
     settings = Settings().with_overrides(
         tls_cert_file=str(pki / "server.pem"), tls_key_file=str(pki / "server.key")
     )
-    assert server_mode(settings) == "tls"
+    assert server_mode(settings.tls) == "tls"
     server, port = await _serve(settings)
     yield port
     await server.stop(None)
@@ -67,7 +67,7 @@ async def mtls_server(pki: Path) -> AsyncIterator[int]:
             "SOLACE_TLS_CLIENT_CA_FILE": str(pki / "ca.pem"),
         }
     )
-    assert server_mode(settings) == "mtls"
+    assert server_mode(settings.tls) == "mtls"
     server, port = await _serve(settings)
     yield port
     await server.stop(None)
@@ -96,10 +96,10 @@ async def test_mtls_requires_a_client_certificate(mtls_server: int, pki: Path) -
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
 
     with_cert = client_channel_credentials(
-        Settings().with_overrides(
-            tls_ca_file=str(pki / "ca.pem"),
-            tls_client_cert_file=str(pki / "client.pem"),
-            tls_client_key_file=str(pki / "client.key"),
+        TlsSettings(
+            ca_file=str(pki / "ca.pem"),
+            client_cert_file=str(pki / "client.pem"),
+            client_key_file=str(pki / "client.key"),
         )
     )
     assert with_cert is not None
@@ -108,14 +108,12 @@ async def test_mtls_requires_a_client_certificate(mtls_server: int, pki: Path) -
 
 
 def test_incomplete_settings_are_rejected(pki: Path) -> None:
-    assert server_mode(Settings()) == "plaintext"
-    assert server_credentials(Settings()) is None
-    assert client_channel_credentials(Settings()) is None
+    assert server_mode(Settings().tls) == "plaintext"
+    assert server_credentials(Settings().tls) is None
+    assert client_channel_credentials(Settings().tls) is None
     with pytest.raises(InvalidArgument):
-        server_credentials(Settings().with_overrides(tls_cert_file=str(pki / "server.pem")))
+        server_credentials(TlsSettings(cert_file=str(pki / "server.pem")))
     with pytest.raises(InvalidArgument):
-        server_credentials(Settings().with_overrides(tls_client_ca_file=str(pki / "ca.pem")))
+        server_credentials(TlsSettings(client_ca_file=str(pki / "ca.pem")))
     with pytest.raises(InvalidArgument, match="cannot read"):
-        server_credentials(
-            Settings().with_overrides(tls_cert_file="/nope.pem", tls_key_file="/nope.key")
-        )
+        server_credentials(TlsSettings(cert_file="/nope.pem", key_file="/nope.key"))

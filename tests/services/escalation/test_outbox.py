@@ -152,15 +152,19 @@ def test_from_settings_reads_the_escalation_fields(tmp_path) -> None:
         }
     )
     store = SqliteEscalationStore(tmp_path / "x.db")
-    outbox = OutboxDeliverer.from_settings(store, settings, batch_size=4)
+    outbox = OutboxDeliverer.from_settings(store, settings.escalation, batch_size=4)
     assert outbox.webhook_url == "https://ops.example/hook"
     assert (outbox.timeout_s, outbox.lease_s, outbox.poll_interval_s) == (3.0, 9.0, 0.5)
     assert (outbox.backoff_base_s, outbox.backoff_max_s, outbox.batch_size) == (2.0, 40.0, 4)
     # The settings are validated like the constructor's arguments.
     with pytest.raises(InvalidArgument, match="lease"):
-        OutboxDeliverer.from_settings(store, settings.with_overrides(escalation_lease_s=3.0))
+        OutboxDeliverer.from_settings(
+            store, settings.with_overrides(escalation_lease_s=3.0).escalation
+        )
     with pytest.raises(InvalidArgument, match="URL"):
-        OutboxDeliverer.from_settings(store, settings.with_overrides(escalation_webhook_url=""))
+        OutboxDeliverer.from_settings(
+            store, settings.with_overrides(escalation_webhook_url="").escalation
+        )
 
 
 def test_cli_flags_override_the_settings() -> None:
@@ -182,6 +186,6 @@ def test_cli_flags_override_the_settings() -> None:
     assert settings_from_args(argparse.Namespace(**flags), base) == base
     flags.update(webhook="https://ops.example/flag", lease_s=5.0, timeout_s=2.0)
     chosen = settings_from_args(argparse.Namespace(**flags), base)
-    assert chosen.escalation_webhook_url == "https://ops.example/flag"
-    assert (chosen.escalation_lease_s, chosen.escalation_timeout_s) == (5.0, 2.0)
-    assert chosen.escalation_store_url == "sqlite:///from-env.db"
+    assert chosen.escalation.webhook_url == "https://ops.example/flag"
+    assert (chosen.escalation.lease_s, chosen.escalation.timeout_s) == (5.0, 2.0)
+    assert chosen.escalation.store_url == "sqlite:///from-env.db"

@@ -257,7 +257,7 @@ def test_the_build_verifies_and_rebuilds_on_mismatch(tmp_path: Path) -> None:
 def test_llm_model_names_another_file(tmp_path: Path) -> None:
     other = tmp_path / "other.gguf"
     shutil.copyfile(modelbuild.source_llm_file(), other)
-    settings = Settings(models_dir=str(tmp_path / "models"), llm_model=str(other))
+    settings = Settings(models_dir=str(tmp_path / "models")).with_overrides(llm_model=str(other))
     assert llm_files.llm_model_path(settings) == other
     assert llm_files.llm_model_path(Settings(models_dir="/m")) == Path("/m/llm") / (
         llm_files.LLM_FILE
@@ -268,5 +268,5 @@ def test_llm_model_names_another_file(tmp_path: Path) -> None:
 
 def test_the_settings_come_from_the_environment() -> None:
     settings = load_settings({"SOLACE_LLM_MODEL": "/srv/m.gguf", "SOLACE_LLM_THREADS": "1"})
-    assert settings.llm_model == "/srv/m.gguf" and settings.llm_threads == 1
-    assert Settings().llm_model == "" and Settings().llm_threads == 1
+    assert settings.llm.model == "/srv/m.gguf" and settings.llm.threads == 1
+    assert Settings().llm.model == "" and Settings().llm.threads == 1

@@ -153,9 +153,9 @@ def test_the_settings_configure_table_and_schedule(model_settings: Settings) -> 
     off = configured_engines(model_settings.with_overrides(llm_bias_table="off"))["llamacpp"]
     assert off.bias is None and off.logits_processor(reply()) is None
     env = load_settings({"SOLACE_LLM_STRATEGY_STRENGTH": "3", "SOLACE_LLM_STRATEGY_HALF_LIFE": "0"})
-    assert env.llm_strategy_strength == 3.0 and env.llm_strategy_half_life == 0.0
+    assert env.llm.strategy_strength == 3.0 and env.llm.strategy_half_life == 0.0
     # Another GGUF gets no table by default: SmolLM2's token ids mean nothing to it.
-    other = Settings(models_dir="/m", llm_model="/srv/other.gguf")
+    other = Settings(models_dir="/m").with_overrides(llm_model="/srv/other.gguf")
     assert llm_files.llm_bias_table_path(other) is None
     assert llm_files.llm_bias_table_path(Settings(models_dir="/m")) == Path(
         "/m/llm/strategy_bias.npz"

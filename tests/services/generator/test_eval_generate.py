@@ -14,7 +14,7 @@ from tools.evaluation.generate import Report, evaluate, run
 SAMPLES = 40
 # The composer's rows only: the built SmolLM2 (the llamacpp engine, configured wherever it was
 # built) would add every method on a real LLM, minutes of decoding.
-SETTINGS = Settings(llm_model="off")
+SETTINGS = Settings().with_overrides(llm_model="off")
 TEST_SPLIT = Path(SETTINGS.data_dir) / "esconv" / "test.txt"
 
 pytestmark = pytest.mark.skipif(
