@@ -16,7 +16,7 @@ import re
 import sys
 from typing import Any, NoReturn
 
-from services.common.config import load_settings
+from services.common.config import Settings, load_settings
 from services.common.errors import InvalidArgument
 from services.registry import BY_NAME, STANDALONE
 
@@ -145,6 +145,20 @@ def _print_response(response: Any, as_json: bool) -> None:
     )
 
 
+def _channel(target: str, settings: Settings) -> Any:
+    """A channel to ``target``: TLS (mutual where a client cert is set) when the settings name
+    client TLS files (``SOLACE_TLS_CA_FILE``, ``SOLACE_TLS_CLIENT_CERT_FILE`` / ``_KEY_FILE``,
+    as the router's own clients), plaintext otherwise."""
+    import grpc
+
+    from services.common.tls import client_channel_credentials
+
+    credentials = client_channel_credentials(settings.tls)
+    if credentials is None:
+        return grpc.insecure_channel(target)
+    return grpc.secure_channel(target, credentials)
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     import grpc
 
@@ -154,7 +168,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     target = args.target or f"localhost:{settings.grpc_port}"
     metadata = [("x-api-key", args.api_key)] if args.api_key else None
     turns: list[common_pb2.Turn] = []
-    with grpc.insecure_channel(target) as channel:
+    with _channel(target, settings) as channel:
         stub = support_pb2_grpc.SupportStub(channel)
 
         def ask(text: str) -> int:
@@ -211,7 +225,7 @@ def cmd_health(args: argparse.Namespace) -> int:
     settings = _settings(args)
     target = args.target or f"localhost:{args.port or settings.grpc_port}"
     try:
-        with grpc.insecure_channel(target) as channel:
+        with _channel(target, settings) as channel:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=args.service or ""), timeout=args.timeout
             )
@@ -317,7 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--address", help="Ray cluster address to deploy onto (default: local)")
     serve.set_defaults(func=cmd_serve)
 
-    chat = sub.add_parser("chat", help="talk to a running Solace (one-shot or interactive)")
+    chat = sub.add_parser(
+        "chat",
+        help="talk to a running Solace (one-shot or interactive; TLS from SOLACE_TLS_CA_FILE "
+        "and SOLACE_TLS_CLIENT_CERT_FILE/_KEY_FILE when set)",
+    )
     chat.add_argument("message", nargs="*", help="the seeker's message; none for interactive")
     chat.add_argument("--json", action="store_true", help="print the whole response as JSON")
     chat.add_argument("--target", help="host:port (default: localhost:$SOLACE_GRPC_PORT)")
@@ -330,7 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--timeout", type=_positive_float, default=30.0)
     chat.set_defaults(func=cmd_chat)
 
-    health = sub.add_parser("health", help="exit 0 only when the server reports SERVING")
+    health = sub.add_parser(
+        "health",
+        help="exit 0 only when the server reports SERVING (TLS from SOLACE_TLS_* as chat)",
+    )
     health.add_argument("--target", help="host:port (default: localhost:$SOLACE_GRPC_PORT)")
     health.add_argument("--port", type=_port)
     health.add_argument("--service", help="a service name (default: the whole server)")

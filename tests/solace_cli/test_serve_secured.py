@@ -83,7 +83,7 @@ def secured(tmp_path_factory):
             time.sleep(0.5)
         if waiting:
             pytest.fail(f"not listening within 180 s: {sorted(waiting)}")
-        yield ports["support"], common
+        yield ports["support"], common, ports, pki
     finally:
         for process in processes.values():
             process.terminate()
@@ -105,7 +105,7 @@ def _chat(port: int, env: dict[str, str], *extra: str) -> subprocess.CompletedPr
 
 
 def test_chat_with_a_key_gets_a_screened_reply(secured):
-    port, env = secured
+    port, env, _, _ = secured
     out = _chat(port, env, "--api-key", KEY)
     assert out.returncode == 0, out.stderr
     response = json.loads(out.stdout)
@@ -115,7 +115,25 @@ def test_chat_with_a_key_gets_a_screened_reply(secured):
 
 
 def test_chat_without_a_key_is_unauthenticated(secured):
-    port, env = secured
+    port, env, _, _ = secured
     out = _chat(port, env)
     assert out.returncode == 1
     assert "UNAUTHENTICATED" in out.stderr
+
+
+def test_health_reaches_a_mutual_tls_service_with_the_client_tls_settings(secured):
+    """`solace health` (and `solace chat`) use the client TLS settings the router uses: a
+    service on mutual TLS answers SERVING with them and cannot be reached in plaintext."""
+    _, env, ports, pki = secured
+    client_tls = {
+        "SOLACE_TLS_CA_FILE": str(pki / "ca.pem"),
+        "SOLACE_TLS_CLIENT_CERT_FILE": str(pki / "client.pem"),
+        "SOLACE_TLS_CLIENT_KEY_FILE": str(pki / "client.key"),
+    }
+    target = ["health", "--target", f"localhost:{ports['risk']}", "--timeout", "10"]
+    out = subprocess.run(
+        [*SOLACE, *target], env={**env, **client_tls}, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0 and "SERVING" in out.stdout, out.stderr
+    plain = subprocess.run([*SOLACE, *target], env=env, capture_output=True, text=True, timeout=60)
+    assert plain.returncode == 1 and "SERVING" not in plain.stdout
