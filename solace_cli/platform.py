@@ -13,7 +13,7 @@ from services.router.service_names import GRPC_SERVICER_FUNCTIONS
 
 def serve_environment(settings: Settings) -> dict[str, str]:
     """Ray Serve switches every Ray process of the app must see (driver, proxy, replicas)."""
-    return {"RAY_SERVE_USE_GRPC_BY_DEFAULT": "1" if settings.serve_grpc_transport else "0"}
+    return {"RAY_SERVE_USE_GRPC_BY_DEFAULT": "1" if settings.serve.serve_grpc_transport else "0"}
 
 
 def _init_ray(settings: Settings) -> None:
@@ -28,11 +28,11 @@ def _init_ray(settings: Settings) -> None:
     # and on a cluster the job's runtime environment carries them to the replicas.
     os.environ.update(env)
     options: dict = {"runtime_env": {"env_vars": env}}
-    if not settings.ray_address:
+    if not settings.serve.ray_address:
         # A local Ray: its per-node metrics agent serves the replicas' Prometheus metrics.
-        options["_metrics_export_port"] = settings.ray_metrics_port
+        options["_metrics_export_port"] = settings.serve.ray_metrics_port
     ray.init(
-        address=settings.ray_address or None,
+        address=settings.serve.ray_address or None,
         include_dashboard=False,
         logging_level="WARNING",
         log_to_driver=False,
@@ -41,7 +41,7 @@ def _init_ray(settings: Settings) -> None:
 
 
 def start_platform(settings: Settings, blocking: bool = False) -> None:
-    """Start Ray (or join ``settings.ray_address``), Serve's proxies and the Solace app."""
+    """Start Ray (or join ``settings.serve.ray_address``), Serve's proxies and the Solace app."""
     from ray import serve
     from ray.serve.config import HTTPOptions, gRPCOptions
 
@@ -49,7 +49,7 @@ def start_platform(settings: Settings, blocking: bool = False) -> None:
 
     _init_ray(settings)
     serve.start(
-        http_options=HTTPOptions(host=settings.host, port=settings.http_port),
+        http_options=HTTPOptions(host=settings.host, port=settings.serve.http_port),
         # Reflection is the ingress's, as Support and health are: Serve's own (on by default)
         # would answer in the proxy, parsing requests where a corrupt one is UNKNOWN.
         grpc_options=gRPCOptions(
@@ -76,7 +76,7 @@ def start_on_free_ports(settings: Settings, attempts: int = 3) -> Settings:
             start_platform(chosen)
             return chosen
         except Exception as exc:
-            held = listeners(chosen.grpc_port, chosen.http_port)
+            held = listeners(chosen.grpc_port, chosen.serve.http_port)
             # What did come up may be half-started: the start's error is the one to report.
             with contextlib.suppress(Exception):
                 stop_platform()

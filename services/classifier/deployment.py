@@ -24,7 +24,7 @@ class ClassifierReplica:
         self._service = service
         self._rpc = entry.rpcs[0]
         self._servicer = entry.build_servicer(settings)
-        self._batching = batching or batch_options(settings, entry.deployment)
+        self._batching = batching or batch_options(settings.serve, entry.deployment)
         # A batch queue of this replica's own, with the configured size and wait (the class
         # serves two deployments, and tests run both in one process).
         self._infer_batch = serve.batch(

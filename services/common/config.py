@@ -26,7 +26,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -102,6 +102,58 @@ class LlmSettings:
 
 
 @dataclass(frozen=True)
+class ServeSettings:
+    """The Ray Serve app: the cluster it joins, its layout and how each deployment is sized
+    and batched (``services/common/serve_options.py``, docs/scaling.md). Its fields keep the
+    names they had before it was a section (``SOLACE_REPLICAS``, ``SOLACE_SERVE_TOPOLOGY``,
+    ...; ``PREFIX`` is empty): the chart sets them as they are."""
+
+    PREFIX: ClassVar[str] = ""
+
+    # The port of Ray's per-node metrics agent, which exports the Serve replicas' metrics.
+    ray_metrics_port: int = 8080
+    # The Ray cluster to deploy onto ("" = start a local one).
+    ray_address: str = ""
+    # Replicas per deployment; 0 = the topology's default: one per deployment with "services",
+    # one Support ingress per CPU core of this machine with "colocated".
+    replicas: int = 0
+    # CPU share Ray reserves per replica: five deployments must fit on a 2-core machine.
+    replica_num_cpus: float = 0.2
+    # Serve's proxy and handles talk to replicas over gRPC instead of Ray actor calls
+    # (RAY_SERVE_USE_GRPC_BY_DEFAULT): on this 2-core machine it raised Support throughput at
+    # 8 users from ~60-77 to ~110 req/s (docs/benchmarks.md).
+    serve_grpc_transport: bool = True
+    # How the Serve app is laid out (services/common/serve_options.py, docs/scaling.md):
+    # "colocated" (one machine): each Support ingress replica runs the four services in its own
+    # process, so a request crosses no Ray hop after the proxy; "services" (a cluster): one
+    # deployment per service, composed through handles, each scaled and placed on its own.
+    serve_topology: str = "colocated"
+    # Requests one replica works on at once before Serve queues or routes elsewhere.
+    max_ongoing_requests: int = 64
+    # Scale-out (services/common/serve_options.py; docs/scaling.md). A fixed ``replicas`` count,
+    # or, with ``autoscaling``, between min and max replicas aiming at ``target_ongoing_requests``
+    # per replica (0 = a per-deployment default for this workload). Upscale fast for a burst of
+    # seekers, downscale slowly so a lull does not cost the next burst a cold start.
+    autoscaling: bool = False
+    min_replicas: int = 1
+    max_replicas: int = 4
+    target_ongoing_requests: float = 0.0
+    upscale_delay_s: float = 10.0
+    downscale_delay_s: float = 120.0
+    # At most this many replicas of one deployment per node (0 = no limit): 1 spreads replicas.
+    max_replicas_per_node: int = 0
+    # Request batching in the classifier deployments: one model call for up to
+    # ``batch_max_size`` requests that arrive within ``batch_wait_ms`` of the first.
+    batching: bool = True
+    batch_max_size: int = 16
+    batch_wait_ms: float = 2.0
+    # Per-deployment overrides (replicas, resources, batching): a YAML ``deployments:`` list.
+    serve_deployments_file: str = ""
+    # Ray Serve's HTTP proxy (unused by Solace's API, but Serve always starts it).
+    http_port: int = 8000
+
+
+@dataclass(frozen=True)
 class _PlatformSettings:
     """The settings that are not a service's own (``Settings`` adds those)."""
 
@@ -149,49 +201,10 @@ class _PlatformSettings:
     strategy_bias_table: str = ""
     # The in-process llama.cpp engine (a section: ``LlmSettings``).
     llm: LlmSettings = dataclasses.field(default_factory=LlmSettings)
-    # Telemetry: Prometheus /metrics port of a standalone process (0 = off) and the port of
-    # Ray's per-node metrics agent, which exports the Serve replicas' metrics.
+    # Telemetry: Prometheus /metrics port of a standalone process (0 = off).
     metrics_port: int = 0
-    ray_metrics_port: int = 8080
-    # Ray Serve.
-    ray_address: str = ""
-    # Replicas per deployment; 0 = the topology's default: one per deployment with "services",
-    # one Support ingress per CPU core of this machine with "colocated".
-    replicas: int = 0
-    # CPU share Ray reserves per replica: five deployments must fit on a 2-core machine.
-    replica_num_cpus: float = 0.2
-    # Serve's proxy and handles talk to replicas over gRPC instead of Ray actor calls
-    # (RAY_SERVE_USE_GRPC_BY_DEFAULT): on this 2-core machine it raised Support throughput at
-    # 8 users from ~60-77 to ~110 req/s (docs/benchmarks.md).
-    serve_grpc_transport: bool = True
-    # How the Serve app is laid out (services/common/serve_options.py, docs/scaling.md):
-    # "colocated" (one machine): each Support ingress replica runs the four services in its own
-    # process, so a request crosses no Ray hop after the proxy; "services" (a cluster): one
-    # deployment per service, composed through handles, each scaled and placed on its own.
-    serve_topology: str = "colocated"
-    # Requests one replica works on at once before Serve queues or routes elsewhere.
-    max_ongoing_requests: int = 64
-    # Scale-out (services/common/serve_options.py; docs/scaling.md). A fixed ``replicas`` count,
-    # or, with ``autoscaling``, between min and max replicas aiming at ``target_ongoing_requests``
-    # per replica (0 = a per-deployment default for this workload). Upscale fast for a burst of
-    # seekers, downscale slowly so a lull does not cost the next burst a cold start.
-    autoscaling: bool = False
-    min_replicas: int = 1
-    max_replicas: int = 4
-    target_ongoing_requests: float = 0.0
-    upscale_delay_s: float = 10.0
-    downscale_delay_s: float = 120.0
-    # At most this many replicas of one deployment per node (0 = no limit): 1 spreads replicas.
-    max_replicas_per_node: int = 0
-    # Request batching in the classifier deployments: one model call for up to
-    # ``batch_max_size`` requests that arrive within ``batch_wait_ms`` of the first.
-    batching: bool = True
-    batch_max_size: int = 16
-    batch_wait_ms: float = 2.0
-    # Per-deployment overrides (replicas, resources, batching): a YAML ``deployments:`` list.
-    serve_deployments_file: str = ""
-    # Ray Serve's HTTP proxy (unused by Solace's API, but Serve always starts it).
-    http_port: int = 8000
+    # Ray Serve: where the app runs and how it is sized (a section, ``ServeSettings``).
+    serve: ServeSettings = dataclasses.field(default_factory=ServeSettings)
     # Access limits: per-API-key token buckets (in-process, or shared through Redis when
     # redis_url is set; 0 turns them off) and the largest request message accepted.
     redis_url: str = ""
@@ -265,12 +278,14 @@ SECTIONS: dict[str, type] = {
 
 def setting_names() -> dict[str, tuple[str | None, str]]:
     """Every setting's outside name (its environment variable without ``SOLACE_``, lower case;
-    its key in the config file) -> (section or None, field)."""
+    its key in the config file) -> (section or None, field). A section's fields are named
+    ``<section>_<field>`` outside, or with the section's own ``PREFIX`` where it has one."""
     out: dict[str, tuple[str | None, str]] = {}
     for f in fields(Settings):
         if f.name in SECTIONS:
+            prefix = getattr(SECTIONS[f.name], "PREFIX", f"{f.name}_")
             for sub in fields(SECTIONS[f.name]):
-                out[f"{f.name}_{sub.name}"] = (f.name, sub.name)
+                out[f"{prefix}{sub.name}"] = (f.name, sub.name)
         else:
             out[f.name] = (None, f.name)
     return out

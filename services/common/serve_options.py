@@ -1,10 +1,11 @@
 """Ray Serve deployment options from configuration, never from code.
 
-``deployment_options(settings, name)`` is the ``.options(...)`` of one deployment of the Solace
+``deployment_options(serve, name)`` is the ``.options(...)`` of one deployment of the Solace
 graph (replicas or autoscaling, CPU share and custom resources, queue depth, spread across
-nodes) and ``batch_options(settings, name)`` its request batching. Both start from ``Settings``
-(``SOLACE_*`` variables or the config file) and then apply the per-deployment overrides of
-``serve_deployments_file``, a YAML file shaped like a Serve config's ``deployments`` list::
+nodes) and ``batch_options(serve, name)`` its request batching. Both start from the settings'
+Serve section (``settings.serve``: ``SOLACE_*`` variables or the config file) and then apply
+the per-deployment overrides of ``serve_deployments_file``, a YAML file shaped like a Serve
+config's ``deployments`` list::
 
     deployments:
       - name: DefenseDeployment
@@ -35,7 +36,7 @@ from typing import Any
 import yaml
 
 from services import registry
-from services.common.config import Settings
+from services.common.config import ServeSettings
 from services.common.errors import InvalidArgument
 
 #: The Support ingress, and the service deployments in the registry's order, then the ingress.
@@ -112,31 +113,31 @@ def load_overrides(path: str) -> dict[str, dict[str, Any]]:
     return overrides
 
 
-def topology(settings: Settings) -> str:
+def topology(serve: ServeSettings) -> str:
     """The app's layout, checked: one of ``TOPOLOGIES``."""
-    if settings.serve_topology not in TOPOLOGIES:
+    if serve.serve_topology not in TOPOLOGIES:
         choices = ", ".join(TOPOLOGIES)
         raise InvalidArgument(
-            "serve_topology", f"must be one of {choices}, not {settings.serve_topology!r}"
+            "serve_topology", f"must be one of {choices}, not {serve.serve_topology!r}"
         )
-    return settings.serve_topology
+    return serve.serve_topology
 
 
-def deployed(settings: Settings) -> tuple[str, ...]:
+def deployed(serve: ServeSettings) -> tuple[str, ...]:
     """The deployments the app binds under the settings' topology."""
-    return (INGRESS,) if topology(settings) == COLOCATED else DEPLOYMENTS
+    return (INGRESS,) if topology(serve) == COLOCATED else DEPLOYMENTS
 
 
-def replica_count(settings: Settings, name: str) -> int:
-    """Fixed replicas of deployment ``name``: ``settings.replicas``, or when that is 0 the
+def replica_count(serve: ServeSettings, name: str) -> int:
+    """Fixed replicas of deployment ``name``: ``serve.replicas``, or when that is 0 the
     topology's default. A colocated ingress does all of a request's CPU work, so one per core
     the process that builds the app may use (``usable_cpus``; on 2 cores: 97 req/s with one,
     108-118 with two, 106-113 with three; docs/scaling.md); with services, one of each."""
-    if settings.replicas < 0:
+    if serve.replicas < 0:
         raise InvalidArgument("replicas", "must be 0 (the topology's default) or more")
-    if settings.replicas:
-        return settings.replicas
-    if topology(settings) == COLOCATED and name == INGRESS:
+    if serve.replicas:
+        return serve.replicas
+    if topology(serve) == COLOCATED and name == INGRESS:
         return usable_cpus()
     return 1
 
@@ -169,44 +170,44 @@ def _cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
     return None if quota_us <= 0 or period_us <= 0 else quota_us / period_us
 
 
-def _autoscaling(settings: Settings, name: str) -> dict[str, Any]:
+def _autoscaling(serve: ServeSettings, name: str) -> dict[str, Any]:
     if name in BATCHED:
-        default = float(settings.batch_max_size)
-    elif name == INGRESS and topology(settings) != COLOCATED:
+        default = float(serve.batch_max_size)
+    elif name == INGRESS and topology(serve) != COLOCATED:
         default = _INGRESS_TARGET
     else:
         # Colocated, the ingress does the CPU work itself, like risk and the generator.
         default = _UNBATCHED_TARGET
-    target = settings.target_ongoing_requests or default
+    target = serve.target_ongoing_requests or default
     return {
-        "min_replicas": settings.min_replicas,
-        "max_replicas": max(settings.max_replicas, settings.min_replicas),
+        "min_replicas": serve.min_replicas,
+        "max_replicas": max(serve.max_replicas, serve.min_replicas),
         "target_ongoing_requests": target,
-        "upscale_delay_s": settings.upscale_delay_s,
-        "downscale_delay_s": settings.downscale_delay_s,
+        "upscale_delay_s": serve.upscale_delay_s,
+        "downscale_delay_s": serve.downscale_delay_s,
     }
 
 
 def deployment_options(
-    settings: Settings, name: str, overrides: dict[str, dict[str, Any]] | None = None
+    serve: ServeSettings, name: str, overrides: dict[str, dict[str, Any]] | None = None
 ) -> dict[str, Any]:
     """The ``.options(**kwargs)`` of deployment ``name``: settings, then its overrides."""
     if name not in DEPLOYMENTS:
         raise InvalidArgument("deployment", f"unknown deployment {name!r}")
     if overrides is None:
-        overrides = load_overrides(settings.serve_deployments_file)
+        overrides = load_overrides(serve.serve_deployments_file)
     # Replicas are async and mostly wait on each other: a fraction of a CPU each lets the
     # whole graph fit on a 2-core machine, and a generous queue keeps load tests honest.
     options: dict[str, Any] = {
-        "ray_actor_options": {"num_cpus": settings.replica_num_cpus},
-        "max_ongoing_requests": settings.max_ongoing_requests,
+        "ray_actor_options": {"num_cpus": serve.replica_num_cpus},
+        "max_ongoing_requests": serve.max_ongoing_requests,
     }
-    if settings.autoscaling:
-        options["autoscaling_config"] = _autoscaling(settings, name)
+    if serve.autoscaling:
+        options["autoscaling_config"] = _autoscaling(serve, name)
     else:
-        options["num_replicas"] = replica_count(settings, name)
-    if settings.max_replicas_per_node > 0:
-        options["max_replicas_per_node"] = settings.max_replicas_per_node
+        options["num_replicas"] = replica_count(serve, name)
+    if serve.max_replicas_per_node > 0:
+        options["max_replicas_per_node"] = serve.max_replicas_per_node
 
     override = copy.deepcopy(overrides.get(name, {}))
     for key in _BATCH_KEYS:
@@ -217,7 +218,7 @@ def deployment_options(
     if "autoscaling_config" in override:
         options.pop("num_replicas", None)
         override["autoscaling_config"] = {
-            **options.get("autoscaling_config", _autoscaling(settings, name)),
+            **options.get("autoscaling_config", _autoscaling(serve, name)),
             **override["autoscaling_config"],
         }
     if "ray_actor_options" in override:
@@ -230,22 +231,22 @@ def deployment_options(
 
 
 def batch_options(
-    settings: Settings, name: str, overrides: dict[str, dict[str, Any]] | None = None
+    serve: ServeSettings, name: str, overrides: dict[str, dict[str, Any]] | None = None
 ) -> BatchOptions:
     """Batching of deployment ``name`` (disabled for those that do not batch)."""
     if name not in BATCHED:
         return BatchOptions(enabled=False)
     if overrides is None:
-        overrides = load_overrides(settings.serve_deployments_file)
+        overrides = load_overrides(serve.serve_deployments_file)
     override = overrides.get(name, {})
-    size = int(override.get("max_batch_size", settings.batch_max_size))
-    wait_ms = float(override.get("batch_wait_ms", settings.batch_wait_ms))
+    size = int(override.get("max_batch_size", serve.batch_max_size))
+    wait_ms = float(override.get("batch_wait_ms", serve.batch_wait_ms))
     if size < 1:
         raise InvalidArgument(f"{name}.max_batch_size", "must be at least 1")
     if wait_ms < 0:
         raise InvalidArgument(f"{name}.batch_wait_ms", "must not be negative")
     return BatchOptions(
-        enabled=bool(override.get("batching", settings.batching)),
+        enabled=bool(override.get("batching", serve.batching)),
         max_batch_size=size,
         wait_timeout_s=wait_ms / 1000.0,
     )

@@ -35,16 +35,16 @@ APP_NAME = "solace"
 def build_app(settings: Settings) -> Application:
     """The whole Support graph; every deployment gets the same settings."""
     # Read the overrides file once, here, so replicas on other nodes never need the file.
-    overrides = load_overrides(settings.serve_deployments_file)
-    absent = sorted(set(overrides) - set(deployed(settings)))
+    overrides = load_overrides(settings.serve.serve_deployments_file)
+    absent = sorted(set(overrides) - set(deployed(settings.serve)))
     if absent:
         raise InvalidArgument(
-            f"{settings.serve_deployments_file}:{absent[0]}",
-            f"no such deployment with serve_topology {topology(settings)}",
+            f"{settings.serve.serve_deployments_file}:{absent[0]}",
+            f"no such deployment with serve_topology {topology(settings.serve)}",
         )
 
-    ingress = SupportIngress.options(**deployment_options(settings, INGRESS, overrides))
-    if topology(settings) == COLOCATED:
+    ingress = SupportIngress.options(**deployment_options(settings.serve, INGRESS, overrides))
+    if topology(settings.serve) == COLOCATED:
         return ingress.bind(settings)
     return ingress.bind(settings, {s.name: _bind(s, settings, overrides) for s in SERVICES})
 
@@ -53,10 +53,10 @@ def _bind(service: Service, settings: Settings, overrides: dict[str, Any]) -> Ap
     """One service's deployment, named and sized; a class shared by several services (the
     classifiers') is also told which one it serves and how it batches."""
     deployment = service.load_deployment().options(
-        name=service.deployment, **deployment_options(settings, service.deployment, overrides)
+        name=service.deployment, **deployment_options(settings.serve, service.deployment, overrides)
     )
     if service.shared_deployment:
-        batching = batch_options(settings, service.deployment, overrides)
+        batching = batch_options(settings.serve, service.deployment, overrides)
         return deployment.bind(service.name, settings, batching)
     return deployment.bind(settings)
 

@@ -62,7 +62,7 @@ class SupportIngressReplica:
         if handles is None:
             self._clients = LocalClients.build(settings)
         else:
-            if settings.serve_grpc_transport:
+            if settings.serve.serve_grpc_transport:
                 # Handles are built where the app is bound (the driver) with that process's
                 # default transport; choose it here so the setting holds however the driver
                 # was started.

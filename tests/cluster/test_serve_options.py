@@ -30,24 +30,26 @@ from services.common.serve_options import (
 @pytest.mark.parametrize("topology", [COLOCATED, SERVICES])
 def test_defaults_fit_the_whole_graph_on_two_cores(topology, monkeypatch):
     monkeypatch.setattr("services.common.serve_options.usable_cpus", lambda: 2)
-    settings = Settings(serve_topology=topology)
+    settings = Settings().with_overrides(serve_topology=topology)
     cpus = 0.0
-    for name in deployed(settings):
-        options = deployment_options(settings, name)
+    for name in deployed(settings.serve):
+        options = deployment_options(settings.serve, name)
         assert "autoscaling_config" not in options
         cpus += options["num_replicas"] * options["ray_actor_options"]["num_cpus"]
-        assert options["max_ongoing_requests"] >= batch_options(settings, name).max_batch_size
+        assert options["max_ongoing_requests"] >= batch_options(settings.serve, name).max_batch_size
     assert cpus <= 1.0  # half the machine: Serve's controller and proxy need the rest
 
 
 def test_one_machine_colocates_the_services_in_one_ingress_per_core(monkeypatch):
     monkeypatch.setattr("services.common.serve_options.usable_cpus", lambda: 3)
     settings = Settings()
-    assert settings.serve_topology == COLOCATED
-    assert deployed(settings) == (INGRESS,)
-    assert deployment_options(settings, INGRESS)["num_replicas"] == 3
-    assert deployment_options(settings.with_overrides(replicas=1), INGRESS)["num_replicas"] == 1
-    services = settings.with_overrides(serve_topology=SERVICES)
+    assert settings.serve.serve_topology == COLOCATED
+    assert deployed(settings.serve) == (INGRESS,)
+    assert deployment_options(settings.serve, INGRESS)["num_replicas"] == 3
+    assert (
+        deployment_options(settings.with_overrides(replicas=1).serve, INGRESS)["num_replicas"] == 1
+    )
+    services = settings.with_overrides(serve_topology=SERVICES).serve
     assert deployed(services) == DEPLOYMENTS
     assert {deployment_options(services, n)["num_replicas"] for n in DEPLOYMENTS} == {1}
 
@@ -58,7 +60,7 @@ def test_one_machine_colocates_the_services_in_one_ingress_per_core(monkeypatch)
 )
 def test_a_bad_topology_or_replica_count_is_refused_naming_the_setting(changes, field):
     with pytest.raises(InvalidArgument) as err:
-        deployment_options(Settings(**changes), INGRESS)
+        deployment_options(Settings().with_overrides(**changes).serve, INGRESS)
     assert err.value.field == field
 
 
@@ -67,7 +69,7 @@ def test_overrides_for_a_deployment_the_topology_lacks_are_refused(tmp_path: Pat
 
     path = tmp_path / "deployments.yaml"
     path.write_text("deployments:\n  - name: RiskDeployment\n    num_replicas: 2\n")
-    settings = Settings(serve_deployments_file=str(path))
+    settings = Settings().with_overrides(serve_deployments_file=str(path))
     with pytest.raises(InvalidArgument) as err:
         build_app(settings)
     assert err.value.field == f"{path}:RiskDeployment"
@@ -84,20 +86,20 @@ def test_autoscaling_from_environment_with_workload_targets():
             "SOLACE_SERVE_TOPOLOGY": "services",
         }
     )
-    defense = deployment_options(settings, DEFENSE)
+    defense = deployment_options(settings.serve, DEFENSE)
     assert "num_replicas" not in defense
     assert defense["autoscaling_config"]["min_replicas"] == 2
     assert defense["autoscaling_config"]["max_replicas"] == 6
     # A batched classifier aims at a full batch per replica; the ingress mostly waits.
     assert defense["autoscaling_config"]["target_ongoing_requests"] == 24
-    ingress = deployment_options(settings, INGRESS)["autoscaling_config"]
+    ingress = deployment_options(settings.serve, INGRESS)["autoscaling_config"]
     assert (
         ingress["target_ongoing_requests"]
-        > deployment_options(settings, RISK)["autoscaling_config"]["target_ongoing_requests"]
+        > deployment_options(settings.serve, RISK)["autoscaling_config"]["target_ongoing_requests"]
     )
     assert ingress["upscale_delay_s"] < ingress["downscale_delay_s"]
     # Colocated, the ingress does the CPU work itself: it aims as low as risk does.
-    colocated = settings.with_overrides(serve_topology=COLOCATED)
+    colocated = settings.with_overrides(serve_topology=COLOCATED).serve
     assert (
         deployment_options(colocated, INGRESS)["autoscaling_config"]["target_ongoing_requests"]
         == deployment_options(colocated, RISK)["autoscaling_config"]["target_ongoing_requests"]
@@ -119,15 +121,15 @@ deployments:
     autoscaling_config: {max_replicas: 3}
 """
     )
-    settings = Settings(serve_deployments_file=str(path), replica_num_cpus=0.25)
-    defense = deployment_options(settings, DEFENSE)
+    settings = Settings().with_overrides(serve_deployments_file=str(path), replica_num_cpus=0.25)
+    defense = deployment_options(settings.serve, DEFENSE)
     assert defense["num_replicas"] == 2
     assert defense["max_replicas_per_node"] == 1
     assert defense["ray_actor_options"] == {"num_cpus": 0.25, "resources": {"worker_node": 0.01}}
     assert "max_batch_size" not in defense  # Solace's own keys never reach .options()
-    batching = batch_options(settings, DEFENSE)
+    batching = batch_options(settings.serve, DEFENSE)
     assert (batching.max_batch_size, batching.wait_timeout_s) == (32, 0.005)
-    generator = deployment_options(settings, GENERATOR)
+    generator = deployment_options(settings.serve, GENERATOR)
     assert "num_replicas" not in generator
     assert generator["autoscaling_config"]["max_replicas"] == 3
     assert generator["autoscaling_config"]["min_replicas"] == 1
@@ -135,9 +137,11 @@ deployments:
 
 def test_batching_switch_and_unbatched_deployments():
     assert {"DefenseDeployment", "StrategyDeployment"} == BATCHED
-    assert not batch_options(Settings(batching=False), DEFENSE).enabled
-    assert not batch_options(Settings(), RISK).enabled
-    on = batch_options(Settings(batch_max_size=8, batch_wait_ms=3.0), DEFENSE)
+    assert not batch_options(Settings().with_overrides(batching=False).serve, DEFENSE).enabled
+    assert not batch_options(Settings().serve, RISK).enabled
+    on = batch_options(
+        Settings().with_overrides(batch_max_size=8, batch_wait_ms=3.0).serve, DEFENSE
+    )
     assert on.enabled and on.max_batch_size == 8 and on.wait_timeout_s == pytest.approx(0.003)
 
 

@@ -284,7 +284,7 @@ def test_rayservice_serve_config_comes_from_values(helm: Path) -> None:
     deployments = {d["name"]: d for d in app["deployments"]}
     assert set(deployments) == SERVE_DEPLOYMENTS
     # The builder's args choose the topology whose deployments the config lists.
-    assert set(deployed(load_settings({}, **app["args"]))) == SERVE_DEPLOYMENTS
+    assert set(deployed(load_settings({}, **app["args"]).serve)) == SERVE_DEPLOYMENTS
     gen = deployments["GeneratorDeployment"]
     assert "num_replicas" not in gen
     assert gen["autoscaling_config"] == {
@@ -304,7 +304,7 @@ def test_a_colocated_rayservice_lists_only_the_ingress(helm: Path) -> None:
     (app,) = yaml.safe_load(rs["spec"]["serveConfigV2"])["applications"]
     # Serve refuses a config that names a deployment the app does not bind.
     assert [d["name"] for d in app["deployments"]] == ["SupportIngress"]
-    assert set(deployed(load_settings({}, **app["args"]))) == {"SupportIngress"}
+    assert set(deployed(load_settings({}, **app["args"]).serve)) == {"SupportIngress"}
     out = subprocess.run(
         [
             str(helm),

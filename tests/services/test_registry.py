@@ -157,7 +157,7 @@ assert "services.router.serve_grpc.add_echo" in GRPC_SERVICER_FUNCTIONS
 
 # The Serve app binds its deployment, sized like the others.
 assert "EchoDeployment" in DEPLOYMENTS
-assert deployment_options(settings, "EchoDeployment")["num_replicas"] == 1
+assert deployment_options(settings.serve, "EchoDeployment")["num_replicas"] == 1
 _, bound = build_app(settings.with_overrides(serve_topology="services"))._bound_deployment.init_args
 assert bound["echo"]._bound_deployment.name == "EchoDeployment"
 print("one more entry: wired")

@@ -47,17 +47,17 @@ def test_a_platform_that_fails_to_start_is_stopped_and_started_on_other_ports(mo
     stops: list[int] = []
 
     def start(settings: Settings) -> None:
-        tried.append((settings.grpc_port, settings.http_port))
+        tried.append((settings.grpc_port, settings.serve.http_port))
         if len(tried) == 1:
             raise RuntimeError("Failed to bind to address")
 
     monkeypatch.setattr(platform, "start_platform", start)
     monkeypatch.setattr(platform, "stop_platform", lambda: stops.append(1))
     monkeypatch.setattr(platform.time, "sleep", lambda s: None)
-    served = platform.start_on_free_ports(Settings(serve_topology="services"))
+    served = platform.start_on_free_ports(Settings().with_overrides(serve_topology="services"))
     assert len(tried) == 2 and stops == [1], "the failed start was stopped, then tried again"
-    assert tried[0] != tried[1] and (served.grpc_port, served.http_port) == tried[1]
-    assert served.serve_topology == "services"
+    assert tried[0] != tried[1] and (served.grpc_port, served.serve.http_port) == tried[1]
+    assert served.serve.serve_topology == "services"
 
 
 def test_a_platform_that_never_starts_says_who_holds_its_ports(monkeypatch):

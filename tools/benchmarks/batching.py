@@ -81,10 +81,11 @@ def run(settings: Settings, users: int = 32, duration_s: float = 20.0) -> str:
         "batched": _measure(settings.with_overrides(batching=True), users, duration_s),
         "unbatched": _measure(settings.with_overrides(batching=False), users, duration_s),
     }
+    serve = settings.serve
     lines = [
         f"Support/Respond, {users} concurrent clients, {duration_s:.0f} s per mode "
-        f"(batch_max_size {settings.batch_max_size}, batch_wait_ms {settings.batch_wait_ms}, "
-        f"{replica_count(settings, DEFENSE)} replica(s) of each deployment; {platform.node()}, "
+        f"(batch_max_size {serve.batch_max_size}, batch_wait_ms {serve.batch_wait_ms}, "
+        f"{replica_count(serve, DEFENSE)} replica(s) of each deployment; {platform.node()}, "
         f"{time.strftime('%Y-%m-%d')})",
         f"  {'mode':<10} {'req/s':>8} {'p50 ms':>9} {'p99 ms':>9} {'calls':>7} {'errors':>7}",
     ]

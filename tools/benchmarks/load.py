@@ -67,13 +67,13 @@ LLM_SECTION = "## LLM engine"
 
 def layout(settings: Settings) -> str:
     """How ``settings`` lay the Serve app out, in words, for a report."""
-    if topology(settings) == COLOCATED:
-        n = replica_count(settings, INGRESS)
+    if topology(settings.serve) == COLOCATED:
+        n = replica_count(settings.serve, INGRESS)
         return (
             f"`{COLOCATED}` topology: {n} Support ingress replica{'s' if n > 1 else ''}, each "
             "running the four services in its own process"
         )
-    n = replica_count(settings, RISK)
+    n = replica_count(settings.serve, RISK)
     return f"`{SERVICES}` topology: one deployment per service, {n} replica(s) each"
 
 
@@ -318,7 +318,7 @@ def instrumentation_cost_us(
     from services.common.rpc_names import CLASSIFY, GENERATE, PREDICT, RESPOND, SCREEN
 
     # Colocated, the services run in the ingress: counted, but no server span of their own.
-    remote = topology(settings or load_settings()) == SERVICES
+    remote = topology((settings or load_settings()).serve) == SERVICES
 
     def one_request() -> None:
         # The pipeline's shape: a stage that is one RPC is that RPC's client span, the grouping
@@ -724,7 +724,7 @@ def run(
         # The same load under the other layout, for the report's side-by-side section.
         at8 = next(p for p in points if p.users == 8)
         other = settings.with_overrides(
-            serve_topology=SERVICES if topology(settings) == COLOCATED else COLOCATED
+            serve_topology=SERVICES if topology(settings.serve) == COLOCATED else COLOCATED
         )
 
         def warm_8(host: str) -> LoadPoint:

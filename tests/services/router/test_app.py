@@ -20,7 +20,7 @@ from services.router.service_names import GRPC_SERVICER_FUNCTIONS, PUBLIC_SERVIC
 
 
 def test_the_services_topology_binds_every_registry_service_to_the_ingress() -> None:
-    settings = Settings(serve_topology=SERVICES, replicas=2)
+    settings = Settings().with_overrides(serve_topology=SERVICES, replicas=2)
     ingress = build_app(settings)._bound_deployment
     assert ingress.name == INGRESS
     bound_settings, handles = ingress.init_args
@@ -41,7 +41,7 @@ def test_the_services_topology_binds_every_registry_service_to_the_ingress() -> 
 
 
 def test_the_colocated_topology_is_the_ingress_alone() -> None:
-    ingress = build_app(Settings(serve_topology=COLOCATED))._bound_deployment
+    ingress = build_app(Settings().with_overrides(serve_topology=COLOCATED))._bound_deployment
     assert ingress.name == INGRESS
     assert len(ingress.init_args) == 1  # the settings: it builds the services in its process
 

@@ -56,7 +56,7 @@ def test_sampled_tracing_uses_the_standard_head_sampler() -> None:
 
 def test_the_report_names_the_layout_and_puts_both_topologies_side_by_side(monkeypatch) -> None:
     monkeypatch.setattr("services.common.serve_options.usable_cpus", lambda: 2)
-    colocated, services = Settings(), Settings(serve_topology="services")
+    colocated, services = Settings(), Settings().with_overrides(serve_topology="services")
     assert "2 Support ingress replicas" in layout(colocated)
     assert "one deployment per service, 1 replica(s) each" in layout(services)
     fast = LoadPoint("8", 8, 3000, 0, 101.5, 70, 110, 140, {"risk": 4.0})
