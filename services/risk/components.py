@@ -586,6 +586,9 @@ ATTEMPT = _d(
     rf"rest of (?:my|the) |what was left (?:of|in) (?:my |the )?(?:\w+ )?|everything in (?:the|"
     rf"my) )(?:\w+ ){{0,2}}?(?:{DRUGS}|{POISONS}|bottle|box|cabinet|packet)\b",
     r"\b(?:already|just) (?:swallowed|overdosed|slit|jumped)\b",
+    # A whole supply taken, however it is named ("my mum's whole prescription of oxycodone").
+    rf"\b(?:swallowed|downed|injected|took|drank|have taken|have swallowed) (?:[\w']+ ){{0,4}}?"
+    rf"(?:whole|entire) (?:[\w']+ ){{0,3}}?{DRUGS}\b",
     r"\b(?:already|just) (?:took|drank|taken|had) (?:them all|all of them|it all|everything|"
     r"the lot|the pills|my pills|the tablets|the rest|too many)\b",
     rf"\b(?:drank|swallowed|drunk|have drunk|just drank) (?:some |the |a (?:glass|cup|bottle) of )?"
@@ -666,6 +669,9 @@ FAREWELL_STRONG = _d(
     r"\bwill not be (?:here|around|alive) (?:tomorrow|much longer|by (?:morning|tomorrow)|after "
     r"tonight|in the morning|next week)\b",
     r"\b(?:i love you all|love you all)(?: so much)?,? (?:goodbye|bye|i am sorry)\b",
+    # "my last weekend alive": a farewell told as a date, not a wish ("... as a teenager" is not).
+    r"\b(?:my|the) (?:last|final) (?:day|night|week|weekend|month|birthday|christmas|summer)s? "
+    r"(?:alive|on (?:this )?earth|breathing)\b(?! as (?:a|an|the)\b)",
 )
 FAREWELL_WEAK = _d(
     "FAREWELL",

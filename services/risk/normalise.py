@@ -136,7 +136,7 @@ IDIOM_PATTERN = re.compile(
             r"\b(?:crawl|curl) (?:up )?(?:in|into) (?:a )?(?:hole|ball) and die\b",
             r"\bwould rather die than\b",
             r"\b(?:going to|will|gonna|would) die (?:if|when|before|of)\b",
-            r"\bkill myself (?:laughing|with laughter)\b",
+            r"\b(?:kill|killed|killing|kills) (?:myself|me) (?:laughing|with laughter)\b",
             r"\b(?:nearly|almost) killed myself (?:on|tripping|falling|slipping|trying to|at)\b",
             r"\b(?:hurt|cut|burned|burnt) myself (?:at the gym|at work|while|when|playing|lifting|"
             r"running|skiing|shaving|cooking|on the|on a|by accident|accidentally|in the kitchen)",

@@ -245,6 +245,8 @@ def test_a_professional_frame_does_not_raise_the_seeker() -> None:
         ("my family would be happier if I were dead", "MODERATE"),
         ("I hope I don't make it to 30", "MODERATE"),
         ("honestly wouldn't mind if I never woke up", "MODERATE"),
+        ("an hour ago i downed my dad's entire supply of tramadol", "IMMINENT"),
+        ("tomorrow is my last day alive and I wanted someone to know", "HIGH"),
     ],
 )
 def test_indirect_crisis_phrasings_reach_their_level(text: str, at_least: str) -> None:
@@ -261,6 +263,9 @@ def test_indirect_crisis_phrasings_reach_their_level(text: str, at_least: str) -
         "we're driving to the cliffs for a walk on Sunday",
         "I'm off to the bridge club this afternoon",
         "I picked the spot for our picnic",
+        "my last day on this earth as a teenager, turning twenty tomorrow!",
+        "I took the whole course of antibiotics like the GP said",
+        "killed myself laughing at the wedding speech",
     ],
 )
 def test_a_goodbye_for_now_is_no_farewell(text: str) -> None:
