@@ -120,7 +120,9 @@ def serve_platform(settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _frame: stopping.append(signum))
     start_platform(settings)
-    access = "OPEN: no API keys configured" if AccessControl(settings).is_open else "API keys"
+    access = (
+        "OPEN: no API keys configured" if AccessControl(settings.access).is_open else "API keys"
+    )
     print(
         f"Solace serving Support on {settings.host}:{settings.grpc_port} (gRPC; health and "
         f"reflection on the same port; access: {access}). Ctrl-C or SIGTERM stops it.",

@@ -45,7 +45,7 @@ def _support_specs(settings: Settings) -> list[ServiceSpec]:
     from solace.v1 import support_pb2_grpc
 
     clients = GrpcClients.from_settings(settings)
-    if settings.api_keys_file and not settings.internal_api_key_file:
+    if settings.access.api_keys_file and not settings.access.internal_api_key_file:
         log.warning(
             "API keys are on but SOLACE_INTERNAL_API_KEY_FILE is unset: services that "
             "require keys will refuse the router's calls and every reply will be held"
@@ -85,14 +85,14 @@ async def start_standalone(
     from services.common.tls import server_credentials, server_mode
 
     specs = service_specs(name, settings)
-    access = AccessControl(settings, accept_internal=name != "support")
+    access = AccessControl(settings.access, accept_internal=name != "support")
     running = await start_server(
         specs,
         port,
         host=settings.host if host is None else host,
         credentials=server_credentials(settings.tls),
         guard=access.guard,
-        max_message_bytes=settings.max_request_bytes,
+        max_message_bytes=settings.access.max_request_bytes,
         telemetry_service=name,
     )
     return Standalone(name, specs[0], running, access, server_mode(settings.tls))

@@ -15,7 +15,7 @@ from services.common.auth import (
     hash_key,
     read_key_file,
 )
-from services.common.config import Settings
+from services.common.config import AccessSettings
 from services.common.errors import InvalidArgument
 from services.common.ratelimit import check_request_size, open_rate_limiter
 
@@ -26,23 +26,23 @@ _KEY_NAME: contextvars.ContextVar[str] = contextvars.ContextVar("solace_key_name
 
 
 class AccessControl:
-    """``accept_internal``: also admit the internal key of ``settings.internal_api_key_file``
+    """``accept_internal``: also admit the internal key of ``access.internal_api_key_file``
     (what the standalone Support router sends to the standalone services; docs/safety.md,
     "Access and limits"). It is admitted as ``INTERNAL_KEY_NAME`` and draws on no rate limit
     (the router has already limited the partner whose request it is), unless its hash is in
     the keys file, where that entry's name and limits apply. With no keys configured access
     stays open: the internal key alone never closes a server."""
 
-    def __init__(self, settings: Settings, *, accept_internal: bool = False) -> None:
+    def __init__(self, access: AccessSettings, *, accept_internal: bool = False) -> None:
         self._auth = (
-            ApiKeyAuthenticator.from_file(settings.api_keys_file)
-            if settings.api_keys_file
+            ApiKeyAuthenticator.from_file(access.api_keys_file)
+            if access.api_keys_file
             else ApiKeyAuthenticator()
         )
         self._unlimited = ""
-        if accept_internal and settings.internal_api_key_file and not self._auth.is_open:
+        if accept_internal and access.internal_api_key_file and not self._auth.is_open:
             digest = hash_key(
-                read_key_file("SOLACE_INTERNAL_API_KEY_FILE", settings.internal_api_key_file)
+                read_key_file("SOLACE_INTERNAL_API_KEY_FILE", access.internal_api_key_file)
             )
             if INTERNAL_KEY_NAME in self._auth.names:
                 raise InvalidArgument(
@@ -52,8 +52,8 @@ class AccessControl:
             if not self._auth.knows(digest):
                 self._auth = self._auth.accepting(ApiKey(INTERNAL_KEY_NAME, digest))
                 self._unlimited = INTERNAL_KEY_NAME
-        self._limiter = open_rate_limiter(settings, overrides=self._auth.rate_limits())
-        self._max_request_bytes = settings.max_request_bytes
+        self._limiter = open_rate_limiter(access, overrides=self._auth.rate_limits())
+        self._max_request_bytes = access.max_request_bytes
         if self._auth.is_open:
             log.warning("running OPEN: no API keys configured (set SOLACE_API_KEYS_FILE)")
 

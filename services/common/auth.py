@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from services.common.config import Settings
+from services.common.config import AccessSettings
 from services.common.errors import InvalidArgument, Unauthenticated
 
 API_KEY_HEADER = "x-api-key"
@@ -116,9 +116,9 @@ class ApiKeyAuthenticator:
         return cls(keys)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ApiKeyAuthenticator:
-        """From ``settings.api_keys_file`` (``SOLACE_API_KEYS_FILE``); open when it is empty."""
-        path = settings.api_keys_file
+    def from_settings(cls, access: AccessSettings) -> ApiKeyAuthenticator:
+        """From ``access.api_keys_file`` (``SOLACE_API_KEYS_FILE``); open when it is empty."""
+        path = access.api_keys_file
         return cls.from_file(path) if path else cls()
 
     def accepting(self, key: ApiKey) -> ApiKeyAuthenticator:

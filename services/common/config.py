@@ -154,6 +154,30 @@ class ServeSettings:
 
 
 @dataclass(frozen=True)
+class AccessSettings:
+    """Who may call a server and how much (``services/common/access.py``): API keys, the
+    internal key, per-key rate limits and the request size limit. Its fields keep the names
+    they had before it was a section (``SOLACE_API_KEYS_FILE``, ``SOLACE_REDIS_URL``, ...)."""
+
+    PREFIX: ClassVar[str] = ""
+
+    # Access limits: per-API-key token buckets (in-process, or shared through Redis when
+    # redis_url is set; 0 turns them off) and the largest request message accepted.
+    redis_url: str = ""
+    rate_limit_per_s: float = 200.0
+    rate_limit_burst: int = 400
+    rate_limit_prefix: str = "solace:ratelimit"
+    max_request_bytes: int = 1024 * 1024
+    # API keys: a YAML/JSON file of {keys: [{name, sha256, rate_per_s?, burst?}]}; empty = open.
+    api_keys_file: str = ""
+    # The internal API key (a file holding it: a mounted Secret). The standalone Support router
+    # sends it on every call to the standalone services, and a standalone risk/defense/
+    # strategy/generator server given the same file accepts it (as ``solace-internal``, outside
+    # the per-key rate limits) when API keys are on. Empty: the router sends no key.
+    internal_api_key_file: str = ""
+
+
+@dataclass(frozen=True)
 class _PlatformSettings:
     """The settings that are not a service's own (``Settings`` adds those)."""
 
@@ -205,20 +229,8 @@ class _PlatformSettings:
     metrics_port: int = 0
     # Ray Serve: where the app runs and how it is sized (a section, ``ServeSettings``).
     serve: ServeSettings = dataclasses.field(default_factory=ServeSettings)
-    # Access limits: per-API-key token buckets (in-process, or shared through Redis when
-    # redis_url is set; 0 turns them off) and the largest request message accepted.
-    redis_url: str = ""
-    rate_limit_per_s: float = 200.0
-    rate_limit_burst: int = 400
-    rate_limit_prefix: str = "solace:ratelimit"
-    max_request_bytes: int = 1024 * 1024
-    # API keys: a YAML/JSON file of {keys: [{name, sha256, rate_per_s?, burst?}]}; empty = open.
-    api_keys_file: str = ""
-    # The internal API key (a file holding it: a mounted Secret). The standalone Support router
-    # sends it on every call to the standalone services, and a standalone risk/defense/
-    # strategy/generator server given the same file accepts it (as ``solace-internal``, outside
-    # the per-key rate limits) when API keys are on. Empty: the router sends no key.
-    internal_api_key_file: str = ""
+    # Who may call and how much (a section, ``AccessSettings``).
+    access: AccessSettings = dataclasses.field(default_factory=AccessSettings)
     # Safety policy (risk thresholds, supportive strategies) and crisis resources: operator
     # editable YAML files; empty = the packaged defaults.
     safety_config: str = ""

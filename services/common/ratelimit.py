@@ -3,7 +3,7 @@
 ``InProcessRateLimiter`` keeps buckets in this process (the embedded default).
 ``RedisRateLimiter`` keeps them in Redis so every router replica draws on one quota; the refill
 and take happen in one Lua script, so concurrent replicas cannot both spend the last token.
-``open_rate_limiter(settings)`` picks by whether ``redis_url`` (``SOLACE_REDIS_URL``) is set.
+``open_rate_limiter(settings.access)`` picks by whether ``redis_url`` (``SOLACE_REDIS_URL``) is set.
 
 ``check(key_name)`` returns when the call may go on and raises ``RateLimited`` (a
 ``ResourceExhausted``, so RESOURCE_EXHAUSTED) with ``retry_after_s`` when it may not.
@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from typing import Protocol
 
-from services.common.config import Settings
+from services.common.config import AccessSettings
 from services.common.errors import ResourceExhausted
 
 log = logging.getLogger(__name__)
@@ -181,21 +181,21 @@ class NoRateLimit:
         return None
 
 
-def open_rate_limiter(settings: Settings, *, overrides: Overrides | None = None) -> RateLimiter:
+def open_rate_limiter(access: AccessSettings, *, overrides: Overrides | None = None) -> RateLimiter:
     """The limiter the settings ask for: Redis-shared when ``redis_url`` is set, else in-process;
     none when ``rate_limit_per_s`` is 0.
 
-    ``settings``: from ``load_settings()`` (``SOLACE_RATE_LIMIT_PER_S``,
+    ``access``: ``load_settings().access`` (``SOLACE_RATE_LIMIT_PER_S``,
     ``SOLACE_RATE_LIMIT_BURST``, ``SOLACE_RATE_LIMIT_PREFIX``, ``SOLACE_REDIS_URL``);
     ``overrides``: per-key (rate, burst), e.g. ``ApiKeyAuthenticator.rate_limits()``.
     """
-    rate = float(settings.rate_limit_per_s)
-    burst = int(settings.rate_limit_burst)
+    rate = float(access.rate_limit_per_s)
+    burst = int(access.rate_limit_burst)
     if rate <= 0:
         return NoRateLimit()
-    if settings.redis_url:
+    if access.redis_url:
         return RedisRateLimiter(
-            settings.redis_url, rate, burst, settings.rate_limit_prefix, overrides=overrides
+            access.redis_url, rate, burst, access.rate_limit_prefix, overrides=overrides
         )
     return InProcessRateLimiter(rate, burst, overrides=overrides)
 

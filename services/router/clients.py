@@ -188,7 +188,7 @@ class GrpcClients(_Calls):
         """Channels to each service's ``target`` setting with the client TLS settings
         (``tls_ca_file``, ``tls_client_cert_file``/``tls_client_key_file``) and the internal
         key of ``internal_api_key_file``."""
-        path = settings.internal_api_key_file
+        path = settings.access.internal_api_key_file
         return cls(
             {s.name: s.target(settings) for s in SERVICES},
             credentials=client_channel_credentials(settings.tls),

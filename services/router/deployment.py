@@ -70,7 +70,7 @@ class SupportIngressReplica:
             self._clients = HandleClients(handles)
         self._safety = build_safety_layer(settings)
         self._pipeline = SupportPipeline(self._clients, self._safety, settings)
-        self._access = AccessControl(settings)
+        self._access = AccessControl(settings.access)
         self._settings = settings
         self._reflection = ReflectionServicer(PUBLIC_SERVICES)
         self._healthy: tuple[float, bool] = (0.0, False)

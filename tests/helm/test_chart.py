@@ -244,7 +244,7 @@ def test_standalone_support_calls_the_services_with_the_internal_key_over_mtls(
     assert {s.name: s.target(settings) for s in SERVICES} == {
         s.name: f"solace-{s.name}:{s.default_port}" for s in SERVICES
     }
-    assert settings.internal_api_key_file.endswith("/internal-api-key")
+    assert settings.access.internal_api_key_file.endswith("/internal-api-key")
 
     policies = {
         p["metadata"]["name"]: typed(p, "V1NetworkPolicy") for p in by_kind(docs, "NetworkPolicy")

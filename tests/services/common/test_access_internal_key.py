@@ -38,7 +38,7 @@ def md(key: str) -> list[tuple[str, str]]:
 
 
 async def test_services_admit_the_internal_key_outside_the_rate_limits(files):
-    access = AccessControl(_settings(*files), accept_internal=True)
+    access = AccessControl(_settings(*files).access, accept_internal=True)
     for _ in range(20):
         assert await access.admit(md(INTERNAL)) == INTERNAL_KEY_NAME
     assert await access.admit(md(PARTNER)) == "partner"
@@ -49,7 +49,7 @@ async def test_services_admit_the_internal_key_outside_the_rate_limits(files):
 
 
 async def test_support_does_not_admit_the_internal_key(files):
-    access = AccessControl(_settings(*files))
+    access = AccessControl(_settings(*files).access)
     with pytest.raises(Unauthenticated):
         await access.admit(md(INTERNAL))
 
@@ -57,7 +57,7 @@ async def test_support_does_not_admit_the_internal_key(files):
 async def test_a_listed_internal_key_keeps_its_entry(files, tmp_path):
     keys, internal = files
     keys.write_text(keys.read_text() + f"  - {{name: router, sha256: {hash_key(INTERNAL)}}}\n")
-    access = AccessControl(_settings(keys, internal), accept_internal=True)
+    access = AccessControl(_settings(keys, internal).access, accept_internal=True)
     assert await access.admit(md(INTERNAL)) == "router"
     with pytest.raises(RateLimited):  # its entry's limits apply
         await access.admit(md(INTERNAL))
@@ -67,12 +67,12 @@ def test_no_partner_key_may_take_the_internal_name(files):
     keys, internal = files
     keys.write_text(keys.read_text() + f"  - {{name: {INTERNAL_KEY_NAME}, sha256: {'a' * 64}}}\n")
     with pytest.raises(InvalidArgument, match="kept for the internal key"):
-        AccessControl(_settings(keys, internal), accept_internal=True)
+        AccessControl(_settings(keys, internal).access, accept_internal=True)
 
 
 async def test_the_internal_key_alone_never_closes_an_open_server(files):
     _, internal = files
-    access = AccessControl(_settings(None, internal), accept_internal=True)
+    access = AccessControl(_settings(None, internal).access, accept_internal=True)
     assert access.is_open
     assert await access.admit(None) == "anonymous"
 

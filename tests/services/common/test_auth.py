@@ -42,7 +42,7 @@ def test_hash_key_is_sha256_hex() -> None:
 
 def test_keys_are_named_and_several_per_name(keys_file: Path) -> None:
     auth = ApiKeyAuthenticator.from_settings(
-        load_settings({"SOLACE_API_KEYS_FILE": str(keys_file)})
+        load_settings({"SOLACE_API_KEYS_FILE": str(keys_file)}).access
     )
     assert not auth.is_open
     assert auth.names == ["ops", "partner-a"]
@@ -75,9 +75,9 @@ def test_missing_or_invalid_keys_are_unauthenticated(keys_file: Path, metadata) 
 
 
 def test_open_mode_without_keys() -> None:
-    auth = ApiKeyAuthenticator.from_settings(load_settings({}))
+    auth = ApiKeyAuthenticator.from_settings(load_settings({}).access)
     assert auth.is_open
-    assert ApiKeyAuthenticator.from_settings(Settings()).is_open
+    assert ApiKeyAuthenticator.from_settings(Settings().access).is_open
     assert auth.authenticate([]) == OPEN_KEY_NAME
 
 

@@ -73,6 +73,6 @@ def test_overrides_change_one_field_of_a_section_or_the_whole_section():
     names = setting_names()
     assert names["escalation_store_url"] == ("escalation", "store_url")
     assert names["grpc_port"] == (None, "grpc_port")
-    assert set(SECTIONS) == {"escalation", "tls", "llm", "serve"}
+    assert set(SECTIONS) == {"escalation", "tls", "llm", "serve", "access"}
     assert names["serve_topology"] == ("serve", "serve_topology")  # no prefix: as before
     assert not set(SECTIONS) & set(names)

@@ -142,9 +142,11 @@ async def test_redis_down_falls_back_to_per_process_limits() -> None:
 
 
 async def test_open_rate_limiter_chooses_by_settings(redis_prefix: str) -> None:
-    in_process = open_rate_limiter(load_settings({"SOLACE_RATE_LIMIT_BURST": "3"}))
+    in_process = open_rate_limiter(load_settings({"SOLACE_RATE_LIMIT_BURST": "3"}).access)
     assert isinstance(in_process, InProcessRateLimiter)
-    assert isinstance(open_rate_limiter(Settings().with_overrides(rate_limit_per_s=0)), NoRateLimit)
+    assert isinstance(
+        open_rate_limiter(Settings().with_overrides(rate_limit_per_s=0).access), NoRateLimit
+    )
     shared = open_rate_limiter(
         load_settings(
             {
@@ -153,7 +155,7 @@ async def test_open_rate_limiter_chooses_by_settings(redis_prefix: str) -> None:
                 "SOLACE_RATE_LIMIT_BURST": "2",
                 "SOLACE_RATE_LIMIT_PREFIX": redis_prefix,
             }
-        )
+        ).access
     )
     assert isinstance(shared, RedisRateLimiter)
     try:

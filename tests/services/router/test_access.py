@@ -66,7 +66,7 @@ async def routers(settings, tmp_path):
     for _ in range(2):
         specs = service_specs("support", routed)
         replicas.append(
-            await start_server(specs, 0, host="127.0.0.1", guard=AccessControl(routed).guard)
+            await start_server(specs, 0, host="127.0.0.1", guard=AccessControl(routed.access).guard)
         )
     channels = [grpc.aio.insecure_channel(f"127.0.0.1:{r.port}") for r in replicas]
     yield channels
