@@ -99,9 +99,9 @@ class RiskPolicy:
     # services/risk/window.py) for IMMINENT and HIGH, the 99.5th for MODERATE and LOW,
     # as ``solace train risk`` prints them (``policy_thresholds`` in
     # services/risk/weights/metrics.json). Retune whenever the model changes.
-    model_imminent: float = 0.54
-    model_high: float = 0.95
-    model_moderate: float = 0.91
+    model_imminent: float = 0.45
+    model_high: float = 0.92
+    model_moderate: float = 0.90
     model_low: float = 0.99
     # P(HIGH+) that escalates a turn in which the rules already found a suicidal component
     # (their level MODERATE or above): an uncertain model beside a rule's signal fails toward
