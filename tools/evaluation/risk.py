@@ -42,15 +42,9 @@ from services.risk.rules import level_index
 from services.safety.output_screen import RiskIgnoranceModel, screen_output
 from services.safety.policy import RiskPolicy, load_policy
 from tools.evaluation import risk_sets
+from tools.training.risk import CSSRS_TO_RISK  # the labels the model was trained with
 
 PROBES_FILE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "risk_probes.yaml"
-CSSRS_TO_RISK = {
-    "Supportive": "NONE",
-    "Indicator": "LOW",
-    "Ideation": "MODERATE",
-    "Behavior": "HIGH",
-    "Attempt": "IMMINENT",
-}
 POSTS_PER_USER = 5
 HIGH = level_index("HIGH")
 

@@ -109,9 +109,14 @@ def test_confident_model_escalates_what_rules_miss() -> None:
 
 
 def test_an_uncertain_model_beside_a_rules_signal_fails_toward_escalation() -> None:
-    # "When I'm gone" is a death reference (MODERATE by the rules); P(HIGH+) 0.92 is under
-    # model_high but over model_high_corroborated, so the turn escalates.
-    unsure = FakeClassifier([0.02, 0.02, 0.04, 0.8, 0.12])
+    # "When I'm gone" is a death reference (MODERATE by the rules); P(HIGH+) halfway between
+    # model_high_corroborated and model_high (whatever the trainer set them to), so the turn
+    # escalates only because the rules found something.
+    policy = RiskPolicy()
+    assert policy.model_high_corroborated < policy.model_high
+    high = (policy.model_high + policy.model_high_corroborated) / 2
+    rest = 1.0 - high
+    unsure = FakeClassifier([rest / 2, rest / 4, rest / 4, high * 0.9, high * 0.1])
     verdict = screen(["My cats will be looked after when I'm gone."], unsure)
     assert verdict.level == "HIGH"
     assert any("beside the rules' signal" in r.detail for r in verdict.reasons)
