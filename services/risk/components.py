@@ -513,11 +513,19 @@ PLAN = _d(
 )
 
 # Preparatory behaviour (C-SSRS 6): strong acts escalate alone; weak ones beside ideation.
+# A last post or message that says where its writer is going instead: leaving a forum, a job or a
+# town ("this is my last post here, I'm moving to a different forum"), not a farewell.
+MOVING_ON = (
+    r"(?!.*\b(?:moving|switching|migrating|going|heading) (?:over )?to (?:a |an |the )?"
+    r"(?:different|another|new|other) (?:forum|site|server|app|platform|account|group|"
+    r"subreddit|channel|community|discord|job|school|team|city|country|house|flat|apartment)\b)"
+)
+
 PREPARATION_STRONG = _d(
     "PREPARATION",
     "rule:preparation",
     r"\b(?:suicide|goodbye|farewell|last|final) (?:note|notes|letter|letters|video|message|"
-    r"messages|email|emails|post)\b(?! from)",
+    rf"messages|email|emails|post)\b(?! from){MOVING_ON}",
     r"\b(?:saying|say|said|texted|texting|wrote|writing|write|written|sent|sending) (?:my )?"
     r"(?:goodbye|goodbyes|farewell|farewells) (?:to (?:everyone|everybody|all of you|you all|my "
     r"family|my friends|the world|everything)|letters?|notes?|messages?)\b",
@@ -657,7 +665,7 @@ FAREWELL_STRONG = _d(
     r"(?!.*\b(?:holiday|vacation|trip|see you|back (?:on|in|next|soon)|for (?:a|two|three|\d+) "
     r"(?:weeks?|days?|months?)|for now|for the (?:night|day|weekend)|logging off|until|till)\b)",
     r"\bthis is (?:my|the) (?:last|final) (?:message|post|goodbye|night|words|thing|time|text|"
-    r"entry)\b",
+    rf"entry)\b{MOVING_ON}",
     r"\b(?:the )?(?:last|final) (?:thing|message|words?|post|text) i (?:will|am going to|ever) "
     r"(?:write|send|say|post|type)\b",
     r"\b(?:will not|never) (?:hear from|see|bother|talk to) (?:me|you) again\b",

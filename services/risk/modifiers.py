@@ -34,7 +34,8 @@ FICTION_OVERRIDE = re.compile(r"\b(?:me too|too|as well|also|like (?:him|her|the
 # Markers that put the evidence in the past, and markers of recovery since.
 HISTORY = re.compile(
     r"\b(?:years? ago|months ago|(?:a )?long time ago|when i was (?:younger|little|a (?:kid|teen|"
-    r"teenager|child|student)|in (?:high school|school|college|uni|university|my teens)|\d+)|"
+    r"teenager|child|student)|in (?:high school|school|college|uni|university|my teens)|\d+|"
+    r"(?:thir|four|fif|six|seven|eigh|nine)teen|(?:twenty|thirty|forty|fifty)(?:[ -]\w+)?)|"
     r"as a (?:teen|teenager|kid|child)|in (?:high school|college|my teens|my twenties|the past)|"
     r"back (?:then|in)|used to|(?:\d+|a few|several|many|two|three|ten) years back|previously|"
     r"in (?:19|20)\d\d|once before|once when|in my past|history of)\b"
@@ -55,7 +56,7 @@ RECENT = re.compile(
 )
 PAST = re.compile(
     r"\b(?:wanted|wished|was|were|thought|felt|tried|attempted|took|taken|overdosed|cut|burned|burnt|"
-    r"survived|hurt|harmed|had|swallowed|wrote|gave|made)\b"
+    r"survived|hurt|harmed|had|swallowed|wrote|gave|made|stood|sat|jumped|drank|walked|drove)\b"
 )
 # "if i was gone", "wish i were dead" are conditionals, not past tense.
 CONDITIONAL = re.compile(r"\b(?:if|wish|that|as if) i (?:was|were)\b")

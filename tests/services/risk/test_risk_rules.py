@@ -247,6 +247,8 @@ def test_a_professional_frame_does_not_raise_the_seeker() -> None:
         ("honestly wouldn't mind if I never woke up", "MODERATE"),
         ("an hour ago i downed my dad's entire supply of tramadol", "IMMINENT"),
         ("tomorrow is my last day alive and I wanted someone to know", "HIGH"),
+        ("this is my last post. i am going to a better place", "HIGH"),
+        ("i stood on the roof tonight and nearly jumped", "IMMINENT"),
     ],
 )
 def test_indirect_crisis_phrasings_reach_their_level(text: str, at_least: str) -> None:
@@ -266,7 +268,19 @@ def test_indirect_crisis_phrasings_reach_their_level(text: str, at_least: str) -
         "my last day on this earth as a teenager, turning twenty tomorrow!",
         "I took the whole course of antibiotics like the GP said",
         "killed myself laughing at the wedding speech",
+        "this is my last post on here, i'm switching to a new forum for my knitting stuff",
     ],
 )
 def test_a_goodbye_for_now_is_no_farewell(text: str) -> None:
     assert analyse_text(text).level in {"NONE", "LOW"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "When I was sixteen I overdosed. I'm in my thirties now and doing well.",
+        "When I was 20 I stood on a bridge one night. I have two kids and a dog now.",
+    ],
+)
+def test_an_act_dated_by_an_age_is_history(text: str) -> None:
+    assert analyse_text(text).level not in {"HIGH", "IMMINENT"}
