@@ -126,6 +126,17 @@ _BODY = re.compile(
 POST_NEGATION = re.compile(
     r"^\s*(?:is|are|was) not (?:something|an option|on the table|what i want)|^\s*(?:is|was) never"
 )
+# Someone asked the seeker about it and the seeker said no ("my therapist asked whether I've
+# had thoughts of suicide and honestly, no, I haven't"): the words are the question's.
+ASKED = re.compile(r"\b(?:asked|asks|ask|asking) (?:me )?(?:whether|if)\b")
+ANSWERED_NO = re.compile(
+    r"\b(?:no|nope|not really),? (?:i )?(?:have not|do not|am not|did not|have never|never)\b"
+)
+
+
+def answered_no(prefix: str, rest: str) -> bool:
+    """The match sits in a question put to the seeker, answered no in the same sentence."""
+    return bool(ASKED.search(prefix)) and bool(ANSWERED_NO.search(rest))
 
 
 def clause_prefix(sentence: str, start: int) -> str:

@@ -234,7 +234,9 @@ def _judge(
     line = LINES[detector.component]
     prefix = mod.clause_prefix(sentence, m.start())
     if detector.component != "TIMING" and (
-        mod.negated(prefix) or mod.POST_NEGATION.search(sentence[m.end() :])
+        mod.negated(prefix)
+        or mod.POST_NEGATION.search(sentence[m.end() :])
+        or mod.answered_no(sentence[: m.start()], sentence[m.end() :])
     ):
         result.guards.add("negation")
         result.reasons.append(

@@ -284,3 +284,16 @@ def test_a_goodbye_for_now_is_no_farewell(text: str) -> None:
 )
 def test_an_act_dated_by_an_age_is_history(text: str) -> None:
     assert analyse_text(text).level not in {"HIGH", "IMMINENT"}
+
+
+def test_a_question_put_to_the_seeker_and_answered_no_is_no_disclosure() -> None:
+    assert analyse_text(
+        "the nurse asked if I'd had thoughts of killing myself and no, I haven't. just tired"
+    ).level in {"NONE", "LOW"}
+    # Answered yes, or no beside means at hand, it still counts.
+    assert analyse_text(
+        "the nurse asked if I'd had thoughts of killing myself and I said yes"
+    ).level in {
+        "HIGH",
+        "IMMINENT",
+    }
