@@ -43,7 +43,14 @@ def secured(tmp_path_factory):
         "SOLACE_INTERNAL_API_KEY_FILE": str(root / "internal-key"),
         "SOLACE_ESCALATION_STORE_URL": f"sqlite:///{root / 'audit.db'}",
     }
-    ports = {name: free_port() for name in (*SERVICES, "support")}
+    ports: dict[str, int] = {}
+    for name in (*SERVICES, "support"):
+        while (port := free_port()) in ports.values():
+            pass
+        ports[name] = port
+    # Each server's output goes to a file (a pipe nobody reads can fill and stall a server),
+    # shown when it fails.
+    logs = {name: root / f"{name}.log" for name in ports}
     processes = {}
     for name in SERVICES:
         env = {
@@ -54,7 +61,10 @@ def secured(tmp_path_factory):
             "SOLACE_TLS_CLIENT_CA_FILE": str(pki / "ca.pem"),
         }
         processes[name] = subprocess.Popen(
-            [*SOLACE, "serve", name], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            [*SOLACE, "serve", name],
+            env=env,
+            stdout=logs[name].open("w"),
+            stderr=subprocess.STDOUT,
         )
     # Support serves plaintext to `solace chat` and calls the services over mutual TLS.
     support_env = {
@@ -68,7 +78,7 @@ def secured(tmp_path_factory):
     processes["support"] = subprocess.Popen(
         [*SOLACE, "serve", "support"],
         env=support_env,
-        stdout=subprocess.PIPE,
+        stdout=logs["support"].open("w"),
         stderr=subprocess.STDOUT,
     )
     try:
@@ -77,12 +87,21 @@ def secured(tmp_path_factory):
         while waiting and time.monotonic() < deadline:
             for name in list(waiting):
                 if processes[name].poll() is not None:
-                    pytest.fail(f"solace serve {name} exited:\n{processes[name].stdout.read()}")
+                    pytest.fail(f"solace serve {name} exited:\n{logs[name].read_text()[-4000:]}")
                 if _listening(ports[name]):
                     waiting.discard(name)
             time.sleep(0.5)
         if waiting:
             pytest.fail(f"not listening within 180 s: {sorted(waiting)}")
+        # Listening is not serving (a slow start, or another process on a port chosen a moment
+        # ago): each server must answer its health check, over its own transport, first.
+        for name, port in ports.items():
+            if not _serving(port, pki if name != "support" else None, deadline):
+                alive = processes[name].poll() is None
+                pytest.fail(
+                    f"solace serve {name} on {port} not SERVING (process alive: {alive}):\n"
+                    f"{logs[name].read_text()[-4000:]}"
+                )
         yield ports["support"], common, ports, pki
     finally:
         for process in processes.values():
@@ -92,6 +111,39 @@ def secured(tmp_path_factory):
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def _serving(port: int, pki, deadline: float) -> bool:
+    """True once the server on ``port`` reports SERVING: plaintext, or mutual TLS with the
+    test PKI's client certificate when ``pki`` is given."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from services.common.tls import channel_credentials
+
+    target = f"localhost:{port}"
+    while time.monotonic() < deadline:
+        channel = (
+            grpc.insecure_channel(target)
+            if pki is None
+            else grpc.secure_channel(
+                target,
+                channel_credentials(
+                    str(pki / "ca.pem"), str(pki / "client.pem"), str(pki / "client.key")
+                ),
+            )
+        )
+        try:
+            with channel:
+                reply = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=5
+                )
+            if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                return True
+        except grpc.RpcError:
+            pass
+        time.sleep(0.5)
+    return False
 
 
 def _chat(port: int, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
