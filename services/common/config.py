@@ -23,9 +23,12 @@ Each service of the registry (``services/registry.py``) adds two fields, named t
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import yaml
@@ -288,7 +291,8 @@ SECTIONS: dict[str, type] = {
 }
 
 
-def setting_names() -> dict[str, tuple[str | None, str]]:
+@functools.cache
+def setting_names() -> Mapping[str, tuple[str | None, str]]:
     """Every setting's outside name (its environment variable without ``SOLACE_``, lower case;
     its key in the config file) -> (section or None, field). A section's fields are named
     ``<section>_<field>`` outside, or with the section's own ``PREFIX`` where it has one."""
@@ -300,7 +304,7 @@ def setting_names() -> dict[str, tuple[str | None, str]]:
                 out[f"{prefix}{sub.name}"] = (f.name, sub.name)
         else:
             out[f.name] = (None, f.name)
-    return out
+    return MappingProxyType(out)  # computed once: read-only
 
 
 def setting_value(settings: Settings, name: str) -> Any:

@@ -192,7 +192,7 @@ class RiskScreen:
         parts = [segments(text, policy.model_segment_chars) for text in texts]
         scored, source, model_ms = self._score([*texts, *(p for ps in parts for p in ps)])
         probs = None if scored is None else scored[: len(texts)]
-        part_rows = self._part_rows(parts, scored)
+        turn_rows = self._turn_rows(parts, scored)
         # The latest seeker turns read together, when any of them carries a signal (a rule's
         # component or level, or the model's P(LOW+) past ``model_window_gate``): the joined
         # text is new on every request, so reading it for ordinary chat would cost an encoder
@@ -208,9 +208,7 @@ class RiskScreen:
         carried: list[str] = []
         reasons: list[Reason] = []
         for i, analysis in enumerate(analyses):
-            rows = [] if probs is None or i < first_scored else [probs[i - first_scored]]
-            if rows:
-                rows.extend(part_rows[i - first_scored])
+            rows = turn_rows[i - first_scored] if i >= first_scored else []
             level, turn_reasons = self._combine(analysis, rows)
             levels.append(level)
             carried.append(carried_level(analysis.level, level, policy))
@@ -246,12 +244,15 @@ class RiskScreen:
         return probs, RULES_AND_MODEL, (time.perf_counter() - started) * 1000.0
 
     @staticmethod
-    def _part_rows(parts: list[list[str]], scored: np.ndarray | None) -> list[list[np.ndarray]]:
-        """Per scored turn, the classifier rows of its parts (they follow the turns' rows)."""
+    def _turn_rows(parts: list[list[str]], scored: np.ndarray | None) -> list[list[np.ndarray]]:
+        """Per scored turn, its classifier rows: the turn's own, then its parts' (which follow
+        all the turns' rows in the batch); none without a classifier."""
+        if scored is None:
+            return [[] for _ in parts]
         out: list[list[np.ndarray]] = []
         at = len(parts)
-        for turn_parts in parts:
-            out.append([] if scored is None else list(scored[at : at + len(turn_parts)]))
+        for i, turn_parts in enumerate(parts):
+            out.append([scored[i], *scored[at : at + len(turn_parts)]])
             at += len(turn_parts)
         return out
 

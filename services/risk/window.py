@@ -13,8 +13,9 @@ reads a long turn as consecutive groups of sentences (``segments``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
+
+from services.risk.modifiers import SENTENCE
 
 # The conversation input keeps the newest seeker turns that fit this many characters (about the
 # 96 tokens the classifier is fine-tuned on): the tokenizer truncates the end, which would drop
@@ -39,10 +40,6 @@ def window_text(seeker_texts: Sequence[str], max_chars: int = WINDOW_CHARS) -> s
     return WINDOW_SEPARATOR.join(reversed(kept))
 
 
-# Sentence ends, and line breaks (chat posts often have no punctuation but one thought a line).
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\s*\n+\s*")
-
-
 def segments(text: str, max_chars: int) -> list[str]:
     """A turn longer than ``max_chars`` as consecutive groups of whole sentences, each of at most
     ``max_chars`` (a longer sentence stays whole); [] for a shorter turn or ``max_chars`` 0 (off),
@@ -52,7 +49,9 @@ def segments(text: str, max_chars: int) -> list[str]:
         return []
     groups: list[str] = []
     current = ""
-    for sentence in filter(None, _SENTENCE_END.split(text)):
+    # The rules' sentences: punctuation or a line break ends one (chat posts often have no
+    # punctuation but one thought a line).
+    for sentence in filter(None, (m.group().strip() for m in SENTENCE.finditer(text))):
         if current and len(current) + 1 + len(sentence) > max_chars:
             groups.append(current)
             current = sentence

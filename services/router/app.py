@@ -34,17 +34,18 @@ APP_NAME = "solace"
 
 def build_app(settings: Settings) -> Application:
     """The whole Support graph; every deployment gets the same settings."""
+    serve = settings.serve
     # Read the overrides file once, here, so replicas on other nodes never need the file.
-    overrides = load_overrides(settings.serve.serve_deployments_file)
-    absent = sorted(set(overrides) - set(deployed(settings.serve)))
+    overrides = load_overrides(serve.serve_deployments_file)
+    absent = sorted(set(overrides) - set(deployed(serve)))
     if absent:
         raise InvalidArgument(
-            f"{settings.serve.serve_deployments_file}:{absent[0]}",
-            f"no such deployment with serve_topology {topology(settings.serve)}",
+            f"{serve.serve_deployments_file}:{absent[0]}",
+            f"no such deployment with serve_topology {topology(serve)}",
         )
 
-    ingress = SupportIngress.options(**deployment_options(settings.serve, INGRESS, overrides))
-    if topology(settings.serve) == COLOCATED:
+    ingress = SupportIngress.options(**deployment_options(serve, INGRESS, overrides))
+    if topology(serve) == COLOCATED:
         return ingress.bind(settings)
     return ingress.bind(settings, {s.name: _bind(s, settings, overrides) for s in SERVICES})
 
