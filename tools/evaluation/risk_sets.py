@@ -6,9 +6,9 @@ Sections, for one ``RiskScreen``:
    preparatory acts, surface styles and hard-negative families no trainer sees);
 2. generated held-out dialogues: the held-out side of ``risk_corpus.split_dialogues``, each
    screened whole (the crisis builds across turns);
-3. the frozen hand-written set (``data/risk_frozen_7.yaml``, by a writer blind to the rules,
+3. the frozen hand-written set (``data/risk_frozen_8.yaml``, by a writer blind to the rules,
    the training data and the sets before it), only when asked for: reported at the end of a
-   round of work, never tuned on; then the retired sets 1-6, which the trainer reads now
+   round of work, never tuned on; then the retired sets 1-7, which the trainer reads now
    (figures without targets);
 4. ESConv test seeker turns, each screened in its conversation up to and including it;
 5. the targets of issue 19, each with its measured value and MET / NOT MET.
@@ -38,12 +38,12 @@ from tools.training import risk_corpus
 _DATA = Path(__file__).with_name("data")
 # The frozen hand-written sets: each by a writer blind to the rules, the training data and the
 # sets before it; reported once, at the end of a round of work, never tuned on.
-FROZEN_SETS = (_DATA / "risk_frozen_7.yaml",)
-# Sets 1-6, retired into the trainer's hand-written data after each was reported once
+FROZEN_SETS = (_DATA / "risk_frozen_8.yaml",)
+# Sets 1-7, retired into the trainer's hand-written data after each was reported once
 # (``tools.training.risk.HANDWRITTEN_FILES``): shown for what the model learnt from them, with
 # no targets, since they measure nothing about generalisation any more.
 RETIRED_SETS = tuple(
-    Path(risk_corpus.__file__).with_name("data") / f"risk_retired_{i}.yaml" for i in range(1, 7)
+    Path(risk_corpus.__file__).with_name("data") / f"risk_retired_{i}.yaml" for i in range(1, 8)
 )
 ESCALATE, PASSIVE, NO_ESCALATE = risk_corpus.ESCALATE, risk_corpus.PASSIVE, risk_corpus.NO_ESCALATE
 EXPECTS = (ESCALATE, PASSIVE, NO_ESCALATE)

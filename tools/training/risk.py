@@ -7,8 +7,8 @@ Data (every source's label mapping is in the metrics file and the model card):
   the user's label (Supportive->NONE ... Attempt->IMMINENT) and sentences capped at MODERATE;
 - SDCNL (r/depression -> LOW, r/SuicideWatch -> MODERATE);
 - negatives: ESConv train seeker turns and DiaSafety contexts outside Risk Ignorance (NONE);
-- hand-written messages and conversations (``HANDWRITTEN_FILES`` in ``data/``: six training
-  writers with levels by the C-SSRS screener, and the six retired frozen evaluation sets, whose
+- hand-written messages and conversations (``HANDWRITTEN_FILES`` in ``data/``: seven training
+  writers with levels by the C-SSRS screener, and the seven retired frozen evaluation sets, whose
   ``expect`` maps to a level; the generated corpus's held-out families left out): every fifth
   row of each file is kept out of fitting, for calibration;
 - conversation rows (``conversation_rows``, ``handwritten_conversations``): the latest seeker
@@ -82,10 +82,10 @@ HANDWRITTEN_FILES = (
     "risk_handwritten_4.yaml",
     "risk_handwritten_5.yaml",
     "risk_handwritten_6.yaml",
-    # The frozen evaluation sets 1-6, retired into training after each was reported (their
+    # The frozen evaluation sets 1-7, retired into training after each was reported (their
     # writers were blind to the rules and to each other): more writers is what the screen
-    # generalises from. Frozen set 7 (tools/evaluation/data) took their place.
-    *(f"risk_retired_{i}.yaml" for i in range(1, 7)),
+    # generalises from. Frozen set 8 (tools/evaluation/data) took their place.
+    *(f"risk_retired_{i}.yaml" for i in range(1, 8)),
 )
 # A retired frozen set says what the screen must do, not a level: the level it is trained as.
 EXPECT_TO_LEVEL = {"escalate": "HIGH", "passive": "MODERATE", "no_escalate": "NONE"}
@@ -563,8 +563,8 @@ def train_risk(settings: Settings) -> dict:
             "C-SSRS Reddit (Gaur 2019) posts and sentences of train users + SDCNL training-set "
             "+ ESConv train seeker turns (NONE) + DiaSafety train contexts outside Risk "
             "Ignorance (NONE) + hand-written messages and conversations "
-            "(data/risk_handwritten*.yaml, six writers, and data/risk_retired_*.yaml, the "
-            "six retired frozen sets; every "
+            "(data/risk_handwritten*.yaml, seven writers, and data/risk_retired_*.yaml, the "
+            "seven retired frozen sets; every "
             f"{HANDWRITTEN_HOLD_EVERY}th row held out of fitting) + conversation rows (generated "
             "dialogues, ESConv conversations, hand-written rows among ESConv turns, hand-written "
             "conversations; the latest seeker turns joined as services.risk.window joins them)"

@@ -112,7 +112,7 @@ def test_targets_met_and_not_met() -> None:
     assert status["generated held-out dialogues: false escalation"] == "NOT MET"
     assert status["generated held-out dialogues: passive flagged"] == "NOT MET"
     assert status["generated held-out dialogues: count"] == "MET"  # 220 items
-    assert status["frozen set 7 messages: must-escalate recall"] == "NOT RUN"
+    assert status["frozen set 8 messages: must-escalate recall"] == "NOT RUN"
     assert status["ESConv seeker turns in context: escalated"] == "NOT MET"  # 0.6%
     assert status["C-SSRS Reddit Behavior+Attempt users: HIGH+ recall"] == "REPORTED"
     # The latency target reads the ESConv requests timed in order, not the held-out calls.
@@ -180,8 +180,8 @@ def test_without_frozen_the_frozen_set_is_not_run(tmp_path: Path) -> None:
     stub = _Stub({}, _Verdict("NONE"))
     lines, results = rs.evaluate(stub, None, frozen=False)
     assert results.frozen == [] and results.esconv is None
-    assert any("[NOT RUN ] frozen set 7 messages" in line for line in lines)
-    assert any("[NOT RUN ] frozen set 7 conversations" in line for line in lines)
+    assert any("[NOT RUN ] frozen set 8 messages" in line for line in lines)
+    assert any("[NOT RUN ] frozen set 8 conversations" in line for line in lines)
 
 
 def test_the_cli_takes_frozen_for_risk_only_when_asked() -> None:
