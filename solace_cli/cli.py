@@ -258,6 +258,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     settings = load_settings()
     if args.what == "risk":
+        if args.dev:
+            from tools.evaluation.risk_dev import run as run_risk_dev
+
+            print(run_risk_dev(settings, show_missed=True))
+            return 0
         from tools.evaluation.risk import run as run_risk
 
         print(run_risk(settings, frozen=args.frozen))
@@ -376,6 +381,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--frozen",
         action="store_true",
         help="risk: also report the frozen hand-written set (once, at the end; never tune on it)",
+    )
+    evaluate.add_argument(
+        "--dev",
+        action="store_true",
+        help="risk: only the dev side (rows held back from fitting, ESConv valid): tune on this",
     )
     evaluate.set_defaults(func=cmd_eval)
 

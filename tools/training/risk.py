@@ -67,7 +67,7 @@ CSSRS_TO_RISK = {
 SAMPLE = {"cssrs_posts": 2500, "cssrs_sentences": 4000, "sdcnl": 1500, "esconv": 9000, "dia": 3000}
 # Chat-shaped crisis rows are few: each is seen this many times in the epoch.
 GENERATED_REPEATS = 2
-HANDWRITTEN_REPEATS = 2
+HANDWRITTEN_REPEATS = 3
 HANDWRITTEN_WEIGHT = 3.0
 # The share of ESConv valid turns the model alone may escalate (the policy's thresholds).
 ESCONV_BUDGET = 0.002
@@ -394,6 +394,31 @@ def _split_rows(
         [t for t, _ in held],
         np.asarray([y for _, y in held], dtype=np.int64),
     )
+
+
+def held_back_entries(key: str, folder: Path = HANDWRITTEN_DIR):
+    """(file name, row index, row, level) of the hand-written ``key`` rows ("messages" or
+    "conversations") kept out of fitting: the dev side a change to the screen is judged on.
+    Rows with a held-out word are left out as the trainer leaves them out, and so is a held row
+    whose text an earlier file has on the fitted side (the first copy decides, as in fitting)."""
+    held_out = held_out_keywords()
+
+    def text_of(row: dict) -> str:
+        if key == "conversations":
+            return "\n".join(str(text) for _role, text in row["turns"])
+        return str(row["text"])
+
+    fitted: set[str] = set()
+    out = []
+    for name, i, row in _handwritten_entries(folder, key):
+        text = text_of(row)
+        if any(p.search(text) for p in held_out):
+            continue
+        if not _held(i):
+            fitted.add(text)
+        elif text not in fitted:
+            out.append((name, i, row, RISK_LEVELS[_row_level(row, f"{name} {key} {i}")]))
+    return out
 
 
 def handwritten_rows(
