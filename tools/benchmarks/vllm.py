@@ -54,7 +54,8 @@ a point or two, the run was noisy and neither is to be trusted alone.
 
 Without ``--model`` it builds the tests' tiny random Llama (hidden 64, 2 layers, vocabulary
 512; ``tests/support/tiny_llama.py`` of this checkout) and a seeded random [8, V]
-bias table in a temporary folder. Needs vLLM (``.venv-vllm`` on CPU); figures, not assertions.
+bias table in a temporary folder. Needs vLLM (its CPU build is in ``.venv``); figures, not
+assertions.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ Decoding is greedy (temperature 0, seed 7), so every assertion is exact:
   batch as a conditioned one answers exactly as the same request alone through an engine with
   no bias table.
 
-Runs where vLLM is installed (``.venv-vllm``, ``make test-vllm``); skipped elsewhere.
+Runs where vLLM is installed (``.venv``, ``make test-vllm``); skipped elsewhere.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The ``vllm`` engine's plumbing on the tiny random Llama of ``tiny_llama`` (hidden 64, 2 heads
 of 32, 2 layers, vocabulary 512): tokens flow, a conditioned request's tokens follow its
 strategy's bias, and an unconditioned request in the same batch decodes exactly as without the
-processor. Runs where vLLM is installed (``.venv-vllm``); skipped elsewhere."""
+processor. Runs where vLLM is installed (``make install`` puts its CPU build in ``.venv``);
+skipped elsewhere."""
 
 from __future__ import annotations
 
