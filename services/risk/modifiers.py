@@ -85,9 +85,11 @@ PROFESSIONAL = re.compile(
     r"(?:\w+ )?(?:nurse|doctor|paramedic|pharmacist|therapist|counsell?or|psychiatrist|"
     r"psychologist|social worker|researcher|volunteer|emt|police officer|teacher|medic|"
     r"clinician|carer|gp|chaplain|coroner|firefighter|lifeguard|student nurse)\b|"
-    r"\b(?:my|our|a|the) (?:patients?|clients?|callers?|ward|caseload)\b|"
-    r"\b(?:at work|on shift|on my shift|in the er|in a&e|in the ed|at the hospital|on the ward|"
-    r"on the crisis line|on the helpline)\b|"
+    r"\b(?:my|our|a|the) (?:patients?|clients?|callers?|caseload)\b|"
+    # A role, not a place: "at work", "on shift", "on the ward", "in A&E" say where someone is
+    # ("tonight when my husband is at work I will do it", "I'm in A&E after the pills"), not
+    # that the words are about their work.
+    r"\b(?:on the crisis line|on the helpline)\b|"
     r"\b(?:research|study|studies|thesis|dissertation|lecture|seminar|training session|"
     r"prevention|statistics|awareness|module|textbook|exam question|case study|"
     r"documentary|article|news|report|headline|podcast)\b"

@@ -219,6 +219,21 @@ def test_a_professional_frame_does_not_raise_the_seeker() -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "On shift there's a voice telling me to climb into the baler and I've started doing it",
+        "tonight when my husband is at work I'm going to take all the pills I've saved",
+    ],
+)
+def test_a_place_of_work_is_no_professional_frame(text: str) -> None:
+    # Where someone is ("at work", "on shift") does not make the words about their work: the
+    # frame would explain the crisis away and cap the classifier with it.
+    analysis = analyse_text(text)
+    assert "professional" not in analysis.guards
+    assert analysis.level in ("HIGH", "IMMINENT")
+
+
+@pytest.mark.parametrize(
     ("text", "at_least"),
     [
         ("took like 40 paracetamol an hour ago and now im scared", "IMMINENT"),
