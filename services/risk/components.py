@@ -521,15 +521,24 @@ MOVING_ON = (
     r"subreddit|channel|community|discord|job|school|team|city|country|house|flat|apartment)\b)"
 )
 
+# "My last message to my ex got left on read": the latest one, not a final one.
+MOST_RECENT = (
+    r"(?! (?:to (?:my |the |a )?[\w']+ )?(?:got|was|went|has been|had|is still|sat|never got|"
+    r"just got|still has)\b)"
+)
+# Collecting a prescription is the errand at the pharmacy, a parent's or one's own; saving or
+# collecting the pills themselves is the act.
+ERRAND = r"(?!collect(?:ed|ing|s)? (?:[\w']+ ){0,3}?(?:repeat )?prescriptions?\b)"
+
 PREPARATION_STRONG = _d(
     "PREPARATION",
     "rule:preparation",
     r"\b(?:suicide|goodbye|farewell|last|final) (?:note|notes|letter|letters|video|message|"
-    rf"messages|email|emails|post)\b(?! from){MOVING_ON}",
+    rf"messages|email|emails|post)\b(?! from){MOVING_ON}{MOST_RECENT}",
     r"\b(?:saying|say|said|texted|texting|wrote|writing|write|written|sent|sending) (?:my )?"
     r"(?:goodbye|goodbyes|farewell|farewells) (?:to (?:everyone|everybody|all of you|you all|my "
     r"family|my friends|the world|everything)|letters?|notes?|messages?)\b",
-    rf"\b(?:stockpil(?:e|es|ed|ing)|hoard(?:ed|ing)?|sav(?:e|ed|ing)|collect(?:ed|ing)?|"
+    rf"\b{ERRAND}(?:stockpil(?:e|es|ed|ing)|hoard(?:ed|ing)?|sav(?:e|ed|ing)|collect(?:ed|ing)?|"
     rf"stash(?:ed|ing)?|squirrel(?:ed|ing)? away|skipp(?:ed|ing) (?:taking )?)(?: up)? (?:my |all "
     rf"my |the |some |a lot of |enough |up my |every )?(?:[\w']+ ){{0,4}}?"
     rf"(?:{DRUGS}|prescriptions?|doses)"

@@ -284,6 +284,8 @@ def test_indirect_crisis_phrasings_reach_their_level(text: str, at_least: str) -
         "I took the whole course of antibiotics like the GP said",
         "killed myself laughing at the wedding speech",
         "this is my last post on here, i'm switching to a new forum for my knitting stuff",
+        "my last message to my ex got left on read, it's been three days",
+        "I collect my mum's repeat prescription every month, any tips for keeping track?",
     ],
 )
 def test_a_goodbye_for_now_is_no_farewell(text: str) -> None:
@@ -312,3 +314,15 @@ def test_a_question_put_to_the_seeker_and_answered_no_is_no_disclosure() -> None
         "HIGH",
         "IMMINENT",
     }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I've written my last message to my sister and it's in the drawer",
+        "I've been collecting my tablets for weeks",
+        "I collected my prescription today and I'm saving every pill for friday",
+    ],
+)
+def test_a_final_message_or_a_saved_supply_still_escalates(text: str) -> None:
+    assert analyse_text(text).level in {"HIGH", "IMMINENT"}
