@@ -98,16 +98,19 @@ class RiskPolicy:
     # seeker turns and conversation windows (the latest seeker turns read together,
     # services/risk/window.py) for IMMINENT and HIGH, the 99.5th for MODERATE and LOW,
     # as ``solace train risk`` prints them (``policy_thresholds`` in
-    # services/risk/weights/metrics.json). Retune whenever the model changes.
-    model_imminent: float = 0.45
-    model_high: float = 0.92
-    model_moderate: float = 0.90
+    # services/risk/weights/metrics.json). Retune whenever the model changes. ``model_high``
+    # is below its percentile (0.95 for this model): chosen on the dev side (``solace eval risk
+    # --dev``), where 0.90 escalates the 10 of 2,956 ESConv valid turns in context that the
+    # previous model did and recovers recall (held-back messages 0.891 -> 0.924).
+    model_imminent: float = 0.57
+    model_high: float = 0.90
+    model_moderate: float = 0.89
     model_low: float = 0.99
     # P(HIGH+) that escalates a turn in which the rules already found a suicidal component
     # (their level MODERATE or above): an uncertain model beside a rule's signal fails toward
     # escalation. Chosen on the dev side only (ESConv valid in context and the held-back
     # hand-written rows; docs/models/risk.md); at model_high or above it changes nothing.
-    model_high_corroborated: float = 0.90
+    model_high_corroborated: float = 0.80
     # The most a classifier may raise a turn in which a guard fired (see DEFAULT_GUARD_MODEL_CAPS).
     guard_model_caps: Mapping[str, str] = field(
         default_factory=lambda: dict(DEFAULT_GUARD_MODEL_CAPS)
