@@ -293,6 +293,20 @@ def evaluate_output_screen(data_dir: Path, policy: RiskPolicy | None = None) -> 
     return out
 
 
+def named_screens(
+    settings: Settings, classifier: RiskClassifierLike | None = None, use_model: bool = True
+) -> tuple[RiskPolicy, list[tuple[str, RiskScreen]]]:
+    """The operator's policy and the screens a report compares: rules only, then rules + the
+    classifier (``classifier``, else the built ONNX one when ``use_model``) when there is one."""
+    if classifier is None and use_model:
+        classifier = load_classifier(settings)
+    policy = load_policy(settings.safety_config or None)
+    screens = [("rules only", RiskScreen(settings, None, policy))]
+    if classifier is not None:
+        screens.append(("rules + classifier", RiskScreen(settings, classifier, policy)))
+    return policy, screens
+
+
 def run(
     settings: Settings,
     classifier: RiskClassifierLike | None = None,
@@ -302,18 +316,11 @@ def run(
 ) -> str:
     """The full report. ``classifier`` defaults to the built ONNX one when ``use_model``;
     ``frozen`` adds the frozen hand-written set (reported once, never tuned on)."""
-    if classifier is None and use_model:
-        classifier = load_classifier(settings)
-    policy = load_policy(settings.safety_config or None)
+    policy, screens = named_screens(settings, classifier, use_model)
     data_dir = Path(settings.data_dir)
-    screens = [("rules only", RiskScreen(settings, None, policy))]
-    if classifier is not None:
-        screens.append(("rules + classifier", RiskScreen(settings, classifier, policy)))
-    else:
-        screens_note = "classifier not available: rules only"
     out = ["Risk screening evaluation", "========================="]
-    if classifier is None:
-        out.append(screens_note)
+    if len(screens) == 1:
+        out.append("classifier not available: rules only")
     for name, screen in screens:
         out.append(f"\n[{name}] model {screen.model_name} {screen.model_version}")
         tally = _Tally()

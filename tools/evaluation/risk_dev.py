@@ -18,9 +18,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.common.config import Settings
-from services.risk.model import RiskClassifierLike, RiskScreen, load_classifier
-from services.safety.policy import load_policy
+from services.risk.model import RiskClassifierLike, RiskScreen
 from tools.evaluation import risk_sets
+from tools.evaluation.risk import named_screens
 from tools.training import risk as risk_training
 from tools.training.risk_corpus import expect_for
 
@@ -79,13 +79,8 @@ def run(
     show_missed: bool = False,
 ) -> str:
     """The dev report for rules only and, when built, rules + classifier."""
-    if classifier is None and use_model:
-        classifier = load_classifier(settings)
-    policy = load_policy(settings.safety_config or None)
+    _, screens = named_screens(settings, classifier, use_model)
     data_dir = Path(settings.data_dir)
-    screens = [("rules only", RiskScreen(settings, None, policy))]
-    if classifier is not None:
-        screens.append(("rules + classifier", RiskScreen(settings, classifier, policy)))
     out = ["Risk screen, dev side (held back from fitting; tune here, not on the frozen set)"]
     for name, screen in screens:
         out.append(f"\n[{name}] model {screen.model_name} {screen.model_version}")
