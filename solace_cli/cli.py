@@ -316,6 +316,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from tools.benchmarks.llm import run as run_llm
 
         print(run_llm(settings))  # the llamacpp engine, SOLACE_LLM_THREADS threads
+    if args.what == "runtimes":
+        from tools.benchmarks.llm_runtimes import run as run_runtimes
+
+        print(run_runtimes(settings))  # vLLM CPU beside llama.cpp, the same model and prompts
     return 0
 
 
@@ -394,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
         "what",
         nargs="?",
         default="all",
-        choices=["classifiers", "support", "load", "batching", "cluster", "llm", "all"],
+        choices=["classifiers", "support", "load", "batching", "cluster", "llm", "runtimes", "all"],
     )
     bench.add_argument("--calls", type=_positive_int, default=300)
     bench.set_defaults(func=cmd_bench)
