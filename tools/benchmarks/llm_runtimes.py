@@ -98,14 +98,14 @@ class Figures:
 
 
 class VllmRunner:
-    """vLLM's offline engine on the converted folder, timed per call."""
+    """The platform's ``vllm`` engine on the converted folder; ``generate`` times one vLLM call
+    on chat-template prompts, ``engine.complete`` is the serving path."""
 
     def __init__(self, folder: Path) -> None:
-        from vllm import LLM
+        from services.generator.engines.vllm_engine import VllmEngine
 
-        self.llm = LLM(
-            str(folder), dtype="bfloat16", enforce_eager=True, seed=0, max_model_len=2048
-        )
+        self.engine = VllmEngine(folder, None, dtype="bfloat16", max_model_len=2048)
+        self.llm = self.engine.llm
         self.tokenizer = self.llm.get_tokenizer()
 
     def text(self, prompt: Prompt) -> str:
@@ -134,6 +134,17 @@ async def _llama_concurrent(engine: LlamaCppEngine, batch: list[Prompt]) -> tupl
     return wall, sum(engine.count_tokens(text) for (text,) in answers)
 
 
+async def _engine_concurrent(runner: VllmRunner, batch: list[Prompt]) -> tuple[float, int]:
+    """N callers of ``VllmEngine.complete`` at once (its own plain-text prompt), as the
+    Generator calls it for concurrent requests: the engine batches them."""
+    import asyncio
+
+    started = time.perf_counter()
+    answers = await asyncio.gather(*(runner.engine.complete([p]) for p in batch))
+    wall = time.perf_counter() - started
+    return wall, sum(len(runner.tokenizer.encode(text)) for (text,) in answers)
+
+
 def measure(
     settings: Settings, prompts: int, concurrency: int, seed: int = 0
 ) -> tuple[dict[str, Figures], dict[str, str]]:
@@ -149,7 +160,7 @@ def measure(
     rng = random.Random(seed)
     llama = LlamaCppEngine(gguf, n_threads=settings.llm.threads)
     runner = VllmRunner(folder)
-    figures = {"llama.cpp": Figures(), "vLLM CPU": Figures()}
+    figures = {"llama.cpp": Figures(), "vLLM CPU": Figures(), "vLLM engine, 8 callers": Figures()}
     loop = asyncio.new_event_loop()
     try:
         # One unmeasured request each: loads the model, warms the caches.
@@ -176,12 +187,20 @@ def measure(
             wall, counts = runner.generate(_prompts(concurrency, rng), MAX_TOKENS)
             figures["vLLM CPU"].concurrent_tok_s.append(sum(counts) / wall)
             figures["vLLM CPU"].concurrent_latency_s.append(wall)
+            wall, tokens = loop.run_until_complete(
+                _engine_concurrent(runner, _prompts(concurrency, rng))
+            )
+            f = figures["vLLM engine, 8 callers"]
+            f.concurrent_tok_s.append(tokens / wall)
+            f.concurrent_latency_s.append(wall)
         loop.run_until_complete(llama.close())
     finally:
         loop.close()
     ran = {
         "llama.cpp": f"llama-cpp-python, {gguf.name}, {settings.llm.threads} threads",
         "vLLM CPU": f"vllm {vllm.__version__}, {folder.name} (bf16, enforce_eager)",
+        "vLLM engine, 8 callers": "the same vLLM through the platform's VllmEngine.complete, "
+        "one caller per request (its plain-text prompt; the engine batches callers that wait)",
     }
     return figures, ran
 
@@ -196,11 +215,15 @@ def render(figures: dict[str, Figures], ran: dict[str, str], prompts: int, n: in
         f"{n} concurrent latency s | reply tokens (mean) |",
         "|---|---|---|---|---|---|",
     ]
+
+    def cell(values: list[float], digits: int = 1) -> str:
+        return _spread(values, digits) if values else "-"
+
     for name, f in figures.items():
+        mean = f"{statistics.mean(f.tokens):.1f}" if f.tokens else "-"
         lines.append(
-            f"| {name} | {_spread(f.stream_tok_s)} | {_spread(f.first_token_ms, 0)} | "
-            f"{_spread(f.concurrent_tok_s)} | {_spread(f.concurrent_latency_s, 2)} | "
-            f"{statistics.mean(f.tokens):.1f} |"
+            f"| {name} | {cell(f.stream_tok_s)} | {cell(f.first_token_ms, 0)} | "
+            f"{cell(f.concurrent_tok_s)} | {cell(f.concurrent_latency_s, 2)} | {mean} |"
         )
     lines += ["", *(f"- {name}: {what}" for name, what in ran.items())]
     return "\n".join(lines)

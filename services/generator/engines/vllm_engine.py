@@ -67,8 +67,13 @@ class VllmEngine(Engine):
         self.llm = LLM(str(model_path), logits_processors=processors, **options)
         self.version = Path(model_path).name
         self.conditioned = bool(processors)
-        # vLLM's offline LLM is not re-entrant; requests queue here and each call is one batch.
-        self._lock = asyncio.Lock()
+        # vLLM's offline LLM is not re-entrant, so one ``generate`` runs at a time; the requests
+        # that arrive while it runs wait here and go together as the next batch, so concurrent
+        # partner requests decode batched (8 at once: 3.3x one stream's tokens/s on 2 cores,
+        # docs/benchmarks.md) instead of queueing one batch each.
+        self._pending: list[tuple[str, Any, asyncio.Future[str]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+        self.batches = 0  # generate calls made: how many batches the requests went in
 
     def sampling_params(self, prompt: Prompt) -> Any:
         from vllm import SamplingParams
@@ -88,7 +93,36 @@ class VllmEngine(Engine):
         return [o.outputs[0].text for o in outputs]
 
     async def complete(self, prompts: Sequence[Prompt]) -> list[str]:
-        texts = [render_prompt(p) for p in prompts]
-        params = [self.sampling_params(p) for p in prompts]
-        async with self._lock:
-            return await asyncio.to_thread(self.generate, texts, params)
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[str]] = []
+        for prompt in prompts:
+            future: asyncio.Future[str] = loop.create_future()
+            self._pending.append((render_prompt(prompt), self.sampling_params(prompt), future))
+            futures.append(future)
+        if self._drainer is None or self._drainer.done():
+            # Started as a task, it runs after the callers already scheduled beside this one
+            # have queued their prompts: requests sent together go in one batch.
+            self._drainer = asyncio.create_task(self._drain())
+        return list(await asyncio.gather(*futures))
+
+    async def _drain(self) -> None:
+        """Runs the queued prompts, batch after batch, until none wait."""
+        while self._pending:
+            batch, self._pending = self._pending, []
+            # A caller that gave up (a timeout cancels its future) is not decoded for.
+            batch = [entry for entry in batch if not entry[2].done()]
+            if not batch:
+                continue
+            self.batches += 1
+            try:
+                texts = await asyncio.to_thread(
+                    self.generate, [e[0] for e in batch], [e[1] for e in batch]
+                )
+            except Exception as exc:  # every request of the batch gets the engine's error
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, _, future), text in zip(batch, texts, strict=True):
+                if not future.done():
+                    future.set_result(text)

@@ -6,6 +6,7 @@ skipped elsewhere."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import numpy as np
@@ -48,6 +49,29 @@ def prompt(strategy: int | None, strength: float = 0.0) -> Prompt:
 async def test_tokens_flow(engine) -> None:
     (text,) = await engine.complete([prompt(None)])
     assert text.strip()
+
+
+async def test_requests_sent_together_decode_in_one_batch(engine) -> None:
+    # Four partner requests at once: one vLLM batch, and each answer is what it gets alone.
+    (alone,) = await engine.complete([prompt(None)])
+    before = engine.batches
+    answers = await asyncio.gather(*(engine.complete([prompt(None)]) for _ in range(4)))
+    assert engine.batches == before + 1
+    assert answers == [[alone]] * 4
+
+
+async def test_a_request_that_arrives_during_a_batch_goes_in_the_next(engine) -> None:
+    before = engine.batches
+    first = asyncio.create_task(engine.complete([prompt(None)]))
+    while engine.batches == before:  # until the first batch is decoding
+        await asyncio.sleep(0.001)
+    second, third = await asyncio.gather(
+        engine.complete([prompt(None)]), engine.complete([prompt(0, 10.0)])
+    )
+    assert (await first) == second
+    assert third[0].split() == [f"w{BOOSTED}"] * len(third[0].split())
+    # The two late requests went together, conditioned and not, in the second batch.
+    assert engine.batches == before + 2
 
 
 async def test_strategy_bias_moves_only_its_request(engine) -> None:
