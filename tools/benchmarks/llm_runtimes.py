@@ -135,7 +135,7 @@ async def _llama_concurrent(engine: LlamaCppEngine, batch: list[Prompt]) -> tupl
 
 
 async def _engine_concurrent(runner: VllmRunner, batch: list[Prompt]) -> tuple[float, int]:
-    """N callers of ``VllmEngine.complete`` at once (its own plain-text prompt), as the
+    """N callers of ``VllmEngine.complete`` at once (its own prompt, ``prompt_text``), as the
     Generator calls it for concurrent requests: the engine batches them."""
     import asyncio
 
@@ -200,7 +200,7 @@ def measure(
         "llama.cpp": f"llama-cpp-python, {gguf.name}, {settings.llm.threads} threads",
         "vLLM CPU": f"vllm {vllm.__version__}, {folder.name} (bf16, enforce_eager)",
         "vLLM engine, 8 callers": "the same vLLM through the platform's VllmEngine.complete, "
-        "one caller per request (its plain-text prompt; the engine batches callers that wait)",
+        "one caller per request (its own prompt; the engine batches callers that wait)",
     }
     return figures, ran
 

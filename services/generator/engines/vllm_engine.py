@@ -2,6 +2,10 @@
 extra) over any Hugging Face causal-LM folder, with strategy conditioning by the logits processor
 of ``kernels.logits_processor`` (the strategy-mixture kernel; its PyTorch path on CPU).
 
+The text decoded is the model's chat template over the prompt's messages where its tokenizer
+has one, else the plain-text dialogue (``prompt_text``). Requests that arrive while a batch
+decodes go together as the next one.
+
 A reply prompt carries its conditioning in ``SamplingParams.extra_args``: ``strategy_probs``
 (the request's mixture, or one-hot on its strategy) and ``strategy_strength`` (λ). Analysis
 steps carry none and are decoded untouched, also when they share a batch with reply steps.
@@ -28,6 +32,17 @@ from services.generator.engines.base import Engine, Prompt
 from services.generator.engines.openai_engine import DEFAULT_MAX_TOKENS, render_prompt
 
 STOP = ["\nSeeker:", "\nSupporter:"]
+
+
+def prompt_text(prompt: Prompt, tokenizer: Any) -> str:
+    """The text vLLM decodes from: the model's own chat template over the prompt's messages
+    where its tokenizer has one (an instruct model follows only its own turn format), else the
+    plain-text dialogue (``render_prompt``), for a base model or the tests' tiny Llama."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(
+            prompt.messages(), add_generation_prompt=True, tokenize=False
+        )
+    return render_prompt(prompt)
 
 
 def _cpu_defaults() -> None:
@@ -66,6 +81,7 @@ class VllmEngine(Engine):
         options = {"enforce_eager": True, "seed": 0, **llm_kwargs}
         self.llm = LLM(str(model_path), logits_processors=processors, **options)
         self.version = Path(model_path).name
+        self.tokenizer = self.llm.get_tokenizer()
         self.conditioned = bool(processors)
         # vLLM's offline LLM is not re-entrant, so one ``generate`` runs at a time; the requests
         # that arrive while it runs wait here and go together as the next batch, so concurrent
@@ -97,7 +113,8 @@ class VllmEngine(Engine):
         futures: list[asyncio.Future[str]] = []
         for prompt in prompts:
             future: asyncio.Future[str] = loop.create_future()
-            self._pending.append((render_prompt(prompt), self.sampling_params(prompt), future))
+            text = prompt_text(prompt, self.tokenizer)
+            self._pending.append((text, self.sampling_params(prompt), future))
             futures.append(future)
         if self._drainer is None or self._drainer.done():
             # Started as a task, it runs after the callers already scheduled beside this one
