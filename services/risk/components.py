@@ -533,7 +533,10 @@ ERRAND = r"(?!collect(?:ed|ing|s)? (?:[\w']+ ){0,3}?(?:repeat )?prescriptions?\b
 PREPARATION_STRONG = _d(
     "PREPARATION",
     "rule:preparation",
-    r"\b(?:suicide|goodbye|farewell|last|final) (?:note|notes|letter|letters|video|message|"
+    r"\b(?:suicide|goodbye|farewell|final) (?:note|notes|letter|letters|video|message|"
+    rf"messages|email|emails|post)\b(?! from){MOVING_ON}",
+    # "last" alone is also the latest: only the final sense counts.
+    r"\blast (?:note|notes|letter|letters|video|message|"
     rf"messages|email|emails|post)\b(?! from){MOVING_ON}{MOST_RECENT}",
     r"\b(?:saying|say|said|texted|texting|wrote|writing|write|written|sent|sending) (?:my )?"
     r"(?:goodbye|goodbyes|farewell|farewells) (?:to (?:everyone|everybody|all of you|you all|my "

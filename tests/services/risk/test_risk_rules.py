@@ -322,6 +322,8 @@ def test_a_question_put_to_the_seeker_and_answered_no_is_no_disclosure() -> None
         "I've written my last message to my sister and it's in the drawer",
         "I've been collecting my tablets for weeks",
         "I collected my prescription today and I'm saving every pill for friday",
+        "my suicide note was written last night",
+        "the goodbye letter is still on my desk for them to find",
     ],
 )
 def test_a_final_message_or_a_saved_supply_still_escalates(text: str) -> None:
