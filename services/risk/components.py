@@ -521,6 +521,7 @@ MOVING_ON = (
     r"subreddit|channel|community|discord|job|school|team|city|country|house|flat|apartment)\b)"
 )
 
+NOTES = r"(?:note|notes|letter|letters|video|message|messages|email|emails|post)"
 # "My last message to my ex got left on read": the latest one, not a final one.
 MOST_RECENT = (
     r"(?! (?:to (?:my |the |a )?[\w']+ )?(?:got|was|went|has been|had|is still|sat|never got|"
@@ -533,11 +534,9 @@ ERRAND = r"(?!collect(?:ed|ing|s)? (?:[\w']+ ){0,3}?(?:repeat )?prescriptions?\b
 PREPARATION_STRONG = _d(
     "PREPARATION",
     "rule:preparation",
-    r"\b(?:suicide|goodbye|farewell|final) (?:note|notes|letter|letters|video|message|"
-    rf"messages|email|emails|post)\b(?! from){MOVING_ON}",
+    rf"\b(?:suicide|goodbye|farewell|final) {NOTES}\b(?! from){MOVING_ON}",
     # "last" alone is also the latest: only the final sense counts.
-    r"\blast (?:note|notes|letter|letters|video|message|"
-    rf"messages|email|emails|post)\b(?! from){MOVING_ON}{MOST_RECENT}",
+    rf"\blast {NOTES}\b(?! from){MOVING_ON}{MOST_RECENT}",
     r"\b(?:saying|say|said|texted|texting|wrote|writing|write|written|sent|sending) (?:my )?"
     r"(?:goodbye|goodbyes|farewell|farewells) (?:to (?:everyone|everybody|all of you|you all|my "
     r"family|my friends|the world|everything)|letters?|notes?|messages?)\b",

@@ -27,8 +27,8 @@ system message is shared).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
-import hashlib
 import platform
 import random
 import statistics
@@ -36,8 +36,10 @@ import time
 from pathlib import Path
 
 from services.common.config import Settings, load_settings
+from services.common.encoder import file_version
 from services.generator.engines.base import Prompt
 from services.generator.engines.llamacpp_engine import LlamaCppEngine
+from services.generator.engines.vllm_engine import prompt_text
 from tools.benchmarks.llm import MAX_TOKENS, _prompts, _spread, stream_timed
 
 PROMPTS = 6
@@ -55,8 +57,7 @@ def convert(gguf: Path, out_root: Path) -> Path:
     from tokenizers import decoders, processors
     from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 
-    digest = hashlib.sha256(gguf.read_bytes()).hexdigest()[:12]
-    folder = out_root / f"hf-{digest}"
+    folder = out_root / f"hf-{file_version(gguf)}"
     if (folder / "config.json").is_file():
         return folder
     tmp = folder.with_name(folder.name + ".tmp")
@@ -108,17 +109,12 @@ class VllmRunner:
         self.llm = self.engine.llm
         self.tokenizer = self.llm.get_tokenizer()
 
-    def text(self, prompt: Prompt) -> str:
-        return self.tokenizer.apply_chat_template(
-            prompt.messages(), add_generation_prompt=True, tokenize=False
-        )
-
     def generate(self, prompts: list[Prompt], max_tokens: int) -> tuple[float, list[int]]:
         """Wall seconds and reply tokens of one ``generate`` call over ``prompts``."""
         from vllm import SamplingParams
 
         params = SamplingParams(max_tokens=max_tokens, temperature=0.0, stop=[IM_END])
-        texts = [self.text(p) for p in prompts]
+        texts = [prompt_text(p, self.tokenizer) for p in prompts]
         started = time.perf_counter()
         outputs = self.llm.generate(texts, params, use_tqdm=False)
         wall = time.perf_counter() - started
@@ -126,8 +122,6 @@ class VllmRunner:
 
 
 async def _llama_concurrent(engine: LlamaCppEngine, batch: list[Prompt]) -> tuple[float, int]:
-    import asyncio
-
     started = time.perf_counter()
     answers = await asyncio.gather(*(engine.complete([p]) for p in batch))
     wall = time.perf_counter() - started
@@ -137,8 +131,6 @@ async def _llama_concurrent(engine: LlamaCppEngine, batch: list[Prompt]) -> tupl
 async def _engine_concurrent(runner: VllmRunner, batch: list[Prompt]) -> tuple[float, int]:
     """N callers of ``VllmEngine.complete`` at once (its own prompt, ``prompt_text``), as the
     Generator calls it for concurrent requests: the engine batches them."""
-    import asyncio
-
     started = time.perf_counter()
     answers = await asyncio.gather(*(runner.engine.complete([p]) for p in batch))
     wall = time.perf_counter() - started
@@ -149,8 +141,6 @@ def measure(
     settings: Settings, prompts: int, concurrency: int, seed: int = 0
 ) -> tuple[dict[str, Figures], dict[str, str]]:
     """Both runtimes' figures, alternating; and what ran (versions, model)."""
-    import asyncio
-
     import vllm
 
     from services.generator.engines.llm_files import llm_dir, llm_model_path
